@@ -1,0 +1,1 @@
+"""Genomes shipped with phylolm-harness: ``math.json`` and ``code.json``."""

@@ -1,0 +1,45 @@
+"""Allele observations of one model on one gene: the unit every reader produces."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class GeneObservation:
+    """Alleles one model produced on one gene.
+
+    Attributes
+    ----------
+    model : str
+        Label of the model.
+    genome : str
+        Name of the genome the gene belongs to.
+    fingerprint : str
+        Content fingerprint of that genome (``sha256:<hex>``).
+    gene : str
+        Gene id inside the genome.
+    alleles : Mapping[str, float]
+        Allele -> count for sampled observations, allele -> probability for exact ones.
+    probes : int or None
+        Number of sampled continuations, or ``None`` for an exact distribution.
+    tail : float
+        Exact distributions only: probability mass that was not expanded.
+    source : str
+        File the observation was read from, for error messages.
+    """
+
+    model: str
+    genome: str
+    fingerprint: str
+    gene: str
+    alleles: Mapping[str, float]
+    probes: int | None
+    tail: float = 0.0
+    source: str = field(default="", compare=False)
+
+    @property
+    def exact(self) -> bool:
+        """Whether the alleles are exact probabilities rather than sample counts."""
+        return self.probes is None

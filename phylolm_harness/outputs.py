@@ -1,0 +1,36 @@
+"""Write a set of output files all at once, or not at all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from phylolm_harness.errors import InputError
+
+
+def write_outputs(out_dir: Path, files: Mapping[str, bytes], stale: Iterable[str] = ()) -> None:
+    """Write ``files`` (name -> content) into ``out_dir`` and remove ``stale`` names not written.
+
+    Every file is first written to a staging folder inside ``out_dir`` and then moved into place
+    with an atomic rename, so a reader never sees a half-written file.
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    except OSError as error:
+        raise InputError(f"{out_dir}: cannot write outputs ({error.strerror})") from None
+    try:
+        for name, content in files.items():
+            (staging / name).write_bytes(content)
+        for name in files:
+            os.replace(staging / name, out_dir / name)
+        for name in stale:
+            if name not in files:
+                (out_dir / name).unlink(missing_ok=True)
+    except OSError as error:
+        raise InputError(f"{out_dir}: cannot write outputs ({error.strerror})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
