@@ -147,7 +147,7 @@ def _run_tree(args: argparse.Namespace) -> int:
         raise InputError(f"no observation of genome(s) {', '.join(sorted(genomes))}")
     populations = Populations.from_observations(observations)
     phylogeny = infer_phylogeny(populations, args.method, args.estimator, args.resamples, args.seed)
-    write_outputs(out, render_tree_outputs(phylogeny, notes), stale=TREE_OUTPUTS)
+    write_outputs(out, render_tree_outputs(phylogeny, observations, notes), stale=TREE_OUTPUTS)
     print(f"{len(populations.models)} models, {len(populations.genes)} genes -> {out}")
     if phylogeny.tree is None:
         print(f"no tree: {phylogeny.why_no_tree}")

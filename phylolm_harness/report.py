@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from phylolm_harness.observations import GeneObservation
 from phylolm_harness.phylogeny import Phylogeny
+from phylolm_harness.populations_file import format_populations_file
 from phylolm_harness.plots import draw_dendrogram, draw_heatmap
 from phylolm_harness.tree import to_newick
 
@@ -21,14 +23,20 @@ TREE_OUTPUTS = (
     "tree.png",
     "heatmap.png",
     "report.md",
+    "populations.jsonl",
 )
 """Files ``tree`` writes; a file from an earlier run that this run does not write is removed."""
 
 
-def render_tree_outputs(phylogeny: Phylogeny, notes: Sequence[str] = ()) -> dict[str, bytes]:
+def render_tree_outputs(
+    phylogeny: Phylogeny,
+    observations: Sequence[GeneObservation],
+    notes: Sequence[str] = (),
+) -> dict[str, bytes]:
     """Render every output file of ``tree`` in memory (name -> bytes)."""
     labels = list(phylogeny.labels)
     files = {
+        "populations.jsonl": format_populations_file(observations).encode(),
         "similarity.csv": _matrix_csv(phylogeny.similarity, labels),
         "distances.csv": _matrix_csv(phylogeny.distances, labels),
         "distance_errors.csv": _matrix_csv(phylogeny.standard_errors, labels),
@@ -92,6 +100,8 @@ _READING_GUIDE = [
     "copies). Neighbour-Joining trees are unrooted: the drawing roots them at the midpoint, so read "
     "the groupings, not the left-to-right order or the position of the root.",
     "- `tree.nwk` is the same tree in Newick format, for other tools.",
+    "- `populations.jsonl` holds every model's alleles; pass it to `tree --populations` to merge "
+    "collections made on other machines.",
     "- `heatmap.png` shows the distances in tree order: blocks along the diagonal are families.",
 ]
 

@@ -1,0 +1,54 @@
+"""Write results folders in the layout lm-eval 0.4.13 uses (``--output_path DIR --log_samples``).
+
+The end-to-end tests produce these folders with the real ``lm_eval`` command; this writer makes
+small ones quickly for tests of the reader's edge cases. Its field names and nesting copy a real
+run's files (``resps`` is a list holding the list of repeated continuations).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+FINGERPRINT = "sha256:" + "ab" * 32
+
+
+def write_run(
+    root: Path,
+    model_name: str,
+    continuations: Mapping[str, Sequence[str]],
+    *,
+    task: str = "phylolm_genes_math",
+    genome: str = "math",
+    fingerprint: str = FINGERPRINT,
+    timestamp: str = "2026-01-01T00-00-00.000000",
+    log_samples: bool = True,
+) -> Path:
+    """Write one run of one model; ``continuations`` maps gene id -> repeated continuations."""
+    folder = root / model_name.strip("/").replace("/", "__")
+    folder.mkdir(parents=True, exist_ok=True)
+    results = {
+        "results": {task: {"alias": task}},
+        "configs": {task: {"task": task}},
+        "versions": {task: 1.0},
+        "n-samples": {task: {"original": len(continuations), "effective": len(continuations)}},
+        "config": {"model": "hf", "model_args": {"pretrained": model_name}},
+        "model_name": model_name,
+        "date": 0.0,
+    }
+    path = folder / f"results_{timestamp}.json"
+    path.write_text(json.dumps(results), encoding="utf-8")
+    if log_samples:
+        lines = []
+        for doc_id, (gene, conts) in enumerate(continuations.items()):
+            doc = {"genome": genome, "fingerprint": fingerprint, "gene": gene, "text": "x"}
+            lines.append(
+                json.dumps(
+                    {"doc_id": doc_id, "doc": doc, "resps": [list(conts)],
+                     "filtered_resps": [list(conts)], "filter": "keep_all"}
+                )
+            )
+        samples = folder / f"samples_{task}_{timestamp}.jsonl"
+        samples.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,172 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from phylolm_harness.cli import main
+from phylolm_harness.tree import from_newick, robinson_foulds
+from results_layout import write_run
+
+GENES = [f"math-{i:03d}" for i in range(6)]
+
+
+def family_runs(root, names=("a1", "a2", "b1", "b2")):
+    """Two families: a* answer 'alpha'-ish, b* answer 'beta'-ish, with small individual twists."""
+    rng = np.random.default_rng(0)
+    styles = {"a": ["alph", "alps", "also", "beta"], "b": ["beta", "bets", "bead", "alph"]}
+    for name in names:
+        weights = np.array([0.55, 0.25, 0.15, 0.05])
+        conts = {
+            g: [" " + str(rng.choice(styles[name[0]], p=weights)) + "..." for _ in range(32)]
+            for g in GENES
+        }
+        write_run(root, f"/models/{name}", conts)
+
+
+def read_matrix(path):
+    with path.open() as handle:
+        rows = list(csv.reader(handle))
+    return rows[0][1:], np.array([[float(x) for x in r[1:]] for r in rows[1:]])
+
+
+def test_tree_from_results_folder(tmp_path, capsys):
+    family_runs(tmp_path / "results")
+    assert main(["tree", str(tmp_path / "results"), "--resamples", "20"]) == 0
+    out = tmp_path / "results" / "phylolm"
+    labels, distances = read_matrix(out / "distances.csv")
+    assert labels == ["a1", "a2", "b1", "b2"]
+    np.testing.assert_allclose(distances, distances.T)
+    assert np.all(np.diag(distances) == 0)
+    assert distances[0, 1] < distances[0, 2]  # family members are closer than outsiders
+    tree = from_newick((out / "tree.nwk").read_text())
+    assert robinson_foulds(tree, from_newick("((a1,a2),(b1,b2));")) == 0.0
+    report = (out / "report.md").read_text()
+    assert "a1" in report and "Neighbour-Joining" in report
+    assert (out / "tree.png").read_bytes()[:4] == b"\x89PNG"
+    assert "4 models, 6 genes" in capsys.readouterr().out
+
+
+def test_outputs_are_byte_identical_across_runs(tmp_path):
+    family_runs(tmp_path / "results")
+    assert main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "one")]) == 0
+    assert main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "two")]) == 0
+    for name in ("distances.csv", "similarity.csv", "tree.nwk", "tree.png", "report.md"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_populations_file_rebuilds_the_same_matrix(tmp_path):
+    family_runs(tmp_path / "results")
+    main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "one")])
+    pops = tmp_path / "one" / "populations.jsonl"
+    assert main(["tree", "--populations", str(pops), "-o", str(tmp_path / "two")]) == 0
+    assert (tmp_path / "one" / "distances.csv").read_bytes() == (
+        tmp_path / "two" / "distances.csv"
+    ).read_bytes()
+
+
+def test_two_models_give_matrices_and_say_why_there_is_no_tree(tmp_path, capsys):
+    family_runs(tmp_path / "results", names=("a1", "b1"))
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "tree.nwk").write_text("stale;")
+    assert main(["tree", str(tmp_path / "results"), "-o", str(out)]) == 0
+    assert (out / "distances.csv").exists()
+    assert not (out / "tree.nwk").exists()
+    assert "at least 3 models" in capsys.readouterr().out
+    assert "No tree" in (out / "report.md").read_text()
+
+
+def test_newest_run_wins_and_is_reported(tmp_path, capsys):
+    family_runs(tmp_path / "results")
+    write_run(tmp_path / "results", "/models/a1", {g: [" beta"] * 32 for g in GENES},
+              timestamp="2026-02-01T00-00-00.000000")
+    assert main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "out")]) == 0
+    assert "a1: phylolm_genes_math was run more than once" in capsys.readouterr().out
+
+
+def test_rename_and_odd_names(tmp_path):
+    family_runs(tmp_path / "results")
+    args = ["tree", str(tmp_path / "results"), "-o", str(tmp_path / "out"),
+            "--rename", "a1=modèle 'one', v2", "--rename", "/models/b2=b:2"]
+    assert main(args) == 0
+    labels, _ = read_matrix(tmp_path / "out" / "distances.csv")
+    assert "modèle 'one', v2" in labels and "b:2" in labels
+    tips = {t.name for t in from_newick((tmp_path / "out" / "tree.nwk").read_text()).tips()}
+    assert tips == set(labels)
+
+
+def expect_error(capsys, args, *fragments):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line, no traceback
+    for fragment in fragments:
+        assert fragment in err
+
+
+def test_run_without_log_samples(tmp_path, capsys):
+    family_runs(tmp_path / "results")
+    write_run(tmp_path / "results", "/models/c1", {g: ["x"] for g in GENES}, log_samples=False)
+    expect_error(capsys, ["tree", str(tmp_path / "results")], "results_", "--log_samples")
+    assert not (tmp_path / "results" / "phylolm").exists()
+
+
+def test_truncated_samples_file(tmp_path, capsys):
+    family_runs(tmp_path / "results")
+    samples = next((tmp_path / "results").rglob("samples_*.jsonl"))
+    samples.write_text(samples.read_text()[:-40])
+    expect_error(capsys, ["tree", str(tmp_path / "results")], samples.name, "malformed JSON")
+
+
+def test_missing_sample_lines(tmp_path, capsys):
+    family_runs(tmp_path / "results")
+    samples = next((tmp_path / "results").rglob("samples_*.jsonl"))
+    samples.write_text("".join(samples.read_text().splitlines(keepends=True)[:-2]))
+    expect_error(capsys, ["tree", str(tmp_path / "results")], "4 sample lines", "reports 6")
+
+
+def test_folder_without_phylolm_task(tmp_path, capsys):
+    write_run(tmp_path / "results", "m", {"g": ["x"]}, task="arc_challenge")
+    expect_error(capsys, ["tree", str(tmp_path / "results")], "no lm-eval results of a PhyloLM task")
+
+
+def test_mixed_genomes(tmp_path, capsys):
+    family_runs(tmp_path / "results")
+    write_run(tmp_path / "results", "/models/c1", {g: ["alph"] * 4 for g in GENES},
+              fingerprint="sha256:" + "cd" * 32)
+    expect_error(capsys, ["tree", str(tmp_path / "results")], "genome 'math'", "c1")
+
+
+def test_zero_similarity_writes_nothing(tmp_path, capsys):
+    family_runs(tmp_path / "results", names=("a1", "a2"))
+    write_run(tmp_path / "results", "/models/zz", {g: ["zzzz"] * 8 for g in GENES})
+    expect_error(capsys, ["tree", str(tmp_path / "results")], "'zz'", "share no allele")
+    assert not (tmp_path / "results" / "phylolm").exists()
+
+
+def test_label_collision(tmp_path, capsys):
+    family_runs(tmp_path / "results", names=("a1", "a2", "b1"))
+    write_run(tmp_path / "results", "/other/a1", {g: ["alph"] * 4 for g in GENES})
+    expect_error(capsys, ["tree", str(tmp_path / "results")], "label 'a1'", "--rename")
+
+
+def test_malformed_results_file(tmp_path, capsys):
+    path = write_run(tmp_path / "results", "m", {"g": ["x"]})
+    path.write_text(path.read_text()[:20])
+    expect_error(capsys, ["tree", str(tmp_path / "results")], path.name, "malformed JSON")
+
+
+def test_bad_populations_file(tmp_path, capsys):
+    bad = tmp_path / "pops.jsonl"
+    bad.write_text(json.dumps({"model": "m", "genome": "g"}) + "\n")
+    expect_error(capsys, ["tree", "--populations", str(bad), "-o", str(tmp_path / "o")],
+                 "pops.jsonl:1", "missing")
+
+
+def test_missing_results_folder(tmp_path, capsys):
+    expect_error(capsys, ["tree", str(tmp_path / "nope")], "nope", "not a folder")
+
+
+@pytest.mark.parametrize("argv", [["tree"], ["tree", "x", "--resamples", "-1"]])
+def test_usage_errors_exit_2(tmp_path, argv, capsys):
+    assert main(argv) == 2
