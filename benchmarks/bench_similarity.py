@@ -31,7 +31,9 @@ def synthetic(n_models: int, n_genes: int, probes: int, seed: int) -> list[GeneO
         for g in range(n_genes):
             draws = rng.multinomial(probes, noisy[g])
             alleles = {f"a{k:02d}": int(c) for k, c in enumerate(draws) if c}
-            observations.append(GeneObservation(f"m{m:04d}", "bench", "sha256:0", f"g{g}", alleles, probes))
+            observations.append(
+                GeneObservation(f"m{m:04d}", "bench", "sha256:0", f"g{g}", alleles, probes)
+            )
     return observations
 
 
@@ -82,14 +84,19 @@ def main() -> None:
     worst = max(abs(v - fast.similarity[index[a], index[b]]) for (a, b), v in slow.items())
 
     print(f"machine: {platform.processor() or platform.machine()}, numpy {np.__version__}")
-    print(f"| what | models | genes | time |")
-    print(f"|---|---|---|---|")
+    print("| what | models | genes | time |")
+    print("|---|---|---|---|")
     print(f"| build populations (sparse matrix) | {args.models} | {args.genes} | {build_s:.2f} s |")
     print(f"| similarity, matrix product | {args.models} | {args.genes} | {sparse_s:.2f} s |")
-    print(f"| similarity, matrix product | {args.loop_models} | {args.genes} | {small_sparse_s:.3f} s |")
+    print(
+        f"| similarity, matrix product | {args.loop_models} | {args.genes} "
+        f"| {small_sparse_s:.3f} s |"
+    )
     print(f"| similarity, dict loops | {args.loop_models} | {args.genes} | {loop_s:.2f} s |")
-    print(f"\nloop / sparse at {args.loop_models} models: {loop_s / small_sparse_s:.0f}x; "
-          f"largest difference {worst:.1e}")
+    print(
+        f"\nloop / sparse at {args.loop_models} models: {loop_s / small_sparse_s:.0f}x; "
+        f"largest difference {worst:.1e}"
+    )
 
 
 if __name__ == "__main__":

@@ -13,10 +13,10 @@ ALLELE_CHARS = 4
 
 
 def allele_of(continuation: str) -> str:
-    """Return the allele of a continuation: its first 4 characters after stripping.
+    r"""Return the allele of a continuation: its first 4 characters after stripping.
 
     Leading spaces are stripped first, then leading newlines, as in [1]_; the order matters
-    (``"\\n x"`` keeps its space).
+    (``"\n x"`` keeps its space).
 
     Parameters
     ----------
@@ -30,9 +30,9 @@ def allele_of(continuation: str) -> str:
 
     Examples
     --------
-    >>> allele_of("  \\nx = 1")
+    >>> allele_of("  \nx = 1")
     'x = '
-    >>> allele_of("\\n x")
+    >>> allele_of("\n x")
     ' x'
     """
     return continuation.lstrip(" ").lstrip("\n")[:ALLELE_CHARS]

@@ -57,34 +57,50 @@ def _parser() -> argparse.ArgumentParser:
     tree.add_argument("results_dir", type=Path, nargs="?", help="what lm_eval --output_path got")
     tree.add_argument("-o", "--out", type=Path, help="output folder (default RESULTS_DIR/phylolm)")
     tree.add_argument(
-        "--populations", type=Path, action="append", default=[], metavar="FILE",
+        "--populations",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
         help="a populations file (JSON Lines) to add; repeatable",
     )
     tree.add_argument("--method", choices=("nj", "upgma"), default="nj", help="default: nj")
     tree.add_argument(
-        "--estimator", choices=("unbiased", "plugin"), default="unbiased",
+        "--estimator",
+        choices=("unbiased", "plugin"),
+        default="unbiased",
         help="within-model term: Nei's unbiased (default) or the paper's plug-in",
     )
     tree.add_argument(
-        "--rename", action="append", default=[], metavar="OLD=NEW",
+        "--rename",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
         help="label a model NEW; OLD is lm-eval's model name or the default label; repeatable",
     )
     tree.add_argument(
         "--labels", type=Path, metavar="CSV", help="a CSV file with columns model,label"
     )
     tree.add_argument(
-        "--genome", action="append", default=[], metavar="NAME",
+        "--genome",
+        action="append",
+        default=[],
+        metavar="NAME",
         help="use only genes of this genome (e.g. math); repeatable",
     )
     tree.add_argument(
-        "--resamples", type=int, default=100,
+        "--resamples",
+        type=int,
+        default=100,
         help="gene resamples for distance standard errors (0 to skip; default 100)",
     )
     tree.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     tree.set_defaults(run=_run_tree)
 
     genes = commands.add_parser(
-        "genes", help="show or build genomes", epilog=_GENES_EXAMPLES,
+        "genes",
+        help="show or build genomes",
+        epilog=_GENES_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     genes_commands = genes.add_subparsers(dest="genes_command", required=True, metavar="ACTION")
@@ -92,12 +108,16 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("genome", help="math, code, or a genome JSON file")
     show.set_defaults(run=_run_genes_show)
     build = genes_commands.add_parser(
-        "build", help="build a genome from your own documents",
+        "build",
+        help="build a genome from your own documents",
         description="One gene per document: its first 20-99 characters (random length, seeded).",
-        epilog=_GENES_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_GENES_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument(
-        "source", nargs="?", type=Path,
+        "source",
+        nargs="?",
+        type=Path,
         help="a .jsonl/.json/.txt file or a folder of documents (or use --dataset)",
     )
     build.add_argument("-o", "--out", type=Path, required=True, help="genome JSON to write")
@@ -118,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_tree(args: argparse.Namespace) -> int:
     from phylolm_harness.harness_results import read_observations
+    from phylolm_harness.observations import GeneObservation
     from phylolm_harness.outputs import write_outputs
     from phylolm_harness.phylogeny import infer_phylogeny
     from phylolm_harness.populations import Populations
@@ -133,7 +154,7 @@ def _run_tree(args: argparse.Namespace) -> int:
         raise InputError("--resamples must be 0 or more")
     rename = _renames(args.rename, args.labels)
     genomes = frozenset(args.genome) or None
-    observations = []
+    observations: list[GeneObservation] = []
     notes: list[str] = []
     if args.results_dir is not None:
         collected = read_observations(args.results_dir, rename, genomes)

@@ -124,7 +124,8 @@ def read_observations(
     runs = [r for r in find_runs(results_dir) if r.tasks]
     if not runs:
         raise InputError(
-            f"{results_dir}: no lm-eval results of a PhyloLM task (run lm_eval --tasks phylolm_genes "
+            f"{results_dir}: no lm-eval results of a PhyloLM task "
+            "(run lm_eval --tasks phylolm_genes "
             "--output_path DIR --log_samples)"
         )
     newest: dict[tuple[str, str], Run] = {}
@@ -180,7 +181,8 @@ def _read_samples(
     expected = _expected_samples(run.data, task)
     if expected is not None and count != expected:
         raise InputError(
-            f"{path}: {count} sample lines but the results file reports {expected} (truncated file?)"
+            f"{path}: {count} sample lines but the results file reports {expected} "
+            "(truncated file?)"
         )
 
 

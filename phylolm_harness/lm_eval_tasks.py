@@ -31,7 +31,8 @@ def load_genes(
     default_genome : str, optional
         Genome named by the task YAML (``dataset_kwargs``): ``"math"`` or ``"code"``.
     genome : str, optional
-        Genome given on the command line (``--metadata genome=NAME_OR_PATH``); wins over the default.
+        Genome given on the command line (``--metadata genome=NAME_OR_PATH``); wins
+        over the default.
     **_metadata
         Other ``--metadata`` entries, which lm-eval passes to every dataset loader.
 

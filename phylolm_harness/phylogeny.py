@@ -67,6 +67,14 @@ def infer_phylogeny(
         except InputError as error:
             why = str(error)
     return Phylogeny(
-        pops, result.similarity, distances, errors, result.shared_genes, result.clipped, tree,
-        why, method, estimator,
+        pops,
+        result.similarity,
+        distances,
+        errors,
+        result.shared_genes,
+        result.clipped,
+        tree,
+        why,
+        method,
+        estimator,
     )

@@ -7,6 +7,7 @@ from it with sparse matrix products.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,13 +96,10 @@ class Populations:
         _check_genomes(observations)
         models = tuple(sorted({o.model for o in observations}))
         genes = tuple(
-            sorted(
-                {Gene(o.genome, o.fingerprint, o.gene) for o in observations},
-                key=lambda g: (g.genome, g.fingerprint, g.id),
-            )
+            Gene(*key) for key in sorted({(o.genome, o.fingerprint, o.gene) for o in observations})
         )
         model_index = {m: i for i, m in enumerate(models)}
-        gene_index = {g: i for i, g in enumerate(genes)}
+        gene_index = {(g.genome, g.fingerprint, g.id): i for i, g in enumerate(genes)}
         probes = np.zeros((len(models), len(genes)))
         tail = np.zeros((len(models), len(genes)))
         column_index: dict[tuple[int, str], int] = {}
@@ -110,7 +108,7 @@ class Populations:
         values: list[float] = []
         for obs in observations:
             i = model_index[obs.model]
-            g = gene_index[Gene(obs.genome, obs.fingerprint, obs.gene)]
+            g = gene_index[(obs.genome, obs.fingerprint, obs.gene)]
             if probes[i, g] != 0:
                 raise InputError(
                     f"{_where(obs)}: model {obs.model!r} has gene {obs.gene!r} of genome "
@@ -120,12 +118,10 @@ class Populations:
             probes[i, g] = n
             tail[i, g] = obs.tail
             for allele, p in freqs.items():
-                if p == 0:
-                    continue
-                col = column_index.setdefault((g, allele), len(column_index))
-                rows.append(i)
-                cols.append(col)
-                values.append(p)
+                if p:
+                    rows.append(i)
+                    cols.append(column_index.setdefault((g, allele), len(column_index)))
+                    values.append(p)
         column_gene = np.empty(len(column_index), dtype=np.int64)
         column_allele = [""] * len(column_index)
         for (g, allele), col in column_index.items():
@@ -158,26 +154,27 @@ def _where(obs: GeneObservation) -> str:
 
 def _frequencies(obs: GeneObservation) -> tuple[dict[str, float], float]:
     """Return P(allele) and the sample size (``inf`` for exact) of one observation."""
-    values = np.fromiter(obs.alleles.values(), dtype=np.float64, count=len(obs.alleles))
-    if np.any(~np.isfinite(values)) or np.any(values < 0):
+    values = obs.alleles.values()
+    if not all(isinstance(v, (int, float)) and 0 <= v < math.inf for v in values):
         raise InputError(
             f"{_where(obs)}: model {obs.model!r}, gene {obs.gene!r}: allele values must be "
             "finite and non-negative"
         )
-    total = float(values.sum())
+    total = float(sum(values))
     if obs.probes is None:
         if not 0 <= obs.tail <= 1 or total + obs.tail > 1 + _PROBABILITY_SLACK or total <= 0:
             raise InputError(
                 f"{_where(obs)}: model {obs.model!r}, gene {obs.gene!r}: exact probabilities sum "
                 f"to {total:.6g} with tail {obs.tail:.6g}; expected a total of 1"
             )
-        return dict(obs.alleles), float("inf")
+        return dict(obs.alleles), math.inf
     if obs.probes < 1 or abs(total - obs.probes) > _PROBABILITY_SLACK * obs.probes:
         raise InputError(
             f"{_where(obs)}: model {obs.model!r}, gene {obs.gene!r}: allele counts sum to "
             f"{total:g} but {obs.probes} probes were recorded"
         )
-    return {a: c / obs.probes for a, c in obs.alleles.items()}, float(obs.probes)
+    scale = 1.0 / obs.probes
+    return {a: c * scale for a, c in obs.alleles.items()}, float(obs.probes)
 
 
 def _check_genomes(observations: Sequence[GeneObservation]) -> None:

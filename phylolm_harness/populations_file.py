@@ -68,7 +68,9 @@ def _parse(line: str, where: str) -> GeneObservation:
         tail = row.get("tail", 0.0)
         if not _is_number(tail):
             raise InputError(f"{where}: tail must be a number")
-        return GeneObservation(alleles=alleles, probes=None, tail=float(tail), source=where, **common)
+        return GeneObservation(
+            alleles=alleles, probes=None, tail=float(tail), source=where, **common
+        )
     raise InputError(f"{where}: mode must be 'sampled' or 'exact', got {mode!r}")
 
 

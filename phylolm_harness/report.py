@@ -11,8 +11,8 @@ from numpy.typing import NDArray
 
 from phylolm_harness.observations import GeneObservation
 from phylolm_harness.phylogeny import Phylogeny
-from phylolm_harness.populations_file import format_populations_file
 from phylolm_harness.plots import draw_dendrogram, draw_heatmap
+from phylolm_harness.populations_file import format_populations_file
 from phylolm_harness.tree import to_newick
 
 TREE_OUTPUTS = (
@@ -97,7 +97,8 @@ _READING_GUIDE = [
     "- `distance_errors.csv` holds the standard error of each distance from resampling genes: "
     "differences smaller than about twice it are within noise.",
     "- In `tree.png`, models joined by short branches are close relatives (fine-tunes, quantized "
-    "copies). Neighbour-Joining trees are unrooted: the drawing roots them at the midpoint, so read "
+    "copies). Neighbour-Joining trees are unrooted: the drawing roots them at the midpoint, "
+    "so read "
     "the groupings, not the left-to-right order or the position of the root.",
     "- `tree.nwk` is the same tree in Newick format, for other tools.",
     "- `populations.jsonl` holds every model's alleles; pass it to `tree --populations` to merge "

@@ -101,7 +101,9 @@ def nei_similarity(pops: Populations, estimator: Estimator = "unbiased") -> Simi
     array([[1.   , 0.894],
            [0.894, 1.   ]])
     """
-    return _similarity(pops, pops.frequencies, homozygosity(pops, estimator), np.ones(len(pops.genes)))
+    return _similarity(
+        pops, pops.frequencies, homozygosity(pops, estimator), np.ones(len(pops.genes))
+    )
 
 
 def nei_distance(similarity: FloatMatrix) -> FloatMatrix:
@@ -136,7 +138,7 @@ def bootstrap_distances(
 def distance_standard_errors(
     pops: Populations, n_resamples: int = 100, seed: int = 0, estimator: Estimator = "unbiased"
 ) -> FloatMatrix:
-    """Standard error of every pairwise distance, from resampling genes (bootstrap).
+    """Estimate the standard error of every pairwise distance by resampling genes (bootstrap).
 
     Streams the resamples (Welford's update), so memory stays at a few ``n x n`` matrices.
     """
@@ -213,7 +215,10 @@ def _check_pairs(
     upper = np.triu(np.ones_like(shared, dtype=bool), k=1)
     for mask, why in (
         ((shared == 0) & upper, "share no gene"),
-        ((denominator <= 0) & upper, "have no repeated allele within a model on their shared genes"),
+        (
+            (denominator <= 0) & upper,
+            "have no repeated allele within a model on their shared genes",
+        ),
         ((cross <= 0) & upper, "share no allele on any of their common genes (similarity 0)"),
     ):
         if mask.any():

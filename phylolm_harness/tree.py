@@ -19,7 +19,9 @@ MIN_TAXA = 3
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
-def build_tree(distances: NDArray[np.float64], labels: Sequence[str], method: Method = "nj") -> TreeNode:
+def build_tree(
+    distances: NDArray[np.float64], labels: Sequence[str], method: Method = "nj"
+) -> TreeNode:
     """Build a tree from a distance matrix.
 
     Parameters

@@ -45,8 +45,13 @@ def write_run(
             doc = {"genome": genome, "fingerprint": fingerprint, "gene": gene, "text": "x"}
             lines.append(
                 json.dumps(
-                    {"doc_id": doc_id, "doc": doc, "resps": [list(conts)],
-                     "filtered_resps": [list(conts)], "filter": "keep_all"}
+                    {
+                        "doc_id": doc_id,
+                        "doc": doc,
+                        "resps": [list(conts)],
+                        "filtered_resps": [list(conts)],
+                        "filter": "keep_all",
+                    }
                 )
             )
         samples = folder / f"samples_{task}_{timestamp}.jsonl"

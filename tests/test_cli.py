@@ -3,10 +3,10 @@ import json
 
 import numpy as np
 import pytest
+from results_layout import write_run
 
 from phylolm_harness.cli import main
 from phylolm_harness.tree import from_newick, robinson_foulds
-from results_layout import write_run
 
 GENES = [f"math-{i:03d}" for i in range(6)]
 
@@ -79,16 +79,28 @@ def test_two_models_give_matrices_and_say_why_there_is_no_tree(tmp_path, capsys)
 
 def test_newest_run_wins_and_is_reported(tmp_path, capsys):
     family_runs(tmp_path / "results")
-    write_run(tmp_path / "results", "/models/a1", {g: [" beta"] * 32 for g in GENES},
-              timestamp="2026-02-01T00-00-00.000000")
+    write_run(
+        tmp_path / "results",
+        "/models/a1",
+        {g: [" beta"] * 32 for g in GENES},
+        timestamp="2026-02-01T00-00-00.000000",
+    )
     assert main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "out")]) == 0
     assert "a1: phylolm_genes_math was run more than once" in capsys.readouterr().out
 
 
 def test_rename_and_odd_names(tmp_path):
     family_runs(tmp_path / "results")
-    args = ["tree", str(tmp_path / "results"), "-o", str(tmp_path / "out"),
-            "--rename", "a1=modèle 'one', v2", "--rename", "/models/b2=b:2"]
+    args = [
+        "tree",
+        str(tmp_path / "results"),
+        "-o",
+        str(tmp_path / "out"),
+        "--rename",
+        "a1=modèle 'one', v2",
+        "--rename",
+        "/models/b2=b:2",
+    ]
     assert main(args) == 0
     labels, _ = read_matrix(tmp_path / "out" / "distances.csv")
     assert "modèle 'one', v2" in labels and "b:2" in labels
@@ -127,13 +139,19 @@ def test_missing_sample_lines(tmp_path, capsys):
 
 def test_folder_without_phylolm_task(tmp_path, capsys):
     write_run(tmp_path / "results", "m", {"g": ["x"]}, task="arc_challenge")
-    expect_error(capsys, ["tree", str(tmp_path / "results")], "no lm-eval results of a PhyloLM task")
+    expect_error(
+        capsys, ["tree", str(tmp_path / "results")], "no lm-eval results of a PhyloLM task"
+    )
 
 
 def test_mixed_genomes(tmp_path, capsys):
     family_runs(tmp_path / "results")
-    write_run(tmp_path / "results", "/models/c1", {g: ["alph"] * 4 for g in GENES},
-              fingerprint="sha256:" + "cd" * 32)
+    write_run(
+        tmp_path / "results",
+        "/models/c1",
+        {g: ["alph"] * 4 for g in GENES},
+        fingerprint="sha256:" + "cd" * 32,
+    )
     expect_error(capsys, ["tree", str(tmp_path / "results")], "genome 'math'", "c1")
 
 
@@ -159,8 +177,12 @@ def test_malformed_results_file(tmp_path, capsys):
 def test_bad_populations_file(tmp_path, capsys):
     bad = tmp_path / "pops.jsonl"
     bad.write_text(json.dumps({"model": "m", "genome": "g"}) + "\n")
-    expect_error(capsys, ["tree", "--populations", str(bad), "-o", str(tmp_path / "o")],
-                 "pops.jsonl:1", "missing")
+    expect_error(
+        capsys,
+        ["tree", "--populations", str(bad), "-o", str(tmp_path / "o")],
+        "pops.jsonl:1",
+        "missing",
+    )
 
 
 def test_missing_results_folder(tmp_path, capsys):

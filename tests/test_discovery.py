@@ -20,7 +20,11 @@ GET_MODELS = (
 def python(code, *args, **env):
     result = subprocess.run(
         [sys.executable, "-c", code, *args],
-        capture_output=True, text=True, env={**os.environ, **env}, check=False, timeout=300,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+        timeout=300,
     )
     return result
 

@@ -7,7 +7,9 @@ from phylolm_harness.populations import Populations
 
 
 def obs(model, gene, alleles, probes, genome="math", fingerprint="sha256:1", tail=0.0):
-    return GeneObservation(model, genome, fingerprint, gene, alleles, probes, tail, source="f.jsonl")
+    return GeneObservation(
+        model, genome, fingerprint, gene, alleles, probes, tail, source="f.jsonl"
+    )
 
 
 def test_frequencies_and_probes():

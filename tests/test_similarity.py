@@ -21,7 +21,9 @@ FP = "sha256:00"
 
 def obs(model, gene, alleles, probes=None, tail=0.0, genome="g"):
     if probes is None:
-        probes = sum(alleles.values()) if all(isinstance(v, int) for v in alleles.values()) else None
+        probes = (
+            sum(alleles.values()) if all(isinstance(v, int) for v in alleles.values()) else None
+        )
     return GeneObservation(model, genome, FP, gene, alleles, probes, tail)
 
 
@@ -67,9 +69,7 @@ population = st.dictionaries(st.sampled_from(["g1", "g2", "g3"]), counts, min_si
 @settings(max_examples=60, deadline=None)
 @given(st.lists(population, min_size=2, max_size=5))
 def test_matches_direct_formula_symmetric_zero_diagonal(models):
-    observations = [
-        obs(f"m{i}", g, c) for i, genes in enumerate(models) for g, c in genes.items()
-    ]
+    observations = [obs(f"m{i}", g, c) for i, genes in enumerate(models) for g, c in genes.items()]
     pops = Populations.from_observations(observations)
     for estimator, unbiased in (("plugin", False), ("unbiased", True)):
         try:
@@ -94,18 +94,22 @@ def test_identical_populations_are_at_distance_zero(genes):
 
 
 def test_unbiased_estimator_removes_the_sampling_bias():
-    """Two large samples of one distribution: the plug-in distance is biased, the unbiased is not."""
+    """Two samples of one distribution: the plug-in distance is biased, the unbiased is not."""
     rng = np.random.default_rng(0)
     probs = np.array([0.4, 0.3, 0.2, 0.1])
     observations = []
     for model, n in (("n8", 8), ("exact", None)):
         for g in range(400):
             if n is None:
-                observations.append(obs(model, f"g{g}", dict(zip("abcd", probs, strict=True)), None))
+                observations.append(
+                    obs(model, f"g{g}", dict(zip("abcd", probs, strict=True)), None)
+                )
             else:
                 draws = rng.multinomial(n, probs)
                 observations.append(
-                    obs(model, f"g{g}", {a: int(c) for a, c in zip("abcd", draws, strict=True) if c})
+                    obs(
+                        model, f"g{g}", {a: int(c) for a, c in zip("abcd", draws, strict=True) if c}
+                    )
                 )
     pops = Populations.from_observations(observations)
     plugin = nei_distance(nei_similarity(pops, "plugin").similarity)[0, 1]
