@@ -13,13 +13,15 @@ Set ``PHYLOLM_HARNESS_NO_HOOK=1`` to switch it off.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import os
 import sys
-import types
-from collections.abc import Callable, Sequence
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~10 ms at interpreter start: import it for type checkers only
+    import importlib.machinery
+    import types
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
 MODELS = {
     "phylolm-hf": "phylolm_harness.models.hf:PhyloHFLM",
@@ -81,20 +83,24 @@ _PATCHES: dict[str, Callable[[types.ModuleType], None]] = {
 }
 
 
-class _Loader(importlib.abc.Loader):
-    def __init__(self, wrapped: importlib.abc.Loader, patch: Callable[[types.ModuleType], None]):
+class _Loader:
+    def __init__(self, wrapped: Any, patch: Callable[[types.ModuleType], None]):
         self._wrapped = wrapped
         self._patch = patch
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
-        return self._wrapped.create_module(spec)
+        module: types.ModuleType | None = self._wrapped.create_module(spec)
+        return module
 
     def exec_module(self, module: types.ModuleType) -> None:
         self._wrapped.exec_module(module)
         self._patch(module)
 
+    def __getattr__(self, name: str) -> Any:  # get_source, is_package, ... of the real loader
+        return getattr(self._wrapped, name)
 
-class _Finder(importlib.abc.MetaPathFinder):
+
+class _Finder:
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
@@ -106,7 +112,7 @@ class _Finder(importlib.abc.MetaPathFinder):
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None and spec.loader is not None:
-                spec.loader = _Loader(spec.loader, patch)
+                spec.loader = _Loader(spec.loader, patch)  # type: ignore[assignment]
                 return spec
         return None
 
