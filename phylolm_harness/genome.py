@@ -247,18 +247,46 @@ def _shingles(text: str) -> frozenset[str]:
     return frozenset(text[i : i + _SHINGLE] for i in range(len(text) - _SHINGLE + 1))
 
 
-def _is_near_duplicate(
-    norm: str, shingles: frozenset[str], kept: Sequence[tuple[str, frozenset[str]]]
-) -> bool:
-    """Whether a normalised gene is too close to one already kept."""
-    for other, other_shingles in kept:
-        limit = min(NEAR_DUPLICATE_PREFIX, len(norm), len(other))
-        if norm[:limit] == other[:limit]:
+class _NearDuplicates:
+    """Genes kept so far, indexed for the near-duplicate test.
+
+    A new gene is a near-duplicate of a kept one when their normalised texts agree on the first
+    ``min(NEAR_DUPLICATE_PREFIX, len(a), len(b))`` characters, or when the Jaccard index of
+    their character 5-gram sets reaches :data:`NEAR_DUPLICATE_JACCARD`. Prefixes are looked up in
+    sets and 5-grams through an inverted index, so a test costs time in the number of kept genes
+    that share a 5-gram, not in the number kept.
+    """
+
+    def __init__(self) -> None:
+        self._prefixes: set[str] = set()
+        self._short: set[str] = set()
+        self._sizes: list[int] = []
+        self._postings: dict[str, list[int]] = {}
+
+    def test_and_add(self, text: str) -> bool:
+        """Return True if ``text`` is a near-duplicate; otherwise remember it and return False."""
+        norm = _normalise(text)
+        head = norm[:NEAR_DUPLICATE_PREFIX]
+        if head in self._prefixes:
             return True
-        union = len(shingles | other_shingles)
-        if len(shingles & other_shingles) >= NEAR_DUPLICATE_JACCARD * union:
+        if any(head[:k] in self._short for k in range(1, len(head) + 1)):
             return True
-    return False
+        shingles = _shingles(norm)
+        shared: dict[int, int] = {}
+        for shingle in shingles:
+            for index in self._postings.get(shingle, ()):
+                shared[index] = shared.get(index, 0) + 1
+        for index, common in shared.items():
+            union = len(shingles) + self._sizes[index] - common
+            if common >= NEAR_DUPLICATE_JACCARD * union:
+                return True
+        self._prefixes.update(head[:k] for k in range(1, len(head) + 1))
+        if len(head) < NEAR_DUPLICATE_PREFIX:
+            self._short.add(head)
+        for shingle in shingles:
+            self._postings.setdefault(shingle, []).append(len(self._sizes))
+        self._sizes.append(len(shingles))
+        return False
 
 
 def build_genome(
@@ -323,7 +351,7 @@ def build_genome(
     lengths = rng.integers(min_chars, max_chars, size=len(pool))
     width = max(3, len(str(n_genes - 1)))
     genes: list[Gene] = []
-    kept: list[tuple[str, frozenset[str]]] = []
+    kept = _NearDuplicates()
     for index, length in zip(order.tolist(), lengths.tolist(), strict=True):
         source, text = pool[index]
         if len(text) < min_chars:
@@ -332,11 +360,8 @@ def build_genome(
         spaces = sum(char.isspace() for char in gene_text)
         if spaces > MAX_WHITESPACE_FRACTION * len(gene_text):
             continue
-        norm = _normalise(gene_text)
-        shingles = _shingles(norm)
-        if _is_near_duplicate(norm, shingles, kept):
+        if kept.test_and_add(gene_text):
             continue
-        kept.append((norm, shingles))
         genes.append(Gene(f"{name}-{len(genes):0{width}d}", gene_text, source))
         if len(genes) == n_genes:
             return Genome(name, tuple(genes))
@@ -389,7 +414,9 @@ def read_documents(path: str | os.PathLike[str], field: str = "text") -> Iterato
     elif suffix in (".txt", ".md"):
         yield from _read_paragraphs(root)
     else:
-        raise InputError(f"{root}: unknown document format (use .jsonl, .json, .txt, .md or a folder)")
+        raise InputError(
+            f"{root}: unknown document format (use .jsonl, .json, .txt, .md or a folder)"
+        )
 
 
 def _read_text(path: Path) -> str:
@@ -516,6 +543,11 @@ def write_genome(genome: Genome, path: str | os.PathLike[str]) -> None:
         Genome to write.
     path : str or path-like
         Destination; its folder must exist. Written to a temporary file, then renamed.
+
+    Raises
+    ------
+    InputError
+        If the destination folder does not exist or is not writable.
     """
     head = {"name": genome.name, "fingerprint": genome.fingerprint}
     lines = [json.dumps(head, ensure_ascii=False)[:-1] + ', "genes": [']
@@ -527,10 +559,14 @@ def write_genome(genome: Genome, path: str | os.PathLike[str]) -> None:
     lines.append("]}")
     content = "\n".join(lines) + "\n"
     target = Path(path)
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    except OSError as error:
+        raise InputError(f"{target}: cannot write genome ({error})") from error
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(content)
+        os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

