@@ -12,12 +12,14 @@ lines), so that everything can be built without any download.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -308,7 +310,28 @@ def build_tiny_family(out_dir: Path, seed: int = 0) -> TinyFamily:
     TinyFamily
         The leaf folders, the true tree and each leaf's history.
     """
-    out_dir = Path(out_dir)
+    with single_thread():
+        return _build_family(Path(out_dir), seed)
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run a block with torch limited to one thread (fastest for tiny matrices), then restore.
+
+    Yields
+    ------
+    None
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _build_family(out_dir: Path, seed: int) -> TinyFamily:
+    """Build the family of :func:`build_tiny_family` (see there)."""
     kinds: tuple[CorpusKind, ...] = ("code", "math", "prose")
     mix = [doc for i, kind in enumerate(kinds) for doc in synthetic_corpus(kind, 150, seed + i)]
     tokenizer = train_tokenizer(mix, TinySpec().vocab_size)

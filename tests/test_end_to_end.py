@@ -1,0 +1,54 @@
+"""The real ``lm_eval`` command on a family of locally built models, then ``phylolm-harness tree``."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from phylolm_harness.cli import main
+from phylolm_harness.tree import from_newick, robinson_foulds
+
+pytestmark = pytest.mark.slow
+
+GENES_PER_GENOME = 24
+PROBES = 32
+
+
+def lm_eval(*args: str) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    command = [sys.executable, "-m", "lm_eval", *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def family_results(tiny_family, tmp_path_factory) -> Path:
+    results = tmp_path_factory.mktemp("results")
+    for folder in tiny_family.models.values():
+        lm_eval(
+            "--model", "hf", "--model_args", f"pretrained={folder}", "--device", "cpu",
+            "--tasks", "phylolm_genes", "--limit", str(GENES_PER_GENOME),
+            "--batch_size", "64", "--output_path", str(results), "--log_samples",
+        )  # fmt: skip
+    return results
+
+
+def test_tree_recovers_the_known_family(tiny_family, family_results, tmp_path):
+    out = tmp_path / "tree"
+    assert main(["tree", str(family_results), "-o", str(out)]) == 0
+    recovered = from_newick((out / "tree.nwk").read_text())
+    assert {t.name for t in recovered.tips()} == set(tiny_family.models)
+    assert robinson_foulds(recovered, from_newick(tiny_family.true_tree)) == 0.0
+    report = (out / "report.md").read_text()
+    assert f"{PROBES} | {2 * GENES_PER_GENOME}/{2 * GENES_PER_GENOME}" in report
+
+
+def test_upgma_agrees_and_one_genome_alone_works(tiny_family, family_results, tmp_path):
+    out = tmp_path / "upgma"
+    assert main(["tree", str(family_results), "-o", str(out), "--method", "upgma"]) == 0
+    recovered = from_newick((out / "tree.nwk").read_text())
+    assert robinson_foulds(recovered, from_newick(tiny_family.true_tree)) == 0.0
+    assert main(["tree", str(family_results), "-o", str(tmp_path / "code"), "--genome", "code"]) == 0
+    assert "`code`" in (tmp_path / "code" / "report.md").read_text()
