@@ -64,3 +64,13 @@ def test_tasks_dir_command_prints_the_folder(capsys):
     assert main(["tasks-dir"]) == 0
     printed = capsys.readouterr().out.strip()
     assert os.path.isfile(os.path.join(printed, "phylolm", "phylolm_genes.yaml"))
+
+
+def test_entry_points_declare_the_same_models_as_the_hook():
+    import tomllib
+    from pathlib import Path
+
+    from phylolm_harness.models import MODEL_CLASSES
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"]["lm_eval.models"] == MODEL_CLASSES

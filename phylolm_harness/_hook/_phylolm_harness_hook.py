@@ -23,12 +23,6 @@ if TYPE_CHECKING:  # typing costs ~10 ms at interpreter start: import it for typ
     from collections.abc import Callable, Sequence
     from typing import Any
 
-MODELS = {
-    "phylolm-hf": "phylolm_harness.models.hf:PhyloHFLM",
-    "phylolm-vllm": "phylolm_harness.models.vllm:PhyloVLLM",
-    "phylolm-local-completions": "phylolm_harness.models.openai:PhyloLocalCompletions",
-    "phylolm-local-chat-completions": "phylolm_harness.models.openai:PhyloLocalChatCompletions",
-}
 
 
 def _patch_task_manager(module: types.ModuleType) -> None:
@@ -68,11 +62,15 @@ def _with_plugin_tasks(include_path: Any) -> Any:
 
 
 def _register_models(module: types.ModuleType) -> None:
+    try:
+        from phylolm_harness.models import MODEL_CLASSES
+    except ModuleNotFoundError:  # plugin uninstalled but its .pth left behind
+        return
     registry = module.model_registry
     # lm_eval registers its built-in models only while the registry is empty: do it first.
     import lm_eval.models  # noqa: F401
 
-    for name, target in MODELS.items():
+    for name, target in MODEL_CLASSES.items():
         if name not in registry:
             registry.register(name, target=target)
 
