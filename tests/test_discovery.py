@@ -67,8 +67,9 @@ def test_tasks_dir_command_prints_the_folder(capsys):
 
 
 def test_entry_points_declare_the_same_models_as_the_hook():
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     from phylolm_harness.models import MODEL_CLASSES
 
