@@ -18,6 +18,7 @@ from typing import Any
 
 from phylolm_harness.alleles import allele_of
 from phylolm_harness.errors import InputError
+from phylolm_harness.expansion import parse_distribution
 from phylolm_harness.observations import GeneObservation
 
 TASK_PREFIX = "phylolm_genes"
@@ -205,12 +206,8 @@ def _observation(sample: Any, label: str, exact: bool, where: str) -> GeneObserv
     if not exact:
         counts = Counter(allele_of(r) for r in responses)
         return GeneObservation(alleles=dict(counts), probes=len(responses), **common)
-    try:
-        payload = json.loads(responses[0])
-        alleles = {str(a): float(p) for a, p in payload["alleles"].items()}
-        tail = float(payload.get("tail", 0.0))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-        raise InputError(f"{where}: exact-mode response is not an allele distribution") from None
+    distribution = parse_distribution(responses[0], f"{where}: exact-mode response")
+    alleles, tail = distribution.alleles, distribution.tail
     return GeneObservation(alleles=alleles, probes=None, tail=tail, **common)
 
 

@@ -192,3 +192,37 @@ def test_missing_results_folder(tmp_path, capsys):
 @pytest.mark.parametrize("argv", [["tree"], ["tree", "x", "--resamples", "-1"]])
 def test_usage_errors_exit_2(tmp_path, argv, capsys):
     assert main(argv) == 2
+
+
+def test_exact_and_sampled_runs_of_one_distribution_meet_at_distance_zero(tmp_path):
+    """Exact populations (JSON distributions) and sampled ones mix in one tree."""
+    rng = np.random.default_rng(3)
+    probs = {"alph": 0.5, "beta": 0.3, "gamm": 0.2}
+    genes = [f"math-{i:03d}" for i in range(40)]
+    exact = {g: [json.dumps({"alleles": probs, "tail": 0.0})] for g in genes}
+    write_run(tmp_path / "r", "/m/exact", exact, task="phylolm_genes_exact_math")
+    for name in ("sampled-a", "sampled-b"):
+        conts = {g: list(rng.choice(list(probs), size=16, p=list(probs.values()))) for g in genes}
+        write_run(tmp_path / "r", f"/m/{name}", conts)
+    other = {g: ["alph"] * 2 + ["delt"] * 14 for g in genes}
+    write_run(tmp_path / "r", "/m/other", other)
+    assert main(["tree", str(tmp_path / "r"), "-o", str(tmp_path / "o")]) == 0
+    labels, distances = read_matrix(tmp_path / "o" / "distances.csv")
+    d = dict(zip(labels, distances, strict=True))
+    index = {name: i for i, name in enumerate(labels)}
+    assert d["exact"][index["sampled-a"]] < 0.02
+    assert d["sampled-a"][index["sampled-b"]] < 0.02
+    assert d["exact"][index["other"]] > 0.5
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "exact (mean tail 0.000)" in report
+
+
+def test_malformed_exact_response(tmp_path, capsys):
+    family_runs(tmp_path / "results", names=("a1", "a2"))
+    write_run(
+        tmp_path / "results",
+        "/m/x",
+        {g: ["{not json"] for g in GENES},
+        task="phylolm_genes_exact_math",
+    )
+    expect_error(capsys, ["tree", str(tmp_path / "results")], "exact-mode response")
