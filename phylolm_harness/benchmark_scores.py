@@ -11,7 +11,8 @@ module collects, for each requested benchmark, one score per model:
 
 When a model ran a benchmark several times the newest run wins (by the ``date`` lm-eval
 records, else the timestamp in the file name) and a note says so. Models are labelled as the
-PhyloLM populations read from the same folders are, with ``model_label``.
+PhyloLM populations read from the same folders are, with
+:func:`phylolm_harness.harness_results.model_label` and the same optional renames.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from phylolm_harness.errors import InputError
+from phylolm_harness.harness_results import model_label
 
 __all__ = [
     "BenchmarkScores",
     "BenchmarkSpec",
-    "model_label",
     "parse_benchmark",
     "read_benchmark_scores",
     "read_families",
@@ -39,31 +40,6 @@ __all__ = [
 
 _DEFAULT_METRIC = {"mmlu": "acc", "arc_challenge": "acc_norm", "arc_easy": "acc_norm"}
 _TS = re.compile(r"results_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?)\.json$")
-
-
-def model_label(model_name: str) -> str:
-    """Label of a model as lm-eval recorded it: a local folder's last path component.
-
-    Parameters
-    ----------
-    model_name : str
-        ``model_name`` from a results file (``pretrained=`` / ``model=`` ... of the run).
-
-    Returns
-    -------
-    str
-        The last component of an absolute or ``./``/``~`` path; the name unchanged otherwise
-        (hub ids such as ``HuggingFaceTB/SmolLM2-135M`` keep their organisation).
-
-    Examples
-    --------
-    >>> model_label("/models/tiny-a/"), model_label("HuggingFaceTB/SmolLM2-135M")
-    ('tiny-a', 'HuggingFaceTB/SmolLM2-135M')
-    """
-    name = model_name.strip()
-    if name.startswith(("/", "./", "../", "~")) or re.match(r"^[A-Za-z]:[\\/]", name):
-        return Path(name.rstrip("/\\")).name or name
-    return name
 
 
 @dataclass(frozen=True)
@@ -173,7 +149,9 @@ def _value(entry: Mapping[str, Any], spec: BenchmarkSpec, path: Path, model: str
     return float(raw)
 
 
-def read_benchmark_scores(results_dir: Path, benchmarks: Sequence[str]) -> BenchmarkScores:
+def read_benchmark_scores(
+    results_dir: Path, benchmarks: Sequence[str], rename: Mapping[str, str] | None = None
+) -> BenchmarkScores:
     """Collect real benchmark scores from every lm-eval results file under a folder.
 
     Parameters
@@ -182,6 +160,9 @@ def read_benchmark_scores(results_dir: Path, benchmarks: Sequence[str]) -> Bench
         lm-eval's ``--output_path`` (searched recursively for ``results_*.json``).
     benchmarks : sequence of str
         Benchmarks as accepted by :func:`parse_benchmark`.
+    rename : Mapping[str, str], optional
+        Label overrides keyed by lm-eval's model name or by the default label, as for
+        :func:`phylolm_harness.harness_results.read_observations`.
 
     Returns
     -------
@@ -211,7 +192,8 @@ def read_benchmark_scores(results_dir: Path, benchmarks: Sequence[str]) -> Bench
         model_name = data.get("model_name")
         if not isinstance(model_name, str) or not model_name.strip():
             raise InputError(f"{path}: no 'model_name' in the results file")
-        label = model_label(model_name)
+        default = model_label(model_name)
+        label = (rename or {}).get(model_name, (rename or {}).get(default, default))
         seen = owner.setdefault(label, (model_name, path))
         if seen[0] != model_name:
             raise InputError(

@@ -8,8 +8,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from phylolm_harness.errors import InputError
+
+if TYPE_CHECKING:
+    from phylolm_harness.observations import GeneObservation
+    from phylolm_harness.phylogeny import Phylogeny
 
 _TREE_EXAMPLES = """\
 examples:
@@ -18,6 +23,14 @@ examples:
   phylolm-harness tree results/                      # writes results/phylolm/
   phylolm-harness tree results/ -o out/ --method upgma --rename SmolLM2-135M=smol
   phylolm-harness tree results/ --populations more_models.jsonl --genome math
+"""
+
+_PREDICT_EXAMPLES = """\
+examples:
+  lm_eval --model hf --model_args pretrained=MODEL --tasks phylolm_genes,mmlu,arc_challenge \\
+      --output_path results/ --log_samples          # some models with benchmarks, all with genes
+  phylolm-harness predict results/                   # mmlu and arc_challenge where present
+  phylolm-harness predict results/ --benchmark hellaswag:acc_norm --families families.csv
 """
 
 _GENES_EXAMPLES = """\
@@ -58,48 +71,40 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_TREE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    tree.add_argument("results_dir", type=Path, nargs="?", help="what lm_eval --output_path got")
-    tree.add_argument("-o", "--out", type=Path, help="output folder (default RESULTS_DIR/phylolm)")
-    tree.add_argument(
-        "--populations",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a populations file (JSON Lines) to add; repeatable",
-    )
-    tree.add_argument("--method", choices=("nj", "upgma"), default="nj", help="default: nj")
-    tree.add_argument(
-        "--estimator",
-        choices=("unbiased", "plugin"),
-        default="unbiased",
-        help="within-model term: Nei's unbiased (default) or the paper's plug-in",
-    )
-    tree.add_argument(
-        "--rename",
-        action="append",
-        default=[],
-        metavar="OLD=NEW",
-        help="label a model NEW; OLD is lm-eval's model name or the default label; repeatable",
-    )
-    tree.add_argument(
-        "--labels", type=Path, metavar="CSV", help="a CSV file with columns model,label"
-    )
-    tree.add_argument(
-        "--genome",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="use only genes of this genome (e.g. math); repeatable",
-    )
-    tree.add_argument(
-        "--resamples",
-        type=int,
-        default=100,
-        help="gene resamples for distance standard errors (0 to skip; default 100)",
-    )
-    tree.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    _add_population_options(tree)
     tree.set_defaults(run=_run_tree)
+
+    predict = commands.add_parser(
+        "predict",
+        help="predict benchmark scores from the distances, next to real lm-eval results",
+        description="Everything `tree` writes, plus predictions.csv and one scatter plot per "
+        "benchmark: scores predicted for every model from its PhyloLM distances to the models "
+        "that have real lm-eval results under RESULTS_DIR, with held-out evaluation.",
+        epilog=_PREDICT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_population_options(predict)
+    predict.add_argument(
+        "--benchmark",
+        action="append",
+        default=[],
+        metavar="TASK[:METRIC]",
+        help="benchmark to predict (default: mmlu and arc_challenge where present); repeatable",
+    )
+    predict.add_argument(
+        "--families",
+        type=Path,
+        metavar="CSV",
+        help="model,family CSV for leave-one-family-out (default: clades of the tree)",
+    )
+    predict.add_argument(
+        "--predictor",
+        choices=("auto", "paper", "kernel", "knn"),
+        default="auto",
+        help="auto (chosen by cross-validation, default), the paper's FastICA+sigmoid, "
+        "kernel ridge on the similarity, or nearest relatives",
+    )
+    predict.set_defaults(run=_run_predict)
 
     genes = commands.add_parser(
         "genes",
@@ -140,14 +145,100 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_population_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results_dir", type=Path, nargs="?", help="what lm_eval --output_path got")
+    parser.add_argument(
+        "-o", "--out", type=Path, help="output folder (default RESULTS_DIR/phylolm)"
+    )
+    parser.add_argument(
+        "--populations",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a populations file (JSON Lines) to add; repeatable",
+    )
+    parser.add_argument("--method", choices=("nj", "upgma"), default="nj", help="default: nj")
+    parser.add_argument(
+        "--estimator",
+        choices=("unbiased", "plugin"),
+        default="unbiased",
+        help="within-model term: Nei's unbiased (default) or the paper's plug-in",
+    )
+    parser.add_argument(
+        "--rename",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="label a model NEW; OLD is lm-eval's model name or the default label; repeatable",
+    )
+    parser.add_argument(
+        "--labels", type=Path, metavar="CSV", help="a CSV file with columns model,label"
+    )
+    parser.add_argument(
+        "--genome",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="use only genes of this genome (e.g. math); repeatable",
+    )
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=100,
+        help="gene resamples for distance standard errors (0 to skip; default 100)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+
+
 def _run_tree(args: argparse.Namespace) -> int:
-    from phylolm_harness.harness_results import read_observations
-    from phylolm_harness.observations import GeneObservation
     from phylolm_harness.outputs import write_outputs
+    from phylolm_harness.report import TREE_OUTPUTS, render_tree_outputs
+
+    collected = _collect(args)
+    sections = [_benchmarks_hint(args.results_dir, collected.rename)] if args.results_dir else []
+    files = render_tree_outputs(
+        collected.phylogeny, collected.observations, collected.notes, [s for s in sections if s]
+    )
+    write_outputs(collected.out, files, stale=TREE_OUTPUTS)
+    _summarise(collected)
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from phylolm_harness.outputs import write_outputs
+    from phylolm_harness.predict_outputs import run_predict
+    from phylolm_harness.report import TREE_OUTPUTS, render_tree_outputs
+
+    collected = _collect(args)
+    if args.results_dir is None:
+        raise InputError("predict needs a RESULTS_DIR with lm-eval benchmark results")
+    phylogeny = collected.phylogeny
+    section = run_predict(
+        args.results_dir, collected.out, args.benchmark, args.families, args.predictor,
+        phylogeny.distances, list(phylogeny.labels), collected.rename,
+    )  # fmt: skip
+    files = render_tree_outputs(phylogeny, collected.observations, collected.notes, [section])
+    write_outputs(collected.out, files, stale=TREE_OUTPUTS)
+    _summarise(collected)
+    print(f"predictions -> {collected.out / 'predictions.csv'}")
+    return 0
+
+
+class _Collected(NamedTuple):
+    out: Path
+    rename: dict[str, str]
+    observations: list[GeneObservation]
+    notes: list[str]
+    phylogeny: Phylogeny
+
+
+def _collect(args: argparse.Namespace) -> _Collected:
+    """Read every observation the options name and infer the phylogeny."""
+    from phylolm_harness.harness_results import read_observations
     from phylolm_harness.phylogeny import infer_phylogeny
     from phylolm_harness.populations import Populations
     from phylolm_harness.populations_file import read_populations_file
-    from phylolm_harness.report import TREE_OUTPUTS, render_tree_outputs
 
     if args.results_dir is None and not args.populations:
         raise InputError("give a RESULTS_DIR, a --populations file, or both")
@@ -172,13 +263,37 @@ def _run_tree(args: argparse.Namespace) -> int:
         raise InputError(f"no observation of genome(s) {', '.join(sorted(genomes))}")
     populations = Populations.from_observations(observations)
     phylogeny = infer_phylogeny(populations, args.method, args.estimator, args.resamples, args.seed)
-    write_outputs(out, render_tree_outputs(phylogeny, observations, notes), stale=TREE_OUTPUTS)
-    print(f"{len(populations.models)} models, {len(populations.genes)} genes -> {out}")
-    if phylogeny.tree is None:
-        print(f"no tree: {phylogeny.why_no_tree}")
-    for note in notes:
+    return _Collected(out, rename, observations, notes, phylogeny)
+
+
+def _summarise(collected: _Collected) -> None:
+    pops = collected.phylogeny.populations
+    print(f"{len(pops.models)} models, {len(pops.genes)} genes -> {collected.out}")
+    if collected.phylogeny.tree is None:
+        print(f"no tree: {collected.phylogeny.why_no_tree}")
+    for note in collected.notes:
         print(f"note: {note}")
-    return 0
+
+
+def _benchmarks_hint(results_dir: Path, rename: dict[str, str]) -> str:
+    """Point to ``predict`` when benchmark results sit next to the genes (else "")."""
+    from phylolm_harness.benchmark_scores import read_benchmark_scores
+    from phylolm_harness.predict_outputs import DEFAULT_BENCHMARKS
+
+    try:
+        found = read_benchmark_scores(results_dir, DEFAULT_BENCHMARKS, rename)
+    except InputError:
+        return ""
+    present = {b: len(found.scores[b]) for b in DEFAULT_BENCHMARKS if found.scores[b]}
+    if not present:
+        return ""
+    counts = ", ".join(f"{b} for {n} model(s)" for b, n in present.items())
+    return (
+        "## Benchmarks\n\n"
+        f"Real lm-eval results found: {counts}. Run `phylolm-harness predict {results_dir}` to "
+        "predict them for every model from the distances (`predictions.csv`, with held-out "
+        "evaluation), next to the real scores.\n"
+    )
 
 
 def _renames(pairs: Sequence[str], labels_file: Path | None) -> dict[str, str]:

@@ -7,8 +7,8 @@ every benchmark (:mod:`phylolm_harness.predict`) and writes
 - ``predictions.csv``: one row per model and benchmark;
 - ``predictions_<benchmark>.png``: predicted against real scores, per protocol;
 
-and returns a Markdown section for ``report.md``. Files are written atomically and are
-byte-identical for identical inputs.
+and returns a Markdown section for ``report.md``. Files are written all at once, atomically
+(:func:`phylolm_harness.outputs.write_outputs`), and are byte-identical for identical inputs.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from numpy.typing import NDArray
 
 from phylolm_harness.benchmark_scores import read_benchmark_scores, read_families
 from phylolm_harness.errors import InputError
+from phylolm_harness.outputs import write_outputs
 from phylolm_harness.predict import (
     PROTOCOLS,
     Evaluation,
@@ -43,7 +42,7 @@ __all__ = [
     "prediction_rows",
     "report_section",
     "run_predict",
-    "write_predictions_csv",
+    "predictions_csv",
 ]
 
 DEFAULT_BENCHMARKS = ("mmlu", "arc_challenge")
@@ -65,18 +64,6 @@ CSV_COLUMNS = (
     "method",
     "protocol",
 )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fmt(x: float) -> str:
@@ -122,33 +109,39 @@ def prediction_rows(preds: Predictions) -> list[dict[str, str]]:
     return rows
 
 
-def write_predictions_csv(path: Path, all_preds: Sequence[Predictions]) -> None:
-    """Write ``predictions.csv`` for several benchmarks, atomically.
+def predictions_csv(all_preds: Sequence[Predictions]) -> bytes:
+    """Content of ``predictions.csv`` for several benchmarks.
 
     Parameters
     ----------
-    path : Path
-        Destination file.
     all_preds : sequence of Predictions
         One entry per benchmark.
+
+    Returns
+    -------
+    bytes
+        UTF-8 CSV with the columns of :data:`CSV_COLUMNS`.
     """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for preds in all_preds:
         writer.writerows(prediction_rows(preds))
-    _write_atomic(path, buffer.getvalue().encode("utf-8"))
+    return buffer.getvalue().encode("utf-8")
 
 
-def plot_predictions(path: Path, preds: Predictions) -> None:
+def plot_predictions(preds: Predictions) -> bytes:
     """Scatter predicted against real scores, one panel per evaluation protocol.
 
     Parameters
     ----------
-    path : Path
-        Destination PNG file (written atomically).
     preds : Predictions
         Predictions of one benchmark.
+
+    Returns
+    -------
+    bytes
+        PNG image (no time stamp inside: identical inputs give identical bytes).
     """
     from matplotlib.figure import Figure  # no pyplot: no global state, Agg canvas
 
@@ -180,13 +173,13 @@ def plot_predictions(path: Path, preds: Predictions) -> None:
             if not ev.note
             else ev.note
         )
-        ax.set_title(f"{preds.benchmark}: {ev.protocol}\n{stats}", fontsize=9)
+        ax.set_title(f"{preds.benchmark}: {ev.protocol}\n{stats}\n{ev.chosen}", fontsize=8)
         if len(families) <= 12:
             ax.legend(fontsize=7, loc="upper left", title="family", title_fontsize=7)
-    fig.suptitle(f"predictor: {preds.method} ({evals[-1].chosen or preds.chosen})", fontsize=9)
+    fig.suptitle(f"predictor: {preds.method}", fontsize=9)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    _write_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _num(x: float) -> str:
@@ -268,6 +261,7 @@ def run_predict(
     method: str,
     distances: NDArray[np.float64],
     labels: Sequence[str],
+    rename: Mapping[str, str] | None = None,
 ) -> str:
     """Predict benchmark scores of every model and write the outputs.
 
@@ -287,7 +281,9 @@ def run_predict(
     distances : ndarray
         ``(n, n)`` PhyloLM distances of the models in ``labels``.
     labels : sequence of str
-        Model labels, as :func:`phylolm_harness.benchmark_scores.model_label` gives them.
+        Model labels, as :func:`phylolm_harness.harness_results.read_observations` gives them.
+    rename : Mapping[str, str], optional
+        The label overrides given to ``read_observations``, applied to the results files too.
 
     Returns
     -------
@@ -301,7 +297,7 @@ def run_predict(
         with no population, and the other checks of ``predict_scores``.
     """
     wanted = list(benchmarks) or list(DEFAULT_BENCHMARKS)
-    found = read_benchmark_scores(results_dir, wanted)
+    found = read_benchmark_scores(results_dir, wanted, rename)
     notes = list(found.notes)
     if not benchmarks:
         present = [b for b in wanted if found.scores[b]]
@@ -321,6 +317,7 @@ def run_predict(
     all_preds: list[Predictions] = []
     references: dict[str, list[Evaluation]] = {}
     figures: dict[str, str] = {}
+    files: dict[str, bytes] = {}
     for bench in wanted:
         preds = predict_scores(
             distances, labels, found.scores[bench], families, method, benchmark=bench
@@ -342,7 +339,10 @@ def run_predict(
                 for protocol in PROTOCOLS
             ]
         figure = f"predictions_{_slug(bench)}.png"
-        plot_predictions(Path(out_dir) / figure, preds)
+        if figure in files:
+            raise InputError(f"benchmarks {bench} and another share the figure name {figure}")
+        files[figure] = plot_predictions(preds)
         figures[bench] = figure
-    write_predictions_csv(Path(out_dir) / "predictions.csv", all_preds)
+    files["predictions.csv"] = predictions_csv(all_preds)
+    write_outputs(Path(out_dir), files)
     return report_section(all_preds, references, source, notes, figures)

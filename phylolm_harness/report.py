@@ -32,6 +32,7 @@ def render_tree_outputs(
     phylogeny: Phylogeny,
     observations: Sequence[GeneObservation],
     notes: Sequence[str] = (),
+    sections: Sequence[str] = (),
 ) -> dict[str, bytes]:
     """Render every output file of ``tree`` in memory (name -> bytes)."""
     labels = list(phylogeny.labels)
@@ -52,12 +53,14 @@ def render_tree_outputs(
     files["heatmap.png"] = draw_heatmap(
         phylogeny.distances[np.ix_(index, index)], order, "Nei distances"
     )
-    files["report.md"] = render_report(phylogeny, notes).encode()
+    files["report.md"] = render_report(phylogeny, notes, sections).encode()
     return files
 
 
-def render_report(phylogeny: Phylogeny, notes: Sequence[str] = ()) -> str:
-    """Markdown report: what was compared, how, and how to read the result."""
+def render_report(
+    phylogeny: Phylogeny, notes: Sequence[str] = (), sections: Sequence[str] = ()
+) -> str:
+    """Markdown report: what was compared, how, extra sections, and how to read the result."""
     pops = phylogeny.populations
     n_genes = len(pops.genes)
     lines = ["# PhyloLM report", ""]
@@ -87,6 +90,8 @@ def render_report(phylogeny: Phylogeny, notes: Sequence[str] = ()) -> str:
         )
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
+    for section in sections:
+        lines += ["", section.strip()]
     lines += ["", "## How to read this", "", *_READING_GUIDE]
     return "\n".join(lines) + "\n"
 

@@ -57,3 +57,28 @@ def write_run(
         samples = folder / f"samples_{task}_{timestamp}.jsonl"
         samples.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def write_benchmark_run(
+    root: Path,
+    model_name: str,
+    task: str,
+    metric: str,
+    value: object,
+    timestamp: str = "2026-01-01T00-00-00.000000",
+) -> Path:
+    """Write a results file of one benchmark run (no samples), as ``lm_eval --tasks TASK`` does."""
+    folder = root / model_name.strip("/").replace("/", "__")
+    folder.mkdir(parents=True, exist_ok=True)
+    results = {
+        "results": {task: {"alias": task, f"{metric},none": value}},
+        "configs": {task: {"task": task}},
+        "versions": {task: 1.0},
+        "n-samples": {task: {"original": 100, "effective": 100}},
+        "config": {"model": "hf", "model_args": {"pretrained": model_name}},
+        "model_name": model_name,
+        "date": float(timestamp[:4]),
+    }
+    path = folder / f"results_{timestamp}.json"
+    path.write_text(json.dumps(results), encoding="utf-8")
+    return path

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from results_layout import write_run
+from results_layout import write_benchmark_run, write_run
 
 from phylolm_harness.cli import main
 from phylolm_harness.tree import from_newick, robinson_foulds
@@ -226,3 +226,58 @@ def test_malformed_exact_response(tmp_path, capsys):
         task="phylolm_genes_exact_math",
     )
     expect_error(capsys, ["tree", str(tmp_path / "results")], "exact-mode response")
+
+
+def family_with_scores(root):
+    family_runs(root, names=("a1", "a2", "a3", "b1", "b2", "b3"))
+    scores = {"a1": 0.62, "a2": 0.60, "a3": 0.64, "b1": 0.31, "b2": 0.29}
+    for i, (name, score) in enumerate(scores.items()):
+        write_benchmark_run(
+            root,
+            f"/models/{name}",
+            "arc_challenge",
+            "acc_norm",
+            score,
+            timestamp=f"2026-03-0{i + 1}T00-00-00.000000",
+        )
+
+
+def test_tree_points_to_predict_when_benchmarks_are_present(tmp_path):
+    family_with_scores(tmp_path / "r")
+    assert main(["tree", str(tmp_path / "r"), "-o", str(tmp_path / "o")]) == 0
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "arc_challenge for 5 model(s)" in report and "phylolm-harness predict" in report
+
+
+def test_predict_scores_every_model_next_to_real_ones(tmp_path):
+    family_with_scores(tmp_path / "r")
+    assert main(["predict", str(tmp_path / "r"), "-o", str(tmp_path / "o")]) == 0
+    with (tmp_path / "o" / "predictions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    by_model = {r["model"]: r for r in rows if r["benchmark"].startswith("arc_challenge")}
+    assert set(by_model) == {"a1", "a2", "a3", "b1", "b2", "b3"}
+    b3 = float(next(v for k, v in by_model["b3"].items() if k.startswith("predicted")))
+    assert b3 < 0.45  # b3's relatives score ~0.3, the other family ~0.6
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "0.82" in report and "leave-one-out" in report.lower()
+    assert (tmp_path / "o" / "tree.nwk").exists()
+
+
+def test_predict_with_a_benchmark_run_by_one_model(tmp_path, capsys):
+    family_runs(tmp_path / "r")
+    write_benchmark_run(tmp_path / "r", "/models/a1", "arc_challenge", "acc_norm", 0.5)
+    expect_error(capsys, ["predict", str(tmp_path / "r")], "arc_challenge")
+    assert not (tmp_path / "r" / "phylolm").exists()
+
+
+def test_predict_with_na_score(tmp_path, capsys):
+    family_with_scores(tmp_path / "r")
+    write_benchmark_run(
+        tmp_path / "r",
+        "/models/b3",
+        "arc_challenge",
+        "acc_norm",
+        "N/A",
+        timestamp="2026-04-01T00-00-00.000000",
+    )
+    expect_error(capsys, ["predict", str(tmp_path / "r")], "b3")

@@ -1,0 +1,216 @@
+"""Benchmark prediction from real ``lm_eval`` runs of local models, end to end.
+
+Two lineages of tiny models are trained for 600 and 60 steps on two-digit additions,
+so their ``phylolm_arith_mc`` accuracy differs; each has a weight-noise relative, and the
+skilled lineage an int8 copy that runs only the PhyloLM task. One real ``lm_eval`` run per model
+writes both the benchmark score and the PhyloLM samples; the distances come from the package's
+own reader, and the int8 copy's score is predicted from them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from phylolm_harness.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = "phylolm_arith_mc:acc"
+FAMILY = {"a": "A", "a-noise": "A", "a-int8": "A", "b": "B", "b-noise": "B"}
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+
+def arith_docs(n_docs: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [
+        "".join(f"{a} + {b} = {a + b}\n" for a, b in rng.integers(10, 100, size=(8, 2)))
+        for _ in range(n_docs)
+    ]
+
+
+def build_models(root: Path) -> dict[str, Path]:
+    import torch
+
+    from phylolm_harness.relatives import (
+        add_weight_noise,
+        fine_tune,
+        int8_round_trip,
+        save_model_folder,
+    )
+    from phylolm_harness.tiny_models import (
+        TinySpec,
+        init_tiny_model,
+        synthetic_corpus,
+        train_tokenizer,
+    )
+
+    torch.set_num_threads(1)
+    text = arith_docs(400, seed=1)
+    spec = TinySpec(vocab_size=300)
+    tokenizer = train_tokenizer(text + synthetic_corpus("math", 150, seed=2), spec.vocab_size)
+    trained = {}
+    for name, seed, steps in (("a", 0, 600), ("b", 1, 60)):
+        model = init_tiny_model(tokenizer, spec, seed=seed)
+        trained[name] = fine_tune(
+            model, tokenizer, text, steps=steps, lr=3e-3, batch_size=16, seq_len=64, seed=seed
+        )
+    models = {
+        "a": trained["a"],
+        "a-noise": add_weight_noise(trained["a"], 0.05, seed=3),
+        "a-int8": int8_round_trip(trained["a"]),
+        "b": trained["b"],
+        "b-noise": add_weight_noise(trained["b"], 0.05, seed=4),
+    }
+    return {n: save_model_folder(m, tokenizer, root / "models" / n) for n, m in models.items()}
+
+
+def run_lm_eval(model: Path, tasks: str, genome: Path, out: Path) -> None:
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    )
+    command = [
+        str(Path(sys.executable).with_name("lm_eval")),
+        "--model", "hf", "--model_args", f"pretrained={model}", "--device", "cpu",
+        "--include_path", str(REPO / "tasks"), "--tasks", tasks,
+        "--metadata", json.dumps({"genome": str(genome), "probes": 16}),
+        "--batch_size", "64", "--output_path", str(out), "--log_samples",
+    ]  # fmt: skip
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from phylolm_harness.genome import build_genome, write_genome
+    from phylolm_harness.tiny_models import synthetic_corpus
+
+    root = tmp_path_factory.mktemp("predict-e2e")
+    models = build_models(root)
+    docs = synthetic_corpus("math", 1500, seed=99)
+    genome = root / "tinymath.json"
+    write_genome(build_genome(((f"d{i}", t) for i, t in enumerate(docs)), "tinymath", 24), genome)
+    jobs = [
+        (path, "phylolm_genes_math" if name == "a-int8" else "phylolm_arith_mc,phylolm_genes_math")
+        for name, path in models.items()
+    ]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda job: run_lm_eval(job[0], job[1], genome, root / "results"), jobs))
+    with (root / "families.csv").open("w", encoding="utf-8") as handle:
+        handle.write("model,family\n" + "".join(f"{m},{f}\n" for m, f in FAMILY.items()))
+    return root
+
+
+def distances_of(results: Path) -> tuple[np.ndarray, list[str]]:
+    from phylolm_harness.harness_results import read_observations
+    from phylolm_harness.populations import Populations
+    from phylolm_harness.similarity import nei_distance, nei_similarity
+
+    pops = Populations.from_observations(read_observations(results).observations)
+    return nei_distance(nei_similarity(pops).similarity), list(pops.models)
+
+
+def real_scores(results: Path) -> dict[str, float]:
+    scores = {}
+    for path in results.glob("*/results_*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if "phylolm_arith_mc" in data["results"]:
+            scores[Path(data["model_name"]).name] = data["results"]["phylolm_arith_mc"]["acc,none"]
+    return scores
+
+
+def test_predictions_from_real_runs(population: Path, tmp_path: Path):
+    from phylolm_harness.predict_outputs import run_predict
+
+    results = population / "results"
+    distances, labels = distances_of(results)
+    assert sorted(labels) == sorted(FAMILY)
+    real = real_scores(results)
+    assert sorted(real) == ["a", "a-noise", "b", "b-noise"]
+    assert real["a"] - real["b"] > 0.05, real  # training made a difference in skill
+
+    section = run_predict(
+        results, tmp_path, [BENCH], population / "families.csv", "auto", distances, labels
+    )
+    with (tmp_path / "predictions.csv").open(encoding="utf-8") as handle:
+        rows = {row["model"]: row for row in csv.DictReader(handle)}
+    assert sorted(rows) == sorted(FAMILY)
+    for model, score in real.items():
+        assert float(rows[model]["real"]) == pytest.approx(score, abs=1e-6)
+        assert rows[model]["held_out"] == "true"
+        assert rows[model]["protocol"] == "leave-one-family-out"
+        assert rows[model]["family"] == FAMILY[model]
+    unscored = rows["a-int8"]
+    assert (unscored["real"], unscored["held_out"]) == ("", "false")
+    predicted = float(unscored["predicted"])
+    # the int8 copy of ``a`` is predicted from its relatives, not from the other lineage
+    assert abs(predicted - real["a"]) < abs(predicted - real["b"])
+
+    png = tmp_path / "predictions_phylolm_arith_mc_acc.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| phylolm_arith_mc:acc | auto:" in section
+    assert "| phylolm_arith_mc:acc | paper (reference) | leave-one-family-out | 4 | 2 |" in section
+    assert "r = 0.82" in section
+
+    # identical inputs give identical files
+    again = tmp_path / "again"
+    run_predict(results, again, [BENCH], population / "families.csv", "auto", distances, labels)
+    for name in ("predictions.csv", png.name):
+        assert (again / name).read_bytes() == (tmp_path / name).read_bytes()
+
+
+def test_families_default_to_tree_clades(population: Path, tmp_path: Path):
+    from phylolm_harness.predict_outputs import run_predict
+
+    distances, labels = distances_of(population / "results")
+    section = run_predict(population / "results", tmp_path, [BENCH], None, "knn", distances, labels)
+    assert "clades of the UPGMA tree" in section
+    with (tmp_path / "predictions.csv").open(encoding="utf-8") as handle:
+        families = {row["model"]: row["family"] for row in csv.DictReader(handle)}
+    assert set(families.values()) <= {"clade-1", "clade-2"}
+
+
+def test_bad_inputs_from_real_runs(population: Path, tmp_path: Path):
+    from phylolm_harness.predict_outputs import run_predict
+
+    results = population / "results"
+    distances, labels = distances_of(results)
+    fam = population / "families.csv"
+    # scored models without a population
+    keep = [i for i, m in enumerate(labels) if m != "b"]
+    with pytest.raises(InputError, match="no PhyloLM population: b"):
+        run_predict(results, tmp_path, [BENCH], fam, "auto", distances[np.ix_(keep, keep)],
+                    [labels[i] for i in keep])  # fmt: skip
+    # a benchmark no model ran, and one only one model ran
+    with pytest.raises(InputError, match="arc_challenge: scores found for no model"):
+        run_predict(results, tmp_path, ["arc_challenge"], fam, "auto", distances, labels)
+    with pytest.raises(InputError, match="no results for mmlu or arc_challenge"):
+        run_predict(results, tmp_path, [], fam, "auto", distances, labels)
+    single = tmp_path / "single"
+    for folder in results.iterdir():
+        if folder.name.endswith(("__a", "__a-int8")):
+            shutil.copytree(folder, single / folder.name)
+    with pytest.raises(InputError, match="only one model"):
+        run_predict(single, tmp_path, [BENCH], fam, "auto", distances, labels)
+    # a duplicated run (same model, same date, another folder)
+    dup = tmp_path / "dup"
+    shutil.copytree(results, dup)
+    (src,) = [f for f in dup.iterdir() if f.name.endswith("__b")]
+    shutil.copytree(src, dup / "copy-of-b")
+    with pytest.raises(InputError, match="model b has two runs of phylolm_arith_mc:acc"):
+        run_predict(dup, tmp_path, [BENCH], fam, "auto", distances, labels)
+    assert not (tmp_path / "predictions.csv").exists()
