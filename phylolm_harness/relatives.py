@@ -138,7 +138,7 @@ def fine_tune(
     child = copy.deepcopy(model)
     frozen: set[int] = set()
     if freeze_embeddings:
-        for module in (child.get_input_embeddings(), child.get_output_embeddings()):
+        for module in (child.get_input_embeddings(), child.get_output_embeddings()):  # type: ignore[no-untyped-call]
             if module is not None:
                 frozen.update(id(p) for p in module.parameters())
     if last_layers is not None:
@@ -165,11 +165,17 @@ def fine_tune(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-    child.eval()
+    _eval_mode(child)
     for p in child.parameters():
         p.requires_grad_(False)
         p.grad = None
     return child
+
+
+def _eval_mode(model: M) -> M:
+    """Put a model in evaluation mode and return it (transformers leaves ``eval`` untyped)."""
+    model.eval()  # type: ignore[no-untyped-call]
+    return model
 
 
 def _weight_matrices(model: PreTrainedModel) -> Iterator[torch.nn.Parameter]:
@@ -201,7 +207,7 @@ def int8_round_trip(model: M) -> M:
         for weight in _weight_matrices(child):
             scale = weight.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / 127.0
             weight.copy_(torch.round(weight / scale).clamp_(-127, 127) * scale)
-    return child.eval()
+    return _eval_mode(child)
 
 
 def add_weight_noise(model: M, relative_scale: float, seed: int) -> M:
@@ -232,7 +238,7 @@ def add_weight_noise(model: M, relative_scale: float, seed: int) -> M:
         for weight in _weight_matrices(child):
             noise = torch.randn(weight.shape, generator=generator, dtype=weight.dtype)
             weight.add_(noise * (relative_scale * float(weight.std())))
-    return child.eval()
+    return _eval_mode(child)
 
 
 def save_model_folder(
@@ -290,7 +296,7 @@ def load_model_folder(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerB
         raise InputError(f"{path}: not a Hugging Face model folder (no config.json)")
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    return model.eval(), tokenizer
+    return _eval_mode(model), tokenizer
 
 
 def derive_folder(parent: Path, child: Path, change: Change) -> Path:

@@ -180,7 +180,7 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int = 512) -> PreTrainedTo
         show_progress=False,
     )
     core.train_from_iterator(list(texts), trainer=trainer)
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=core,
         pad_token="<pad>",
         bos_token="<s>",
@@ -228,7 +228,8 @@ def init_tiny_model(
     )
     with seeded_torch(seed):
         model = LlamaForCausalLM(config)
-    return model.float().eval()
+    model.train(False)
+    return model
 
 
 def build_tiny_model(
@@ -259,11 +260,12 @@ def build_tiny_model(
     Path
         ``out_dir``, loadable with ``AutoModelForCausalLM.from_pretrained``.
     """
-    tokenizer = train_tokenizer(texts, spec.vocab_size)
-    model = init_tiny_model(tokenizer, spec, seed)
-    if train_steps > 0:
-        model = fine_tune(model, tokenizer, texts, steps=train_steps, lr=3e-3, seed=seed)
-    return save_model_folder(model, tokenizer, out_dir)
+    with single_thread():
+        tokenizer = train_tokenizer(texts, spec.vocab_size)
+        model = init_tiny_model(tokenizer, spec, seed)
+        if train_steps > 0:
+            model = fine_tune(model, tokenizer, texts, steps=train_steps, lr=3e-3, seed=seed)
+        return save_model_folder(model, tokenizer, out_dir)
 
 
 @dataclass(frozen=True)
