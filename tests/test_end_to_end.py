@@ -1,4 +1,4 @@
-"""The real ``lm_eval`` command on a family of locally built models, then ``phylolm-harness tree``."""
+"""Real ``lm_eval`` on a family of locally built models, then ``phylolm-harness tree``."""
 
 import os
 import subprocess
@@ -50,5 +50,7 @@ def test_upgma_agrees_and_one_genome_alone_works(tiny_family, family_results, tm
     assert main(["tree", str(family_results), "-o", str(out), "--method", "upgma"]) == 0
     recovered = from_newick((out / "tree.nwk").read_text())
     assert robinson_foulds(recovered, from_newick(tiny_family.true_tree)) == 0.0
-    assert main(["tree", str(family_results), "-o", str(tmp_path / "code"), "--genome", "code"]) == 0
+    assert (
+        main(["tree", str(family_results), "-o", str(tmp_path / "code"), "--genome", "code"]) == 0
+    )
     assert "`code`" in (tmp_path / "code" / "report.md").read_text()

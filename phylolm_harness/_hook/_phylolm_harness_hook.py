@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # typing costs ~10 ms at interpreter start: import it for typ
     from typing import Any
 
 
-
 def _patch_task_manager(module: types.ModuleType) -> None:
     cls = module.TaskManager
     original = cls.__init__
