@@ -2,13 +2,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lm_eval_runner import run_lm_eval
 
 from phylolm_harness.benchmark_scores import (
     parse_benchmark,
@@ -40,17 +38,6 @@ AS_MMLU = {
 }
 
 
-def lm_eval_env() -> dict[str, str]:
-    return dict(
-        os.environ,
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        OMP_NUM_THREADS="1",
-        TOKENIZERS_PARALLELISM="false",
-        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    )
-
-
 @pytest.fixture(scope="module")
 def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A results file written by a real ``lm_eval`` run: a two-task group plus a plain task."""
@@ -69,16 +56,11 @@ def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (tasks / f"{name}.yaml").write_text(text, encoding="utf-8")
     (tasks / "arithgrp.yaml").write_text(GROUP_YAML, encoding="utf-8")
     out = root / "results"
-    command = [
-        str(Path(sys.executable).with_name("lm_eval")),
+    run_lm_eval(
         "--model", "hf", "--model_args", f"pretrained={model}", "--device", "cpu",
         "--include_path", str(tasks), "--tasks", "arithgrp,arithgrp_c", "--limit", "8",
-        "--batch_size", "16", "--output_path", str(out),
-    ]  # fmt: skip
-    proc = subprocess.run(
-        command, env=lm_eval_env(), capture_output=True, text=True, check=False, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+        "--batch_size", "16", "--output_path", str(out), timeout=600,
+    )  # fmt: skip
     (path,) = out.glob("*/results_*.json")
     return path
 

@@ -1,11 +1,9 @@
 """Real ``lm_eval`` on a family of locally built models, then ``phylolm-harness tree``."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from lm_eval_runner import run_lm_eval
 
 from phylolm_harness.cli import main
 from phylolm_harness.tree import from_newick, robinson_foulds
@@ -16,18 +14,11 @@ GENES_PER_GENOME = 24
 PROBES = 32
 
 
-def lm_eval(*args: str) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    command = [sys.executable, "-m", "lm_eval", *args]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
 @pytest.fixture(scope="module")
 def family_results(tiny_family, tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("results")
     for folder in tiny_family.models.values():
-        lm_eval(
+        run_lm_eval(
             "--model", "hf", "--model_args", f"pretrained={folder}", "--device", "cpu",
             "--tasks", "phylolm_genes", "--limit", str(GENES_PER_GENOME),
             "--batch_size", "64", "--output_path", str(results), "--log_samples",

@@ -1,13 +1,11 @@
 """The real ``lm_eval`` command in exact mode agrees with heavy sampling of the same model."""
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from lm_eval_runner import run_lm_eval
 
 from phylolm_harness.harness_results import read_observations
 from phylolm_harness.observations import GeneObservation
@@ -32,13 +30,6 @@ OTHER_CLADE_MIN = 0.5
 RATIO_MIN = 50.0
 
 
-def lm_eval(*args: str) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    command = [sys.executable, "-m", "lm_eval", *args]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
 @pytest.fixture(scope="module")
 def observations(tiny_family, tmp_path_factory) -> dict[str, list[GeneObservation]]:
     """Exact runs of two models of different clades, and a sampled run of the first one.
@@ -48,11 +39,11 @@ def observations(tiny_family, tmp_path_factory) -> dict[str, list[GeneObservatio
     root: Path = tmp_path_factory.mktemp("exact_runs")
     common = ("--device", "cpu", "--limit", str(GENES), "--batch_size", "256", "--log_samples")
     for label in (MODEL, OTHER_CLADE):
-        lm_eval(
+        run_lm_eval(
             "--model", "phylolm-hf", "--model_args", f"pretrained={tiny_family.models[label]}",
             "--tasks", "phylolm_genes_exact_code", "--output_path", str(root / "exact"), *common,
         )  # fmt: skip
-    lm_eval(
+    run_lm_eval(
         "--model", "phylolm-hf", "--model_args", f"pretrained={tiny_family.models[MODEL]}",
         "--tasks", "phylolm_genes_code", "--metadata", f'{{"probes": {PROBES}}}',
         "--output_path", str(root / "sampled"), *common,

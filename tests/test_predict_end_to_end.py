@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from lm_eval_runner import run_lm_eval
 
 from phylolm_harness.errors import InputError
 
@@ -74,24 +72,13 @@ def build_models(root: Path) -> dict[str, Path]:
     return {n: save_model_folder(m, tokenizer, root / "models" / n) for n, m in models.items()}
 
 
-def run_lm_eval(model: Path, tasks: str, genome: Path, out: Path) -> None:
-    env = dict(
-        os.environ,
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        OMP_NUM_THREADS="1",
-        TOKENIZERS_PARALLELISM="false",
-        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    )
-    command = [
-        str(Path(sys.executable).with_name("lm_eval")),
+def run_model(model: Path, tasks: str, genome: Path, out: Path) -> None:
+    run_lm_eval(
         "--model", "hf", "--model_args", f"pretrained={model}", "--device", "cpu",
         "--include_path", str(REPO / "tasks"), "--tasks", tasks,
         "--metadata", json.dumps({"genome": str(genome), "probes": 16}),
         "--batch_size", "64", "--output_path", str(out), "--log_samples",
-    ]  # fmt: skip
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +96,7 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for name, path in models.items()
     ]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda job: run_lm_eval(job[0], job[1], genome, root / "results"), jobs))
+        list(pool.map(lambda job: run_model(job[0], job[1], genome, root / "results"), jobs))
     with (root / "families.csv").open("w", encoding="utf-8") as handle:
         handle.write("model,family\n" + "".join(f"{m},{f}\n" for m, f in FAMILY.items()))
     return root
