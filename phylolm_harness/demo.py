@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 
 from phylolm_harness.errors import InputError
+from phylolm_harness.outputs import staged_folder
 from phylolm_harness.registry_weights import (
     GEMMA3,
     SMOLLM2,
@@ -406,16 +407,9 @@ def collect(
             for future in as_completed(futures):
                 bar.set_postfix_str(future.result())
                 bar.update()
-    staging = Path(tempfile.mkdtemp(prefix=".results-", dir=results_dir.parent))
-    try:
+    with staged_folder(results_dir, ".results-") as staging:
         for label, entry in entries.items():
             shutil.copytree(entry, staging / label, ignore=shutil.ignore_patterns("phylolm-*"))
-        if results_dir.exists():
-            shutil.rmtree(results_dir)
-        os.replace(staging, results_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return cached
 
 

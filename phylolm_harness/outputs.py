@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from phylolm_harness.errors import InputError
@@ -34,3 +35,22 @@ def write_outputs(out_dir: Path, files: Mapping[str, bytes], stale: Iterable[str
         raise InputError(f"{out_dir}: cannot write outputs ({error.strerror})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def staged_folder(dest: Path, prefix: str) -> Iterator[Path]:
+    """Yield an empty folder beside ``dest`` that replaces ``dest`` when the block succeeds.
+
+    On any exception the staging folder is removed and ``dest`` is left as it was, so a reader
+    never sees a half-built folder.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=dest.parent))
+    try:
+        yield staging
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phylolm_harness.errors import InputError
+from phylolm_harness.outputs import staged_folder
 
 MARKER = "phylolm-harness-complete.json"
 """File written last into a converted folder: source checksum and the sha256 of every file."""
@@ -502,17 +503,9 @@ def build_folder_atomically(
     str
         The folder's checksum.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    try:
+    with staged_folder(dest, f".{dest.name}.tmp-") as tmp:
         build(tmp)
         checksum = write_marker(tmp, source)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return checksum
 
 
