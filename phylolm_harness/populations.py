@@ -133,20 +133,6 @@ class Populations:
         )
         return cls(models, genes, matrix, column_gene, tuple(column_allele), probes, tail)
 
-    def relabel(self, labels: Sequence[str]) -> Populations:
-        """Return the same populations with new model labels (same order)."""
-        if len(labels) != len(self.models):
-            raise InputError(f"expected {len(self.models)} labels, got {len(labels)}")
-        return Populations(
-            tuple(labels),
-            self.genes,
-            self.frequencies,
-            self.column_gene,
-            self.column_allele,
-            self.probes,
-            self.tail,
-        )
-
 
 def _where(obs: GeneObservation) -> str:
     return obs.source or "input"
