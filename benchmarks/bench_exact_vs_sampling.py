@@ -49,12 +49,12 @@ import torch
 from numpy.typing import NDArray
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from phylolm_harness.alleles import allele_of
-from phylolm_harness.expansion import AlleleDistribution, ExpansionSettings
-from phylolm_harness.genome import load_genome
-from phylolm_harness.observations import GeneObservation
-from phylolm_harness.populations import Populations
-from phylolm_harness.similarity import homozygosity
+from phylolm_harness.collect.expansion import ExpansionSettings
+from phylolm_harness.core.alleles import AlleleDistribution, allele_of
+from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.core.populations import Populations
+from phylolm_harness.core.similarity import homozygosity
+from phylolm_harness.genomes.genome import load_genome
 
 TEMPERATURE = 0.7
 MAX_TOKENS = 5
@@ -81,7 +81,7 @@ def exact_backend() -> tuple[
         for name in ("lm_eval", "lm_eval.models", "lm_eval.models.huggingface"):
             sys.modules.setdefault(name, types.ModuleType(name))
         sys.modules["lm_eval.models.huggingface"].HFLM = object  # type: ignore[attr-defined]
-    hf = importlib.import_module("phylolm_harness.models.hf")
+    hf = importlib.import_module("phylolm_harness.collect.models.hf")
     return hf.exact_alleles_hf, hf.eos_token_ids
 
 
@@ -239,7 +239,7 @@ def distance(a: list[GeneObservation], b: list[GeneObservation], estimator: str)
     """Nei distance ``-ln S`` between two populations, S not clipped at 1.
 
     With the unbiased estimator, two samples of the same distribution give ``S`` scattered
-    around 1; :func:`~phylolm_harness.similarity.nei_similarity` clips it at 1 (``D = 0``), which
+    around 1; :func:`nei_similarity` clips it at 1 (``D = 0``), which
     would hide that noise here, so ``S`` is recomputed from the same terms without clipping and
     ``D`` can be slightly negative.
     """

@@ -16,9 +16,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from phylolm_harness.observations import GeneObservation
-from phylolm_harness.populations import Populations
-from phylolm_harness.similarity import nei_similarity
+from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.core.populations import Populations
+from phylolm_harness.core.similarity import nei_similarity
 
 
 def synthetic(n_models: int, n_genes: int, probes: int, seed: int) -> list[GeneObservation]:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from phylolm_harness.errors import InputError
 
 if TYPE_CHECKING:
-    from phylolm_harness.observations import GeneObservation
-    from phylolm_harness.phylogeny import Phylogeny
+    from phylolm_harness.pipeline import TreeResult
 
 _TREE_EXAMPLES = """\
 examples:
@@ -236,122 +234,74 @@ def _add_population_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_tree(args: argparse.Namespace) -> int:
-    from phylolm_harness.outputs import write_outputs
-    from phylolm_harness.report import TREE_OUTPUTS, render_tree_outputs
+    from phylolm_harness import pipeline
+    from phylolm_harness.io.files import write_outputs
+    from phylolm_harness.report.outputs import TREE_OUTPUTS
 
-    collected = _collect(args)
-    sections = [_benchmarks_hint(args.results_dir, collected.rename)] if args.results_dir else []
-    files = render_tree_outputs(
-        collected.phylogeny, collected.observations, collected.notes, [s for s in sections if s]
-    )
-    write_outputs(collected.out, files, stale=TREE_OUTPUTS)
-    _summarise(collected)
+    out = _out_dir(args)
+    found = pipeline.tree(args.results_dir, args.populations, **_tree_options(args))
+    write_outputs(out, found.files(), stale=TREE_OUTPUTS)
+    _summarise(found, out)
     return 0
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from phylolm_harness.outputs import write_outputs
-    from phylolm_harness.predict_outputs import run_predict
-    from phylolm_harness.report import TREE_OUTPUTS, render_tree_outputs
+    from phylolm_harness import pipeline
+    from phylolm_harness.io.files import write_outputs
+    from phylolm_harness.report.outputs import TREE_OUTPUTS
 
-    collected = _collect(args)
     if args.results_dir is None:
         raise InputError("predict needs a RESULTS_DIR with lm-eval benchmark results")
-    phylogeny = collected.phylogeny
-    section = run_predict(
-        args.results_dir, collected.out, args.benchmark, args.families, args.predictor,
-        phylogeny.distances, list(phylogeny.labels), collected.rename,
-    )  # fmt: skip
-    files = render_tree_outputs(phylogeny, collected.observations, collected.notes, [section])
-    write_outputs(collected.out, files, stale=TREE_OUTPUTS)
-    _summarise(collected)
-    print(f"predictions -> {collected.out / 'predictions.csv'}")
+    out = _out_dir(args)
+    options = _tree_options(args)
+    found = pipeline.tree(args.results_dir, args.populations, benchmarks_hint=False, **options)
+    predicted = pipeline.predict(
+        found,
+        args.results_dir,
+        args.benchmark,
+        families_file=args.families,
+        predictor=args.predictor,
+        rename=options["rename"],
+    )
+    write_outputs(out, predicted.files(), stale=TREE_OUTPUTS)
+    _summarise(found, out)
+    print(f"predictions -> {out / 'predictions.csv'}")
     return 0
 
 
-class _Collected(NamedTuple):
-    out: Path
-    rename: dict[str, str]
-    observations: list[GeneObservation]
-    notes: list[str]
-    phylogeny: Phylogeny
-
-
-def _collect(args: argparse.Namespace) -> _Collected:
-    """Read every observation the options name and infer the phylogeny."""
-    from phylolm_harness.harness_results import read_observations
-    from phylolm_harness.phylogeny import infer_phylogeny
-    from phylolm_harness.populations import Populations
-    from phylolm_harness.populations_file import read_populations_file
-
+def _out_dir(args: argparse.Namespace) -> Path:
     if args.results_dir is None and not args.populations:
         raise InputError("give a RESULTS_DIR, a --populations file, or both")
     out = args.out or (args.results_dir / "phylolm" if args.results_dir else None)
     if out is None:
         raise InputError("with only --populations files, say where to write with -o OUT_DIR")
-    if args.resamples < 0:
-        raise InputError("--resamples must be 0 or more")
-    rename = _renames(args.rename, args.labels)
-    genomes = frozenset(args.genome) or None
-    observations: list[GeneObservation] = []
-    notes: list[str] = []
-    if args.results_dir is not None:
-        collected = read_observations(args.results_dir, rename, genomes)
-        observations.extend(collected.observations)
-        notes.extend(collected.notes)
-    for path in args.populations:
-        observations.extend(
-            o for o in read_populations_file(path) if genomes is None or o.genome in genomes
-        )
-    if genomes is not None and not observations:
-        raise InputError(f"no observation of genome(s) {', '.join(sorted(genomes))}")
-    populations = Populations.from_observations(observations)
-    phylogeny = infer_phylogeny(populations, args.method, args.estimator, args.resamples, args.seed)
-    return _Collected(out, rename, observations, notes, phylogeny)
+    return Path(out)
 
 
-def _summarise(collected: _Collected) -> None:
-    pops = collected.phylogeny.populations
-    print(f"{len(pops.models)} models, {len(pops.genes)} genes -> {collected.out}")
-    if collected.phylogeny.tree is None:
-        print(f"no tree: {collected.phylogeny.why_no_tree}")
-    for note in collected.notes:
+def _tree_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "rename": _renames(args.rename, args.labels),
+        "genomes": frozenset(args.genome) or None,
+        "method": args.method,
+        "estimator": args.estimator,
+        "resamples": args.resamples,
+        "seed": args.seed,
+    }
+
+
+def _summarise(found: TreeResult, out: Path) -> None:
+    pops = found.phylogeny.populations
+    print(f"{len(pops.models)} models, {len(pops.genes)} genes -> {out}")
+    if found.phylogeny.tree is None:
+        print(f"no tree: {found.phylogeny.why_no_tree}")
+    for note in found.notes:
         print(f"note: {note}")
 
 
-def _benchmarks_hint(results_dir: Path, rename: dict[str, str]) -> str:
-    """Point to ``predict`` when benchmark results sit next to the genes (else "")."""
-    from phylolm_harness.benchmark_scores import read_benchmark_scores
-    from phylolm_harness.predict_outputs import DEFAULT_BENCHMARKS
-
-    try:
-        found = read_benchmark_scores(results_dir, DEFAULT_BENCHMARKS, rename)
-    except InputError:
-        return ""
-    present = {b: len(found.scores[b]) for b in DEFAULT_BENCHMARKS if found.scores[b]}
-    if not present:
-        return ""
-    counts = ", ".join(f"{b} for {n} model(s)" for b, n in present.items())
-    return (
-        "## Benchmarks\n\n"
-        f"Real lm-eval results found: {counts}. Run `phylolm-harness predict {results_dir}` to "
-        "predict them for every model from the distances (`predictions.csv`, with held-out "
-        "evaluation), next to the real scores.\n"
-    )
-
-
 def _renames(pairs: Sequence[str], labels_file: Path | None) -> dict[str, str]:
-    rename: dict[str, str] = {}
-    if labels_file is not None:
-        try:
-            with labels_file.open(newline="", encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle))
-        except (OSError, UnicodeDecodeError, csv.Error) as error:
-            raise InputError(f"{labels_file}: cannot read labels ({error})") from None
-        for number, row in enumerate(rows, start=2):
-            if not row.get("model") or not row.get("label"):
-                raise InputError(f"{labels_file}:{number}: needs non-empty model and label columns")
-            rename[row["model"]] = row["label"]
+    from phylolm_harness.io.tables import read_labels
+
+    rename = read_labels(labels_file) if labels_file is not None else {}
     for pair in pairs:
         old, sep, new = pair.partition("=")
         if not sep or not old or not new:
@@ -361,7 +311,7 @@ def _renames(pairs: Sequence[str], labels_file: Path | None) -> dict[str, str]:
 
 
 def _run_genes_show(args: argparse.Namespace) -> int:
-    from phylolm_harness.genome import load_genome
+    from phylolm_harness.genomes.genome import load_genome
 
     genome = load_genome(args.genome)
     print(f"name: {genome.name}\nfingerprint: {genome.fingerprint}\ngenes: {len(genome.genes)}")
@@ -371,12 +321,9 @@ def _run_genes_show(args: argparse.Namespace) -> int:
 
 
 def _run_genes_build(args: argparse.Namespace) -> int:
-    from phylolm_harness.genome import (
-        build_genome,
-        read_dataset_documents,
-        read_documents,
-        write_genome,
-    )
+    from phylolm_harness.genomes.build import build_genome
+    from phylolm_harness.genomes.genome import write_genome
+    from phylolm_harness.io.documents import read_dataset_documents, read_documents
 
     if (args.source is None) == (args.dataset is None):
         raise InputError("give either a SOURCE file/folder or --dataset NAME")
@@ -394,7 +341,7 @@ def _run_genes_build(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from phylolm_harness.demo import run_demo
+    from phylolm_harness.demo.run import run_demo
 
     return run_demo(
         args.out, args.cache_dir, genes=args.genes, quick=args.quick, mode=args.mode, jobs=args.jobs
@@ -402,7 +349,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _run_tasks_dir(args: argparse.Namespace) -> int:
-    from phylolm_harness.tasks_location import tasks_dir
+    from phylolm_harness.collect.tasks_location import tasks_dir
 
     print(tasks_dir())
     return 0

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from phylolm_harness.tiny_models import TinyFamily, build_tiny_family
+from support.tiny_models import TinyFamily, build_tiny_family
 
 
 @pytest.fixture(scope="session")

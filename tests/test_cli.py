@@ -3,10 +3,10 @@ import json
 
 import numpy as np
 import pytest
-from results_layout import write_benchmark_run, write_run
+from support.results_layout import write_benchmark_run, write_run
 
 from phylolm_harness.cli import main
-from phylolm_harness.tree import from_newick, robinson_foulds
+from phylolm_harness.core.tree import from_newick, robinson_foulds
 
 GENES = [f"math-{i:03d}" for i in range(6)]
 
@@ -86,7 +86,7 @@ def test_newest_run_wins_and_is_reported(tmp_path, capsys):
         timestamp="2026-02-01T00-00-00.000000",
     )
     assert main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "out")]) == 0
-    assert "a1: phylolm_genes_math was run more than once" in capsys.readouterr().out
+    assert "a1: phylolm_genes_math was run 2 times" in capsys.readouterr().out
 
 
 def test_rename_and_odd_names(tmp_path):
@@ -186,7 +186,7 @@ def test_bad_populations_file(tmp_path, capsys):
 
 
 def test_missing_results_folder(tmp_path, capsys):
-    expect_error(capsys, ["tree", str(tmp_path / "nope")], "nope", "not a folder")
+    expect_error(capsys, ["tree", str(tmp_path / "nope")], "nope", "results folder not found")
 
 
 @pytest.mark.parametrize("argv", [["tree"], ["tree", "x", "--resamples", "-1"]])

@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import pytest
-from lm_eval_runner import run_lm_eval
+from support.lm_eval_runner import run_lm_eval
 
 from phylolm_harness.cli import main
-from phylolm_harness.tree import from_newick, robinson_foulds
+from phylolm_harness.core.tree import from_newick, robinson_foulds
 
 pytestmark = pytest.mark.slow
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lm_eval_runner import run_lm_eval
+from support.lm_eval_runner import run_lm_eval
+from support.paths import TEST_TASKS
 
 from phylolm_harness.errors import InputError
 
-REPO = Path(__file__).resolve().parents[1]
 BENCH = "phylolm_arith_mc:acc"
 FAMILY = {"a": "A", "a-noise": "A", "a-int8": "A", "b": "B", "b-noise": "B"}
 
@@ -38,18 +38,18 @@ def arith_docs(n_docs: int, seed: int) -> list[str]:
 
 def build_models(root: Path) -> dict[str, Path]:
     import torch
-
-    from phylolm_harness.relatives import (
-        add_weight_noise,
-        fine_tune,
-        int8_round_trip,
-        save_model_folder,
-    )
-    from phylolm_harness.tiny_models import (
+    from support.tiny_models import (
         TinySpec,
         init_tiny_model,
         synthetic_corpus,
         train_tokenizer,
+    )
+
+    from phylolm_harness.demo.relatives import (
+        add_weight_noise,
+        fine_tune,
+        int8_round_trip,
+        save_model_folder,
     )
 
     torch.set_num_threads(1)
@@ -75,7 +75,7 @@ def build_models(root: Path) -> dict[str, Path]:
 def run_model(model: Path, tasks: str, genome: Path, out: Path) -> None:
     run_lm_eval(
         "--model", "hf", "--model_args", f"pretrained={model}", "--device", "cpu",
-        "--include_path", str(REPO / "tasks"), "--tasks", tasks,
+        "--include_path", str(TEST_TASKS), "--tasks", tasks,
         "--metadata", json.dumps({"genome": str(genome), "probes": 16}),
         "--batch_size", "64", "--output_path", str(out), "--log_samples",
     )  # fmt: skip
@@ -83,8 +83,9 @@ def run_model(model: Path, tasks: str, genome: Path, out: Path) -> None:
 
 @pytest.fixture(scope="module")
 def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from phylolm_harness.genome import build_genome, write_genome
-    from phylolm_harness.tiny_models import synthetic_corpus
+    from support.tiny_models import synthetic_corpus
+
+    from phylolm_harness.genomes.genome import build_genome, write_genome
 
     root = tmp_path_factory.mktemp("predict-e2e")
     models = build_models(root)
@@ -103,9 +104,9 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def distances_of(results: Path) -> tuple[np.ndarray, list[str]]:
-    from phylolm_harness.harness_results import read_observations
-    from phylolm_harness.populations import Populations
-    from phylolm_harness.similarity import nei_distance, nei_similarity
+    from phylolm_harness.core.populations import Populations
+    from phylolm_harness.core.similarity import nei_distance, nei_similarity
+    from phylolm_harness.io.samples import read_observations
 
     pops = Populations.from_observations(read_observations(results).observations)
     return nei_distance(nei_similarity(pops).similarity), list(pops.models)
@@ -121,7 +122,7 @@ def real_scores(results: Path) -> dict[str, float]:
 
 
 def test_predictions_from_real_runs(population: Path, tmp_path: Path):
-    from phylolm_harness.predict_outputs import run_predict
+    from phylolm_harness.report.predictions import run_predict
 
     results = population / "results"
     distances, labels = distances_of(results)
@@ -161,7 +162,7 @@ def test_predictions_from_real_runs(population: Path, tmp_path: Path):
 
 
 def test_families_default_to_tree_clades(population: Path, tmp_path: Path):
-    from phylolm_harness.predict_outputs import run_predict
+    from phylolm_harness.report.predictions import run_predict
 
     distances, labels = distances_of(population / "results")
     section = run_predict(population / "results", tmp_path, [BENCH], None, "knn", distances, labels)
@@ -172,7 +173,7 @@ def test_families_default_to_tree_clades(population: Path, tmp_path: Path):
 
 
 def test_bad_inputs_from_real_runs(population: Path, tmp_path: Path):
-    from phylolm_harness.predict_outputs import run_predict
+    from phylolm_harness.report.predictions import run_predict
 
     results = population / "results"
     distances, labels = distances_of(results)

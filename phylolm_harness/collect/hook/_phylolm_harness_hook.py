@@ -1,0 +1,130 @@
+"""Make a stock ``lm_eval`` find phylolm-harness's tasks and models (lm-eval 0.4.x).
+
+Installed as a top-level module and imported by ``phylolm_harness_lm_eval.pth`` at interpreter
+start. It imports nothing heavy: it only adds a finder to ``sys.meta_path`` that waits for two
+lm-eval modules and, once each has been executed, registers this plugin with it:
+
+* ``lm_eval.tasks.manager``: ``TaskManager`` also indexes phylolm-harness's task folder, next to
+  lm-eval's own tasks (not with ``include_defaults=False``);
+* ``lm_eval.api.registry``: the ``phylolm-*`` model names are registered lazily (their modules
+  are imported only when such a model is asked for).
+
+Set ``PHYLOLM_HARNESS_NO_HOOK=1`` to switch it off.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~10 ms at interpreter start: import it for type checkers only
+    import importlib.machinery
+    import types
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+
+def _patch_task_manager(module: types.ModuleType) -> None:
+    cls = module.TaskManager
+    original = cls.__init__
+    if getattr(original, "_phylolm_harness", False):
+        return
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        # TaskManager(verbosity, include_path, include_defaults, metadata): the plugin's tasks
+        # join lm-eval's own defaults, so they are left out whenever the defaults are.
+        defaults = args[2] if len(args) >= 3 else kwargs.get("include_defaults", True)
+        if defaults and len(args) >= 2:  # include_path given positionally
+            args = (args[0], _with_plugin_tasks(args[1]), *args[2:])
+        elif defaults:
+            kwargs["include_path"] = _with_plugin_tasks(kwargs.get("include_path"))
+        original(self, *args, **kwargs)
+
+    __init__._phylolm_harness = True  # type: ignore[attr-defined]
+    cls.__init__ = __init__
+
+
+def _with_plugin_tasks(include_path: Any) -> Any:
+    try:
+        from phylolm_harness.collect.tasks_location import tasks_dir
+    except ModuleNotFoundError:  # plugin uninstalled but its .pth left behind
+        return include_path
+    ours = str(tasks_dir())
+    paths: list[Any]
+    if include_path is None:
+        paths = []
+    elif isinstance(include_path, (list, tuple)):
+        paths = list(include_path)
+    else:
+        paths = [include_path]
+    normalised = {os.path.realpath(str(p)) for p in paths}
+    if os.path.realpath(ours) in normalised:
+        return include_path
+    return [ours, *paths]  # the user's own paths come later and win on name clashes
+
+
+def _register_models(module: types.ModuleType) -> None:
+    try:
+        from phylolm_harness.collect.models import MODEL_CLASSES
+    except ModuleNotFoundError:  # plugin uninstalled but its .pth left behind
+        return
+    registry = module.model_registry
+    # lm_eval registers its built-in models only while the registry is empty: do it first.
+    import lm_eval.models  # noqa: F401
+
+    for name, target in MODEL_CLASSES.items():
+        if name not in registry:
+            registry.register(name, target=target)
+
+
+_PATCHES: dict[str, Callable[[types.ModuleType], None]] = {
+    "lm_eval.tasks.manager": _patch_task_manager,
+    "lm_eval.api.registry": _register_models,
+}
+
+
+class _Loader:
+    def __init__(self, wrapped: Any, patch: Callable[[types.ModuleType], None]):
+        self._wrapped = wrapped
+        self._patch = patch
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        module: types.ModuleType | None = self._wrapped.create_module(spec)
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self._wrapped.exec_module(module)
+        self._patch(module)
+
+    def __getattr__(self, name: str) -> Any:  # get_source, is_package, ... of the real loader
+        return getattr(self._wrapped, name)
+
+
+class _Finder:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        patch = _PATCHES.get(fullname)
+        if patch is None:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _Loader(spec.loader, patch)  # type: ignore[assignment]
+                return spec
+        return None
+
+
+def install() -> None:
+    """Add the finder once, unless ``PHYLOLM_HARNESS_NO_HOOK`` is set."""
+    if os.environ.get("PHYLOLM_HARNESS_NO_HOOK", "") not in ("", "0"):
+        return
+    if any(isinstance(f, _Finder) for f in sys.meta_path):
+        return
+    for name, patch in _PATCHES.items():  # already imported before us: patch now
+        if name in sys.modules:
+            patch(sys.modules[name])
+    sys.meta_path.insert(0, _Finder())

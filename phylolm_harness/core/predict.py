@@ -1,0 +1,481 @@
+"""Predict benchmark scores from PhyloLM distances.
+
+A model's benchmark score is predicted from its genetic distances to models whose score is
+known, with one of the predictors of :mod:`phylolm_harness.core.predictors` (``paper``,
+``kernel``, ``knn``) or:
+
+``auto``
+    Picks among the ``kernel`` and ``knn`` candidates (a small grid of hyper-parameters each)
+    by inner cross-validation on the training models: the default.
+
+Evaluation is leave-one-out (each scored model predicted from all others) and
+leave-one-family-out (each family predicted from the other families, as in [1]_). Predictions
+are clipped to ``[0, 1]``.
+
+This module is pure numeric: it takes arrays and mappings, never reads files.
+
+References
+----------
+.. [1] Yax, N., Oudeyer, P.-Y., Palminteri, S. "PhyloLM: Inferring the Phylogeny of Large
+   Language Models and Predicting their Performances in Benchmarks", ICLR 2025,
+   arXiv:2404.04671.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from phylolm_harness.core.families import families_from_tree
+from phylolm_harness.core.predictors import METHODS, Candidate, Task, candidates
+from phylolm_harness.errors import InputError
+
+__all__ = [
+    "METHODS",
+    "Evaluation",
+    "Predictions",
+    "cross_validate",
+    "fit_predict",
+    "paper_reference",
+    "predict_scores",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+PROTOCOLS = ("leave-one-out", "leave-one-family-out")
+"""Evaluation protocols, in the order they are reported."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Cross-validated predictions of the scored models under one protocol.
+
+    Attributes
+    ----------
+    protocol : str
+        ``"leave-one-out"`` or ``"leave-one-family-out"``.
+    method : str
+        Method requested (``"auto"``, ``"paper"``, ``"kernel"`` or ``"knn"``).
+    chosen : str
+        Candidate used in the folds; for ``auto`` the most frequent choice with its count.
+    labels : tuple of str
+        Scored models, in the order of ``real`` and ``predicted``.
+    real : ndarray
+        Real scores.
+    predicted : ndarray
+        Held-out predictions (NaN when the protocol could not run).
+    r : float
+        Pearson correlation of ``predicted`` and ``real`` (NaN when undefined).
+    mae : float
+        Mean absolute error (NaN when the protocol could not run).
+    n_folds : int
+        Number of held-out groups.
+    note : str
+        Why the protocol could not run, or an empty string.
+    """
+
+    protocol: str
+    method: str
+    chosen: str
+    labels: tuple[str, ...]
+    real: FloatArray
+    predicted: FloatArray
+    r: float
+    mae: float
+    n_folds: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predicted scores of every model on one benchmark.
+
+    Attributes
+    ----------
+    benchmark : str
+        Benchmark name.
+    labels : tuple of str
+        Every model with a population, in the order of the distance matrix.
+    real : ndarray
+        Real score, NaN for models that were not scored.
+    predicted : ndarray
+        For scored models, the held-out prediction under ``protocol`` (the model, and under
+        leave-one-family-out its whole family, left out of training); for the others, the
+        prediction of the predictor fitted on every scored model.
+    held_out : ndarray of bool
+        True where ``predicted`` is a cross-validated prediction of a scored model.
+    method : str
+        Method requested.
+    chosen : str
+        Candidate fitted on all scored models (what predicted the unscored ones).
+    protocol : str
+        Protocol of the held-out predictions in ``predicted``.
+    families : Mapping[str, str]
+        Family of every model, as used by leave-one-family-out.
+    evaluations : tuple of Evaluation
+        Leave-one-out and leave-one-family-out results.
+    """
+
+    benchmark: str
+    labels: tuple[str, ...]
+    real: FloatArray
+    predicted: FloatArray
+    held_out: NDArray[np.bool_]
+    method: str
+    chosen: str
+    protocol: str
+    families: Mapping[str, str]
+    evaluations: tuple[Evaluation, ...]
+
+    def evaluation(self, protocol: str) -> Evaluation:
+        """Return the evaluation under ``protocol``."""
+        for ev in self.evaluations:
+            if ev.protocol == protocol:
+                return ev
+        raise KeyError(protocol)
+
+
+# ---------------------------------------------------------------------------------------------
+# Folds, selection and evaluation
+
+
+def _folds(groups: IntArray) -> list[IntArray]:
+    """Return the indices held out together: one array per group, in order of first appearance."""
+    _, first = np.unique(groups, return_index=True)
+    return [np.flatnonzero(groups == groups[i]) for i in np.sort(first)]
+
+
+def _min_train(method: str) -> int:
+    return 2 if method in ("paper", "auto") else 1
+
+
+def _task(d: FloatArray, y: FloatArray, train: IntArray, query: IntArray) -> Task:
+    return d[np.ix_(train, train)], y[train], d[np.ix_(query, train)]
+
+
+def _finish(pred: FloatArray, y_train: FloatArray) -> FloatArray:
+    return np.clip(np.nan_to_num(pred, nan=float(y_train.mean())), 0.0, 1.0)
+
+
+def _apply(
+    c: Candidate, d: FloatArray, y: FloatArray, train: IntArray, query: IntArray
+) -> FloatArray:
+    return _finish(c.predict([_task(d, y, train, query)])[0], y[train])
+
+
+def _select(
+    cands: Sequence[Candidate], d: FloatArray, y: FloatArray, groups: IntArray
+) -> Candidate:
+    """Pick the candidate with the lowest inner cross-validated mean absolute error."""
+    if len(cands) == 1:
+        return cands[0]
+    inner = groups if len(np.unique(groups)) >= 3 else np.arange(len(y), dtype=np.int64)
+    folds = [f for f in _folds(inner) if len(y) - len(f) >= 2]
+    if not folds:
+        return cands[0]
+    everyone = np.arange(len(y))
+    trains = [np.setdiff1d(everyone, held) for held in folds]
+    tasks = [_task(d, y, train, held) for train, held in zip(trains, folds, strict=True)]
+    errors = np.zeros(len(cands))
+    for i, c in enumerate(cands):
+        preds = c.predict(tasks)
+        for pred, train, held in zip(preds, trains, folds, strict=True):
+            errors[i] += float(np.abs(_finish(pred, y[train]) - y[held]).sum())
+    return cands[int(np.argmin(errors))]
+
+
+def fit_predict(
+    distances: FloatArray,
+    scores: FloatArray,
+    train: IntArray,
+    query: IntArray,
+    method: str,
+    groups: IntArray | None = None,
+) -> tuple[FloatArray, str]:
+    """Fit a method on some models and predict others (no validation: see :func:`predict_scores`).
+
+    Parameters
+    ----------
+    distances : ndarray
+        ``(n, n)`` distance matrix.
+    scores : ndarray
+        ``(n,)`` scores; only ``scores[train]`` is read.
+    train, query : ndarray of int
+        Indices of the training and query models.
+    method : str
+        One of :data:`METHODS`.
+    groups : ndarray of int, optional
+        Family of every model, for the inner cross-validation of ``auto``, ``kernel`` and
+        ``knn`` (leave-one-family-out with 3 families or more, else leave-one-out).
+
+    Returns
+    -------
+    predicted : ndarray
+        Scores of ``query`` in ``[0, 1]``.
+    chosen : str
+        Name of the candidate used.
+    """
+    cands = candidates(method)
+    g = np.arange(len(scores), dtype=np.int64) if groups is None else groups
+    sub = np.ix_(train, train)
+    best = _select(cands, distances[sub], scores[train], g[train])
+    return _apply(best, distances, scores, train, query), best.name
+
+
+def _pearson(a: FloatArray, b: FloatArray) -> float:
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def cross_validate(
+    distances: FloatArray,
+    scores: FloatArray,
+    groups: IntArray,
+    method: str,
+    protocol: str,
+    labels: Sequence[str] | None = None,
+) -> Evaluation:
+    """Held-out predictions of every scored model under one protocol.
+
+    Parameters
+    ----------
+    distances : ndarray
+        ``(n, n)`` distances between the scored models only.
+    scores : ndarray
+        ``(n,)`` real scores.
+    groups : ndarray of int
+        ``(n,)`` family index of each model.
+    method : str
+        One of :data:`METHODS`; for ``auto``, ``kernel`` and ``knn`` the candidate is chosen
+        again inside each fold, from the training models only, by the same protocol (inner
+        leave-one-family-out falls back to leave-one-out with fewer than 3 families).
+    protocol : {"leave-one-out", "leave-one-family-out"}
+        Which models are held out together.
+    labels : sequence of str, optional
+        Model names, kept in the result.
+
+    Returns
+    -------
+    Evaluation
+        Predictions, Pearson r and MAE. When the protocol cannot run (fewer than 2 families for
+        leave-one-family-out, or a fold leaving too few training models) the predictions are NaN
+        and ``note`` says why.
+    """
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown evaluation protocol {protocol!r}; expected one of {PROTOCOLS}")
+    n = len(scores)
+    names = tuple(labels) if labels is not None else tuple(str(i) for i in range(n))
+    outer = np.arange(n, dtype=np.int64) if protocol == "leave-one-out" else groups
+    folds = _folds(outer)
+    predicted = np.full(n, np.nan)
+    note = ""
+    if len(folds) < 2:
+        note = "needs at least 2 families"
+    elif any(n - len(f) < _min_train(method) for f in folds):
+        note = f"a fold leaves fewer than {_min_train(method)} training models"
+    if note:
+        return Evaluation(
+            protocol, method, "", names, scores, predicted, math.nan, math.nan, len(folds), note
+        )
+    chosen: Counter[str] = Counter()
+    everyone = np.arange(n)
+    trains = [np.setdiff1d(everyone, held) for held in folds]
+    cands = candidates(method)
+    if len(cands) == 1:  # nothing to choose: fit every fold in one batch
+        tasks = [_task(distances, scores, t, h) for t, h in zip(trains, folds, strict=True)]
+        for pred, train, held in zip(cands[0].predict(tasks), trains, folds, strict=True):
+            predicted[held] = _finish(pred, scores[train])
+        chosen[cands[0].name] = len(folds)
+    else:
+        for train, held in zip(trains, folds, strict=True):
+            pred, name = fit_predict(distances, scores, train, held, method, outer)
+            predicted[held] = pred
+            chosen[name] += 1
+    top, count = chosen.most_common(1)[0]
+    chosen_text = top if len(chosen) == 1 else f"{top} ({count}/{len(folds)} folds)"
+    return Evaluation(
+        protocol,
+        method,
+        chosen_text,
+        names,
+        scores,
+        predicted,
+        _pearson(predicted, scores),
+        float(np.mean(np.abs(predicted - scores))),
+        len(folds),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry point
+
+
+def _check_distances(distances: FloatArray, labels: Sequence[str]) -> FloatArray:
+    d = np.asarray(distances, dtype=np.float64)
+    n = len(labels)
+    if d.shape != (n, n):
+        raise InputError(f"distance matrix has shape {d.shape}, expected ({n}, {n}) for {n} models")
+    if len(set(labels)) != n:
+        dup = sorted(k for k, c in Counter(labels).items() if c > 1)
+        raise InputError(f"duplicated model labels in the distance matrix: {', '.join(dup)}")
+    if not np.all(np.isfinite(d)):
+        i, j = np.argwhere(~np.isfinite(d))[0]
+        raise InputError(f"distance between {labels[i]} and {labels[j]} is not finite ({d[i, j]})")
+    if np.any(d < 0) or not np.allclose(d, d.T, atol=1e-9) or np.any(np.diag(d) != 0):
+        raise InputError("distance matrix must be symmetric, non-negative, with a zero diagonal")
+    return d
+
+
+def _check_scores(benchmark: str, scores: Mapping[str, float], labels: Sequence[str]) -> None:
+    unknown = sorted(set(scores) - set(labels))
+    if unknown:
+        raise InputError(
+            f"{benchmark}: scores for models with no PhyloLM population: {', '.join(unknown)}"
+        )
+    if len(scores) < 2:
+        have = "no model" if not scores else f"only one model ({next(iter(scores))})"
+        raise InputError(f"{benchmark}: scores found for {have}; prediction needs at least 2")
+    for model, value in scores.items():
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+            raise InputError(
+                f"{benchmark}: score of {model} is {value!r}, expected a number in [0, 1]"
+            )
+
+
+def predict_scores(
+    distances: FloatArray,
+    labels: Sequence[str],
+    scores: Mapping[str, float],
+    families: Mapping[str, str] | None = None,
+    method: str = "auto",
+    benchmark: str = "benchmark",
+    protocol: str = "leave-one-family-out",
+) -> Predictions:
+    """Predict one benchmark's score for every model from PhyloLM distances.
+
+    Parameters
+    ----------
+    distances : ndarray
+        ``(n, n)`` Nei distances between all models (``D = -ln S``).
+    labels : sequence of str
+        Model names, in the order of ``distances``.
+    scores : Mapping[str, float]
+        Real scores in ``[0, 1]`` of the models that ran the benchmark (at least 2).
+    families : Mapping[str, str], optional
+        Family of each model; every scored model needs one. Default: clades of the UPGMA
+        tree, see :func:`families_from_tree`.
+    method : {"auto", "paper", "kernel", "knn"}
+        Predictor, see the module documentation.
+    benchmark : str
+        Name used in messages and in the result.
+    protocol : {"leave-one-family-out", "leave-one-out"}
+        Protocol of the held-out predictions reported for scored models in ``predicted``.
+
+    Returns
+    -------
+    Predictions
+        Held-out predictions for scored models, fitted predictions for the others, and both
+        evaluations.
+
+    Raises
+    ------
+    InputError
+        Bad matrix, duplicated labels, scores for unknown models, fewer than 2 scored models,
+        scores outside ``[0, 1]``, or scored models with no family.
+
+    Examples
+    --------
+    >>> d = np.array([[0, .1, 1, 1], [.1, 0, 1, 1], [1, 1, 0, .1], [1, 1, .1, 0]])
+    >>> p = predict_scores(d, ["a", "b", "c", "d"], {"a": .8, "b": .7, "c": .3}, method="knn")
+    >>> bool(p.predicted[3] < 0.5), bool(p.held_out[3])
+    (True, False)
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown prediction method {method!r}; expected one of {METHODS}")
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown evaluation protocol {protocol!r}; expected one of {PROTOCOLS}")
+    d = _check_distances(distances, labels)
+    _check_scores(benchmark, scores, labels)
+    fam = dict(families) if families is not None else families_from_tree(d, labels)
+    missing = sorted(m for m in scores if m not in fam)
+    if missing:
+        raise InputError(f"{benchmark}: no family given for {', '.join(missing)}")
+    names = tuple(labels)
+    scored = np.array([i for i, m in enumerate(names) if m in scores], dtype=np.int64)
+    unscored = np.array([i for i, m in enumerate(names) if m not in scores], dtype=np.int64)
+    real = np.array([float(scores[m]) if m in scores else math.nan for m in names])
+    family_names = [fam.get(m, f"\0{m}") for m in names]
+    codes = {f: i for i, f in enumerate(dict.fromkeys(family_names))}
+    groups = np.array([codes[f] for f in family_names], dtype=np.int64)
+
+    sub = np.ix_(scored, scored)
+    evaluations = tuple(
+        cross_validate(d[sub], real[scored], groups[scored], method, p, [names[i] for i in scored])
+        for p in PROTOCOLS
+    )
+    predicted = np.full(len(names), np.nan)
+    held_out = np.zeros(len(names), dtype=bool)
+    main = next(ev for ev in evaluations if ev.protocol == protocol)
+    predicted[scored] = main.predicted
+    held_out[scored] = np.isfinite(main.predicted)
+    if len(scored) >= _min_train(method):
+        everyone = np.arange(len(names), dtype=np.int64)
+        fitted, chosen = fit_predict(d, real, scored, everyone, method, groups)
+        predicted[unscored] = fitted[unscored]
+    else:
+        chosen = ""
+    return Predictions(
+        benchmark=benchmark,
+        labels=names,
+        real=real,
+        predicted=predicted,
+        held_out=held_out,
+        method=method,
+        chosen=chosen,
+        protocol=protocol,
+        families={m: fam[m] for m in names if m in fam},
+        evaluations=evaluations,
+    )
+
+
+def paper_reference(
+    distances: FloatArray, preds: Predictions, families: Mapping[str, str]
+) -> tuple[Evaluation, ...]:
+    """Evaluate the paper's reference predictor on the models ``preds`` scored, for comparison.
+
+    Parameters
+    ----------
+    distances : ndarray
+        ``(n, n)`` distances between the models of ``preds.labels``.
+    preds : Predictions
+        Predictions of one benchmark (gives the scored models and their real scores).
+    families : Mapping[str, str]
+        Family of every scored model.
+
+    Returns
+    -------
+    tuple of Evaluation
+        One per protocol of :data:`PROTOCOLS`.
+    """
+    labels = preds.labels
+    scored = np.flatnonzero(np.isfinite(preds.real))
+    sub = np.ix_(scored, scored)
+    groups = np.unique([families[labels[i]] for i in scored], return_inverse=True)[1]
+    return tuple(
+        cross_validate(
+            np.asarray(distances, dtype=np.float64)[sub],
+            preds.real[scored],
+            groups.astype(np.int64),
+            "paper",
+            protocol,
+            [labels[i] for i in scored],
+        )
+        for protocol in PROTOCOLS
+    )

@@ -1,0 +1,230 @@
+"""Nei's genetic identity and distance between model populations.
+
+References
+----------
+.. [1] M. Nei, "Genetic distance between populations", The American Naturalist 106 (1972).
+.. [2] M. Nei, "Estimation of average heterozygosity and genetic distance from a small number of
+   individuals", Genetics 89 (1978).
+.. [3] N. Yax, P.-Y. Oudeyer, S. Palminteri, "PhyloLM", ICLR 2025, arXiv:2404.04671.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from phylolm_harness.core.populations import Populations
+from phylolm_harness.errors import InputError
+
+Estimator = Literal["unbiased", "plugin"]
+FloatMatrix = NDArray[np.float64]
+
+
+class Similarity(NamedTuple):
+    """Nei's identity between every pair of models, with what it was computed from."""
+
+    similarity: FloatMatrix
+    """``(n, n)`` symmetric matrix, ones on the diagonal."""
+    shared_genes: NDArray[np.int64]
+    """``(n, n)`` number of genes both models were observed on."""
+    clipped: int
+    """Pairs whose estimate exceeded 1 (sampling noise) and was set to 1."""
+
+
+def homozygosity(pops: Populations, estimator: Estimator = "unbiased") -> FloatMatrix:
+    """Return the within-population term ``J_g = Σ_a P(a|g)²`` of every model and gene.
+
+    Parameters
+    ----------
+    pops : Populations
+        Allele frequencies.
+    estimator : {"unbiased", "plugin"}
+        ``"plugin"`` squares the observed frequencies, as in [3]_; it over-estimates ``J`` by about
+        ``(1 - J) / N`` for ``N`` sampled continuations. ``"unbiased"`` uses Nei's estimate
+        ``(N Σ P̂² - 1) / (N - 1)`` [2]_ for sampled genes; exact distributions need no correction.
+
+    Returns
+    -------
+    ndarray
+        ``(n_models, n_genes)``; zero where a model was not observed on a gene.
+    """
+    squares = pops.frequencies.multiply(pops.frequencies).tocsr()
+    plugin = np.asarray((squares @ pops.gene_indicator()).toarray(), dtype=np.float64)
+    if estimator == "plugin":
+        return plugin
+    n = pops.probes
+    sampled = np.isfinite(n) & (n > 1)
+    out = plugin.copy()
+    out[sampled] = (n[sampled] * plugin[sampled] - 1.0) / (n[sampled] - 1.0)
+    single = np.isfinite(n) & (n == 1)
+    out[single] = np.nan
+    return out
+
+
+def nei_similarity(pops: Populations, estimator: Estimator = "unbiased") -> Similarity:
+    r"""Nei's genetic identity between every pair of models.
+
+    .. math:: S_{ij} = \frac{\sum_g \sum_a P_i(a|g) P_j(a|g)}
+              {\sqrt{\sum_g J_i(g) \cdot \sum_g J_j(g)}}
+
+    with sums over the genes both models were observed on, as in [1]_ and [3]_ (summed over
+    genes before normalising). Computed with one sparse product; no loop over pairs.
+
+    Parameters
+    ----------
+    pops : Populations
+        Allele frequencies of ``n`` models.
+    estimator : {"unbiased", "plugin"}
+        Within-population term, see :func:`homozygosity`.
+
+    Returns
+    -------
+    Similarity
+        The matrix, the number of shared genes per pair and how many pairs were clipped at 1.
+
+    Raises
+    ------
+    InputError
+        When two models share no gene, share no allele on any gene (``S = 0``), or a model's
+        within-population term is not positive (one probe per gene, or every probe different).
+
+    Examples
+    --------
+    >>> from phylolm_harness.core.observations import GeneObservation as Obs
+    >>> obs = [Obs("a", "g", "sha256:0", "g-1", {"x": 3, "y": 1}, 4),
+    ...        Obs("b", "g", "sha256:0", "g-1", {"x": 0.5, "y": 0.5}, None)]
+    >>> nei_similarity(Populations.from_observations(obs), "plugin").similarity.round(3)
+    array([[1.   , 0.894],
+           [0.894, 1.   ]])
+    """
+    return _similarity(
+        pops, pops.frequencies, homozygosity(pops, estimator), np.ones(len(pops.genes))
+    )
+
+
+def nei_distance(similarity: FloatMatrix) -> FloatMatrix:
+    """Nei's standard genetic distance ``D = -ln S``, exactly zero on the diagonal."""
+    with np.errstate(divide="ignore"):
+        distance = -np.log(similarity)
+    np.fill_diagonal(distance, 0.0)
+    return np.maximum(distance, 0.0)
+
+
+def bootstrap_distances(
+    pops: Populations, n_resamples: int, seed: int, estimator: Estimator = "unbiased"
+) -> Iterator[FloatMatrix]:
+    """Yield distance matrices computed on genes resampled with replacement.
+
+    Each resample draws ``n_genes`` genes with replacement and weights every gene's terms by how
+    often it was drawn. Use it for standard errors and branch support.
+    """
+    rng = np.random.default_rng(seed)
+    j = homozygosity(pops, estimator)
+    n_genes = len(pops.genes)
+    for _ in range(n_resamples):
+        weights = rng.multinomial(n_genes, np.full(n_genes, 1.0 / n_genes)).astype(np.float64)
+        weighted = (pops.frequencies @ sp.diags_array(np.sqrt(weights[pops.column_gene]))).tocsr()
+        try:
+            result = _similarity(pops, weighted, j, weights)
+        except InputError:
+            continue
+        yield nei_distance(result.similarity)
+
+
+def distance_standard_errors(
+    pops: Populations, n_resamples: int = 100, seed: int = 0, estimator: Estimator = "unbiased"
+) -> FloatMatrix:
+    """Estimate the standard error of every pairwise distance by resampling genes (bootstrap).
+
+    Streams the resamples (Welford's update), so memory stays at a few ``n x n`` matrices.
+    """
+    n = len(pops.models)
+    mean = np.zeros((n, n))
+    m2 = np.zeros((n, n))
+    count = 0
+    for distances in bootstrap_distances(pops, n_resamples, seed, estimator):
+        count += 1
+        delta = distances - mean
+        mean += delta / count
+        m2 += delta * (distances - mean)
+    if count < 2:
+        return np.full((n, n), np.nan)
+    return np.sqrt(m2 / (count - 1))
+
+
+def _similarity(
+    pops: Populations,
+    frequencies: sp.csr_array,
+    j: FloatMatrix,
+    gene_weights: NDArray[np.float64],
+) -> Similarity:
+    """Kernel: ``frequencies`` already carry sqrt(weight) per column; ``j`` is unweighted."""
+    observed = pops.observed.astype(np.float64)
+    shared = observed @ (observed * (gene_weights > 0)).T
+    cross = gram(frequencies)
+    within = np.nan_to_num(j) @ (observed * gene_weights).T  # Σ_g w_g J_i(g) over genes j saw
+    denominator = within * within.T
+    _check_pairs(pops, shared, cross, denominator, j)
+    with np.errstate(divide="ignore", invalid="ignore"):  # only the diagonal can be 0/0 here
+        similarity = cross / np.sqrt(denominator)
+    np.fill_diagonal(similarity, 1.0)
+    clipped = int(np.count_nonzero(np.triu(similarity > 1.0, k=1)))
+    return Similarity(np.minimum(similarity, 1.0), shared.astype(np.int64), clipped)
+
+
+def gram(matrix: sp.csr_array, chunk_bytes: int = 256 * 2**20) -> FloatMatrix:
+    """Dense ``matrix @ matrix.T``, memory-bounded.
+
+    Allele matrices are dense in practice (every model writes several alleles on every gene), and
+    for them a dense BLAS product over column chunks is 20x faster than a sparse-sparse product;
+    truly sparse matrices keep the sparse product.
+    """
+    n_rows, n_cols = matrix.shape
+    if n_rows * n_cols == 0 or matrix.nnz < _DENSE_FROM * n_rows * n_cols:
+        return np.asarray((matrix @ matrix.T).toarray(), dtype=np.float64)
+    step = max(1, chunk_bytes // (8 * max(n_rows, 1)))
+    csc = matrix.tocsc()
+    out = np.zeros((n_rows, n_rows))
+    for start in range(0, n_cols, step):
+        block = csc[:, start : start + step].toarray()
+        out += block @ block.T
+    return out
+
+
+_DENSE_FROM = 0.01
+"""Density from which :func:`gram` uses dense BLAS."""
+
+
+def _check_pairs(
+    pops: Populations,
+    shared: FloatMatrix,
+    cross: FloatMatrix,
+    denominator: FloatMatrix,
+    j: FloatMatrix,
+) -> None:
+    if np.isnan(j).any():
+        i = int(np.argwhere(np.isnan(j))[0][0])
+        raise InputError(
+            f"model {pops.models[i]!r} has a gene with a single probe: the unbiased estimator "
+            "needs at least 2 (or use --estimator plugin)"
+        )
+    upper = np.triu(np.ones_like(shared, dtype=bool), k=1)
+    for mask, why in (
+        ((shared == 0) & upper, "share no gene"),
+        (
+            (denominator <= 0) & upper,
+            "have no repeated allele within a model on their shared genes",
+        ),
+        ((cross <= 0) & upper, "share no allele on any of their common genes (similarity 0)"),
+    ):
+        if mask.any():
+            a, b = (int(x) for x in np.argwhere(mask)[0])
+            extra = f", {int(mask.sum()) - 1} more pairs alike" if mask.sum() > 1 else ""
+            raise InputError(
+                f"models {pops.models[a]!r} and {pops.models[b]!r} {why}{extra}: their distance is "
+                "undefined; check that both were collected on the same genome and settings"
+            )

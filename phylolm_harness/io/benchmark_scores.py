@@ -1,0 +1,161 @@
+"""Read real benchmark scores from lm-eval results files, and model families from a CSV file.
+
+lm-eval writes one ``results_<timestamp>.json`` per run under ``<output_path>/<model>/``. This
+module collects, for each requested benchmark, one score per model:
+
+- ``mmlu``: ``results["mmlu"]["acc,none"]`` (MMLU is a group: the same entry is under
+  ``groups`` too, which is read when ``results`` lacks it);
+- ``arc_challenge``: ``results["arc_challenge"]["acc_norm,none"]``;
+- any ``task:metric``: ``results[task]["metric,none"]`` (``"acc_norm"``) or the full key
+  (``"acc_norm,none"``); a bare ``task`` uses ``acc``.
+
+Runs are found, labelled and de-duplicated by :mod:`phylolm_harness.io.runs`, exactly as the
+PhyloLM samples are: when a model ran a benchmark several times the newest run wins and a note
+says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from phylolm_harness.errors import InputError
+from phylolm_harness.io.runs import Run, index_runs, newest_runs
+
+__all__ = [
+    "BenchmarkScores",
+    "BenchmarkSpec",
+    "parse_benchmark",
+    "read_benchmark_scores",
+]
+
+_DEFAULT_METRIC = {"mmlu": "acc", "arc_challenge": "acc_norm", "arc_easy": "acc_norm"}
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """Where a benchmark's score lives in a results file.
+
+    Attributes
+    ----------
+    name : str
+        Name as the user gave it (``"mmlu"``, ``"phylolm_arith_mc:acc"``).
+    task : str
+        Task or group name in ``results``.
+    key : str
+        Metric key with its filter, e.g. ``"acc,none"``.
+    """
+
+    name: str
+    task: str
+    key: str
+
+
+def parse_benchmark(spec: str) -> BenchmarkSpec:
+    """Parse ``task`` or ``task:metric`` into where its score is stored.
+
+    Parameters
+    ----------
+    spec : str
+        ``"mmlu"``, ``"arc_challenge"``, ``"task:acc_norm"`` or ``"task:acc_norm,none"``.
+
+    Returns
+    -------
+    BenchmarkSpec
+        Task and metric key.
+
+    Examples
+    --------
+    >>> parse_benchmark("arc_challenge").key, parse_benchmark("x:acc_norm").key
+    ('acc_norm,none', 'acc_norm,none')
+    """
+    task, _, metric = spec.strip().partition(":")
+    if not task or (":" in spec and not metric):
+        raise InputError(f"benchmark {spec!r}: expected TASK or TASK:METRIC")
+    metric = metric or _DEFAULT_METRIC.get(task, "acc")
+    key = metric if "," in metric else f"{metric},none"
+    return BenchmarkSpec(spec.strip(), task, key)
+
+
+@dataclass(frozen=True)
+class BenchmarkScores:
+    """Scores read from a results folder.
+
+    Attributes
+    ----------
+    scores : Mapping[str, Mapping[str, float]]
+        Benchmark name -> model label -> score.
+    sources : Mapping[str, Mapping[str, str]]
+        Benchmark name -> model label -> results file the score came from.
+    notes : tuple of str
+        Readable remarks (older runs that were ignored).
+    """
+
+    scores: Mapping[str, Mapping[str, float]]
+    sources: Mapping[str, Mapping[str, str]]
+    notes: tuple[str, ...]
+
+
+def _value(entry: Mapping[str, Any], spec: BenchmarkSpec, path: Path, model: str) -> float:
+    if spec.key not in entry:
+        metrics = sorted(k for k in entry if "," in k and "_stderr" not in k)
+        raise InputError(
+            f"{path}: model {model} has no {spec.key!r} for {spec.task} "
+            f"(metrics there: {', '.join(metrics) or 'none'})"
+        )
+    raw = entry[spec.key]
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        raise InputError(f"{path}: model {model} has score {raw!r} for {spec.name}, not a number")
+    return float(raw)
+
+
+def read_benchmark_scores(
+    results_dir: Path, benchmarks: Sequence[str], rename: Mapping[str, str] | None = None
+) -> BenchmarkScores:
+    """Collect real benchmark scores from every lm-eval results file under a folder.
+
+    Parameters
+    ----------
+    results_dir : Path
+        lm-eval's ``--output_path`` (searched recursively for ``results_*.json``).
+    benchmarks : sequence of str
+        Benchmarks as accepted by :func:`parse_benchmark`.
+    rename : Mapping[str, str], optional
+        Label overrides keyed by lm-eval's model name or by the default label, as for
+        :func:`phylolm_harness.io.samples.read_observations`.
+
+    Returns
+    -------
+    BenchmarkScores
+        One score per (benchmark, model); models that did not run a benchmark are absent.
+
+    Raises
+    ------
+    InputError
+        A results file that is not JSON or has no ``model_name``; a score that is missing,
+        NaN or not a number (``"N/A"``); two different models with the same label; two runs
+        of one model on one benchmark with the same date. No model having a benchmark is not
+        an error here (see :func:`phylolm_harness.core.predict.predict_scores`).
+    """
+    specs = [parse_benchmark(b) for b in benchmarks]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise InputError(f"benchmark given twice: {', '.join(names)}")
+    runs = index_runs(Path(results_dir), rename)
+    by_name = {spec.name: spec for spec in specs}
+
+    def holds(run: Run) -> list[str]:
+        return [spec.name for spec in specs if run.entry(spec.task) is not None]
+
+    newest, notes = newest_runs(runs, holds)
+    scores: dict[str, dict[str, float]] = {name: {} for name in names}
+    sources: dict[str, dict[str, str]] = {name: {} for name in names}
+    for (label, name), run in sorted(newest.items(), key=lambda item: (item[0][1], item[0][0])):
+        spec = by_name[name]
+        entry = run.entry(spec.task) or {}
+        scores[name][label] = _value(entry, spec, run.results_file, label)
+        sources[name][label] = str(run.results_file)
+    return BenchmarkScores(scores, sources, tuple(notes))

@@ -1,0 +1,92 @@
+"""The plain populations file: allele observations as JSON Lines.
+
+One line per model x gene, so alleles collected outside lm-eval (another tool, an API logger) can
+join a tree, and collections made on many machines can be concatenated::
+
+    {"model": "m", "genome": "math", "fingerprint": "sha256:...", "gene": "math-000",
+     "mode": "sampled", "probes": 32, "alleles": {"The ": 20, "x = ": 12}}
+    {"model": "m", "genome": "math", "fingerprint": "sha256:...", "gene": "math-001",
+     "mode": "exact", "tail": 0.03, "alleles": {"The ": 0.6, "x = ": 0.37}}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.errors import InputError
+
+_KEYS = ("model", "genome", "fingerprint", "gene")
+
+
+def read_populations_file(path: Path) -> list[GeneObservation]:
+    """Read a populations file, validating every line.
+
+    Raises
+    ------
+    InputError
+        Naming ``file:line`` for a malformed line, a missing key or a bad value.
+    """
+    if not path.is_file():
+        raise InputError(f"{path}: no such populations file")
+    return list(_read(path))
+
+
+def _read(path: Path) -> Iterator[GeneObservation]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield _parse(line, f"{path}:{number}")
+
+
+def _parse(line: str, where: str) -> GeneObservation:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        raise InputError(f"{where}: malformed JSON line (truncated file?)") from None
+    if not isinstance(row, dict):
+        raise InputError(f"{where}: expected a JSON object")
+    missing = [k for k in (*_KEYS, "alleles") if k not in row]
+    if missing:
+        raise InputError(f"{where}: missing {', '.join(missing)}")
+    if not all(isinstance(row[k], str) and row[k] for k in _KEYS):
+        raise InputError(f"{where}: {', '.join(_KEYS)} must be non-empty strings")
+    alleles = row["alleles"]
+    if not isinstance(alleles, dict) or not all(_is_number(v) for v in alleles.values()):
+        raise InputError(f"{where}: alleles must map strings to numbers")
+    mode = row.get("mode", "sampled")
+    common: dict[str, Any] = {k: row[k] for k in _KEYS}
+    if mode == "sampled":
+        probes = row.get("probes", sum(alleles.values()))
+        if not isinstance(probes, int) or isinstance(probes, bool):
+            raise InputError(f"{where}: probes must be an integer")
+        return GeneObservation(alleles=alleles, probes=probes, source=where, **common)
+    if mode == "exact":
+        tail = row.get("tail", 0.0)
+        if not _is_number(tail):
+            raise InputError(f"{where}: tail must be a number")
+        return GeneObservation(
+            alleles=alleles, probes=None, tail=float(tail), source=where, **common
+        )
+    raise InputError(f"{where}: mode must be 'sampled' or 'exact', got {mode!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def format_populations_file(observations: Iterable[GeneObservation]) -> str:
+    """Serialise observations, sorted by model, genome and gene, one JSON object per line."""
+    lines = []
+    for obs in sorted(observations, key=lambda o: (o.model, o.genome, o.fingerprint, o.gene)):
+        row: dict[str, Any] = {k: getattr(obs, k) for k in _KEYS}
+        if obs.exact:
+            row.update(mode="exact", tail=obs.tail)
+        else:
+            row.update(mode="sampled", probes=obs.probes)
+        row["alleles"] = dict(sorted(obs.alleles.items()))
+        lines.append(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
+    return "".join(lines)

@@ -1,0 +1,72 @@
+"""Small CSV inputs: model families and model labels."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from phylolm_harness.errors import InputError
+
+__all__ = ["read_families", "read_labels"]
+
+
+def read_families(path: Path) -> dict[str, str]:
+    """Read a ``model,family`` CSV file (with that header).
+
+    Parameters
+    ----------
+    path : Path
+        CSV file; extra columns are ignored.
+
+    Returns
+    -------
+    dict
+        Model label -> family name.
+
+    Raises
+    ------
+    InputError
+        Missing file or columns, an empty model or family, or a model listed twice with
+        different families.
+    """
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            fields = list(reader.fieldnames or [])
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the families file ({err})") from err
+    if not rows or "model" not in fields or "family" not in fields:
+        raise InputError(f"{path}: expected a CSV file with columns 'model' and 'family'")
+    families: dict[str, str] = {}
+    for line, row in enumerate(rows, start=2):
+        model = (row.get("model") or "").strip()
+        family = (row.get("family") or "").strip()
+        if not model or not family:
+            raise InputError(f"{path}:{line}: empty model or family")
+        if families.setdefault(model, family) != family:
+            raise InputError(
+                f"{path}:{line}: model {model} is in two families ({families[model]}, {family})"
+            )
+    return families
+
+
+def read_labels(path: Path) -> dict[str, str]:
+    """Read a ``model,label`` CSV file (with that header): lm-eval model name or label -> label.
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read or a row lacks a model or a label.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"{path}: cannot read labels ({error})") from None
+    labels: dict[str, str] = {}
+    for number, row in enumerate(rows, start=2):
+        if not row.get("model") or not row.get("label"):
+            raise InputError(f"{path}:{number}: needs non-empty model and label columns")
+        labels[row["model"]] = row["label"]
+    return labels

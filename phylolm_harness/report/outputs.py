@@ -1,0 +1,87 @@
+"""Every output file of ``tree`` and ``predict``, rendered in memory (name -> bytes)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.core.phylogeny import Phylogeny
+from phylolm_harness.core.predict import Predictions
+from phylolm_harness.core.tree import to_newick
+from phylolm_harness.errors import InputError
+from phylolm_harness.io.populations_file import format_populations_file
+from phylolm_harness.report.markdown import method_name, render_report
+from phylolm_harness.report.plots import draw_dendrogram, draw_heatmap, plot_predictions
+from phylolm_harness.report.tables import matrix_csv, predictions_csv
+
+__all__ = ["TREE_OUTPUTS", "prediction_figure", "render_prediction_outputs", "render_tree_outputs"]
+
+TREE_OUTPUTS = (
+    "similarity.csv",
+    "distances.csv",
+    "distance_errors.csv",
+    "tree.nwk",
+    "tree.png",
+    "heatmap.png",
+    "report.md",
+    "populations.jsonl",
+)
+"""Files ``tree`` writes; a file from an earlier run that this run does not write is removed."""
+
+
+def render_tree_outputs(
+    phylogeny: Phylogeny,
+    observations: Sequence[GeneObservation],
+    notes: Sequence[str] = (),
+    sections: Sequence[str] = (),
+) -> dict[str, bytes]:
+    """Render every output file of ``tree`` in memory (name -> bytes)."""
+    labels = list(phylogeny.labels)
+    files = {
+        "populations.jsonl": format_populations_file(observations).encode(),
+        "similarity.csv": matrix_csv(phylogeny.similarity, labels),
+        "distances.csv": matrix_csv(phylogeny.distances, labels),
+        "distance_errors.csv": matrix_csv(phylogeny.standard_errors, labels),
+    }
+    order = labels
+    if phylogeny.tree is not None:
+        files["tree.nwk"] = to_newick(phylogeny.tree).encode()
+        files["tree.png"] = draw_dendrogram(
+            phylogeny.tree, f"PhyloLM tree ({method_name(phylogeny)}, {len(labels)} models)"
+        )
+        order = [str(tip.name) for tip in phylogeny.tree.tips()]
+    index = [labels.index(name) for name in order]
+    files["heatmap.png"] = draw_heatmap(
+        phylogeny.distances[np.ix_(index, index)], order, "Nei distances"
+    )
+    files["report.md"] = render_report(phylogeny, notes, sections).encode()
+    return files
+
+
+def prediction_figure(benchmark: str) -> str:
+    """File name of a benchmark's scatter plot."""
+    return (
+        f"predictions_{re.sub(r'[^A-Za-z0-9_.-]+', '_', benchmark).strip('_') or 'benchmark'}.png"
+    )
+
+
+def render_prediction_outputs(all_preds: Sequence[Predictions]) -> dict[str, bytes]:
+    """``predictions.csv`` and one scatter plot per benchmark (see :func:`prediction_figure`)."""
+    files: dict[str, bytes] = {}
+    for preds in all_preds:
+        figure = prediction_figure(preds.benchmark)
+        if figure in files:
+            raise InputError(
+                f"benchmarks {preds.benchmark} and another share the figure name {figure}"
+            )
+        files[figure] = plot_predictions(preds)
+    files["predictions.csv"] = predictions_csv(all_preds)
+    return files
+
+
+def figures_of(all_preds: Sequence[Predictions]) -> Mapping[str, str]:
+    """Benchmark -> figure file name."""
+    return {preds.benchmark: prediction_figure(preds.benchmark) for preds in all_preds}

@@ -1,0 +1,147 @@
+"""Pictures: tree, distance heat map, 2-D map and predictions (byte-stable PNGs).
+
+Figures are built as ``matplotlib.figure.Figure`` objects and saved with the Agg renderer, without
+pyplot: no global state, and the host program's matplotlib backend is left alone.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from numpy.typing import NDArray
+from skbio import TreeNode
+
+from phylolm_harness.core.predict import PROTOCOLS, Predictions
+
+__all__ = ["draw_dendrogram", "draw_heatmap", "draw_map", "plot_predictions"]
+
+_PNG_METADATA = {"Software": None}  # no version stamp: identical inputs give identical bytes
+
+
+def draw_dendrogram(tree: TreeNode, title: str) -> bytes:
+    """Draw a rectangular dendrogram with true branch lengths; labels are never cut off.
+
+    NJ trees are unrooted; they are drawn rooted at their midpoint. Negative NJ branch lengths
+    are drawn as zero.
+    """
+    drawn = tree.root_at_midpoint() if len(tree.children) != 2 else tree
+    tips = list(drawn.tips())
+    y = {id(tip): float(i) for i, tip in enumerate(tips)}
+    x: dict[int, float] = {}
+    for node in drawn.preorder(include_self=True):
+        parent = 0.0 if node.parent is None else x[id(node.parent)]
+        x[id(node)] = parent + max(node.length or 0.0, 0.0) * (node.parent is not None)
+    for node in drawn.postorder(include_self=True):
+        if node.children:
+            y[id(node)] = float(np.mean([y[id(c)] for c in node.children]))
+    height = max(2.5, 0.28 * len(tips) + 1.0)
+    fig = Figure(figsize=(9.0, height))
+    ax = fig.subplots()
+    for node in drawn.preorder(include_self=True):
+        if node.parent is not None:
+            ax.plot([x[id(node.parent)], x[id(node)]], [y[id(node)]] * 2, color="0.2", lw=1.2)
+        if node.children:
+            ys = [y[id(c)] for c in node.children]
+            ax.plot([x[id(node)]] * 2, [min(ys), max(ys)], color="0.2", lw=1.2)
+    span = max(x.values()) or 1.0
+    for tip in tips:
+        ax.text(x[id(tip)] + 0.01 * span, y[id(tip)], f" {tip.name}", va="center", fontsize=9)
+    ax.set_ylim(-1, len(tips))
+    ax.invert_yaxis()
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlabel("Nei distance from the (midpoint) root")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def draw_heatmap(distances: NDArray[np.float64], labels: Sequence[str], title: str) -> bytes:
+    """Draw a distance heat map with rows and columns in the given (tree) order."""
+    n = len(labels)
+    size = max(4.0, 0.3 * n + 2.5)
+    fig = Figure(figsize=(size + 1.0, size))
+    ax = fig.subplots()
+    image = ax.imshow(distances, cmap="viridis_r", interpolation="nearest")
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), labels, fontsize=8)
+    fig.colorbar(image, ax=ax, label="Nei distance", shrink=0.8)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def draw_map(coordinates: NDArray[np.float64], labels: Sequence[str], title: str) -> bytes:
+    """Draw a 2-D map (e.g. PCoA axes 1 and 2) with a label at every point."""
+    fig = Figure(figsize=(8.0, 6.5))
+    ax = fig.subplots()
+    ax.scatter(coordinates[:, 0], coordinates[:, 1], s=25, color="tab:blue")
+    for (px, py), label in zip(coordinates, labels, strict=True):
+        ax.annotate(label, (px, py), xytext=(4, 3), textcoords="offset points", fontsize=8)
+    ax.set_xlabel("axis 1")
+    ax.set_ylabel("axis 2")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata=_PNG_METADATA)
+    return buffer.getvalue()
+
+
+def plot_predictions(preds: Predictions) -> bytes:
+    """Scatter predicted against real scores, one panel per evaluation protocol.
+
+    Parameters
+    ----------
+    preds : Predictions
+        Predictions of one benchmark.
+
+    Returns
+    -------
+    bytes
+        PNG image (no time stamp inside: identical inputs give identical bytes).
+    """
+    evals = [preds.evaluation(p) for p in PROTOCOLS]
+    fig = Figure(figsize=(5.0 * len(evals), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(evals), squeeze=False)[0]
+    families = sorted({preds.families.get(m, "") for m in preds.labels})
+    colours = {f: f"C{i % 10}" for i, f in enumerate(families)}
+    for ax, ev in zip(axes, evals, strict=True):
+        ax.plot([0, 1], [0, 1], color="0.7", linewidth=1, zorder=0)
+        ok = np.isfinite(ev.predicted)
+        for family in families:
+            mask = ok & np.array([preds.families.get(m, "") == family for m in ev.labels])
+            if mask.any():
+                ax.scatter(
+                    ev.real[mask],
+                    ev.predicted[mask],
+                    s=22,
+                    color=colours[family],
+                    label=family or "(none)",
+                )
+        ax.set_xlabel("real score")
+        ax.set_ylabel("predicted score")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        stats = (
+            f"r = {_num(ev.r)}, MAE = {_num(ev.mae)}, n = {len(ev.real)}"
+            if not ev.note
+            else ev.note
+        )
+        ax.set_title(f"{preds.benchmark}: {ev.protocol}\n{stats}\n{ev.chosen}", fontsize=8)
+        if len(families) <= 12:
+            ax.legend(fontsize=7, loc="upper left", title="family", title_fontsize=7)
+    fig.suptitle(f"predictor: {preds.method}", fontsize=9)
+    buffer = io.BytesIO()  # no bbox_inches="tight" here: the layout engine places the panels
+    fig.savefig(buffer, format="png", dpi=110, metadata=_PNG_METADATA)
+    return buffer.getvalue()
+
+
+def _num(x: float) -> str:
+    return "n/a" if not math.isfinite(x) else f"{x:.3f}"

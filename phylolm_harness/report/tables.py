@@ -1,0 +1,101 @@
+"""Tables: distance matrices and predictions as CSV, numbers as text."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from phylolm_harness.core.predict import Predictions
+
+__all__ = ["CSV_COLUMNS", "matrix_csv", "number", "prediction_rows", "predictions_csv"]
+
+CSV_COLUMNS = (
+    "model",
+    "benchmark",
+    "family",
+    "real",
+    "predicted",
+    "held_out",
+    "method",
+    "protocol",
+)
+
+
+def _fmt(x: float) -> str:
+    return "" if not math.isfinite(x) else f"{x:.6f}"
+
+
+def number(x: float) -> str:
+    """Three decimals, or ``n/a`` for NaN and infinities."""
+    return "n/a" if not math.isfinite(x) else f"{x:.3f}"
+
+
+def prediction_rows(preds: Predictions) -> list[dict[str, str]]:
+    """Rows of ``predictions.csv`` for one benchmark.
+
+    Parameters
+    ----------
+    preds : Predictions
+        Result of :func:`phylolm_harness.core.predict.predict_scores`.
+
+    Returns
+    -------
+    list of dict
+        One row per model: ``real`` is empty for unscored models; ``held_out`` is ``true``
+        where the prediction was made without the model's own score (cross-validated, under
+        ``protocol``) and ``false`` for unscored models, predicted by the predictor fitted on
+        every scored model; ``method`` is the predictor actually used.
+    """
+    main = preds.evaluation(preds.protocol)
+    rows = []
+    for i, model in enumerate(preds.labels):
+        scored = math.isfinite(preds.real[i])
+        rows.append(
+            {
+                "model": model,
+                "benchmark": preds.benchmark,
+                "family": preds.families.get(model, ""),
+                "real": _fmt(float(preds.real[i])),
+                "predicted": _fmt(float(preds.predicted[i])),
+                "held_out": "true" if preds.held_out[i] else "false",
+                "method": main.chosen if scored else preds.chosen,
+                "protocol": preds.protocol if scored else "fitted on all scored models",
+            }
+        )
+    return rows
+
+
+def predictions_csv(all_preds: Sequence[Predictions]) -> bytes:
+    """Content of ``predictions.csv`` for several benchmarks.
+
+    Parameters
+    ----------
+    all_preds : sequence of Predictions
+        One entry per benchmark.
+
+    Returns
+    -------
+    bytes
+        UTF-8 CSV with the columns of :data:`CSV_COLUMNS`.
+    """
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for preds in all_preds:
+        writer.writerows(prediction_rows(preds))
+    return buffer.getvalue().encode("utf-8")
+
+
+def matrix_csv(matrix: NDArray[np.float64], labels: list[str]) -> bytes:
+    """Write a square matrix as CSV, model labels on both axes (8 significant digits)."""
+    buffer = io.StringIO()
+    frame = pd.DataFrame(matrix, index=labels, columns=labels)
+    frame.index.name = "model"
+    frame.to_csv(buffer, float_format="%.8g", lineterminator="\n")
+    return buffer.getvalue().encode()

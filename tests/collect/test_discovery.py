@@ -1,0 +1,78 @@
+"""A stock lm-eval finds the plugin's tasks and models after installation, and only then."""
+
+import os
+import subprocess
+import sys
+
+from support.paths import REPO
+
+from phylolm_harness.collect.tasks_location import tasks_dir
+
+LIST_TASKS = (
+    "import sys; from lm_eval.tasks import TaskManager; "
+    "tm = TaskManager(include_path=sys.argv[1] if len(sys.argv) > 1 else None); "
+    "print(' '.join(t for t in tm.all_tasks if t.startswith('phylolm')))"
+)
+GET_MODELS = (
+    "from lm_eval.api.registry import get_model; "
+    "print(get_model('hf').__name__, get_model('phylolm-hf').__name__)"
+)
+
+
+def python(code, *args, **env):
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+        timeout=300,
+    )
+    return result
+
+
+def test_stock_task_manager_indexes_the_tasks():
+    found = python(LIST_TASKS).stdout.split()
+    for task in ("phylolm_genes", "phylolm_genes_math", "phylolm_genes_code"):
+        assert task in found
+
+
+def test_hook_can_be_switched_off_and_include_path_still_works():
+    assert python(LIST_TASKS, PHYLOLM_HARNESS_NO_HOOK="1").stdout.split() == []
+    with_path = python(LIST_TASKS, str(tasks_dir()), PHYLOLM_HARNESS_NO_HOOK="1").stdout.split()
+    assert "phylolm_genes" in with_path
+
+
+def test_hook_and_include_path_together_index_the_tasks_once():
+    result = python(LIST_TASKS, str(tasks_dir()))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split().count("phylolm_genes") == 1
+
+
+def test_models_are_registered_without_hiding_the_built_in_ones():
+    result = python(GET_MODELS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["HFLM", "PhyloHFLM"]
+
+
+def test_interpreter_start_does_not_import_lm_eval():
+    result = python("import sys; print('lm_eval' in sys.modules, 'phylolm_harness' in sys.modules)")
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_tasks_dir_command_prints_the_folder(capsys):
+    from phylolm_harness.cli import main
+
+    assert main(["tasks-dir"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert os.path.isfile(os.path.join(printed, "phylolm", "phylolm_genes.yaml"))
+
+
+def test_entry_points_declare_the_same_models_as_the_hook():
+
+    import tomllib
+
+    from phylolm_harness.collect.models import MODEL_CLASSES
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"]["lm_eval.models"] == MODEL_CLASSES

@@ -1,0 +1,86 @@
+"""The real ``lm_eval`` command in exact mode agrees with heavy sampling of the same model."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support.lm_eval_runner import run_lm_eval
+
+from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.core.populations import Populations
+from phylolm_harness.core.similarity import nei_distance, nei_similarity
+from phylolm_harness.io.samples import read_observations
+
+pytestmark = pytest.mark.slow
+
+GENES = 8
+PROBES = 256
+MODEL = "code-1"
+OTHER_CLADE = "math-1"
+# Thresholds, from what this family (seed 0) gives on 8 code genes. Exact vs 256 samples of the
+# same model: D = -0.001 before clipping (0 after). Sampling noise alone, simulated from the
+# sampled frequencies, puts that D within +/-0.002 (5-95%), 0.005 at most in 1,000 draws; the
+# unexpanded tail adds a small bias (about 0.002 on SmolLM2-135M). An exact run at the wrong
+# temperature (1.0 instead of 0.7) lands at D = 0.021, and the other clade at D = 1.6-1.7.
+# SAME_MODEL_MAX sits at twice the worst noise and half the wrong-temperature distance;
+# OTHER_CLADE_MIN at a third of the measured clade distance.
+SAME_MODEL_MAX = 0.01
+OTHER_CLADE_MIN = 0.5
+RATIO_MIN = 50.0
+
+
+@pytest.fixture(scope="module")
+def observations(tiny_family, tmp_path_factory) -> dict[str, list[GeneObservation]]:
+    """Exact runs of two models of different clades, and a sampled run of the first one.
+
+    The sampled run goes to its own results folder so that it can get its own label.
+    """
+    root: Path = tmp_path_factory.mktemp("exact_runs")
+    common = ("--device", "cpu", "--limit", str(GENES), "--batch_size", "256", "--log_samples")
+    for label in (MODEL, OTHER_CLADE):
+        run_lm_eval(
+            "--model", "phylolm-hf", "--model_args", f"pretrained={tiny_family.models[label]}",
+            "--tasks", "phylolm_genes_exact_code", "--output_path", str(root / "exact"), *common,
+        )  # fmt: skip
+    run_lm_eval(
+        "--model", "phylolm-hf", "--model_args", f"pretrained={tiny_family.models[MODEL]}",
+        "--tasks", "phylolm_genes_code", "--metadata", f'{{"probes": {PROBES}}}',
+        "--output_path", str(root / "sampled"), *common,
+    )  # fmt: skip
+    exact = read_observations(root / "exact").observations
+    sampled = read_observations(root / "sampled", rename={MODEL: f"{MODEL}-sampled"}).observations
+    out: dict[str, list[GeneObservation]] = {}
+    for obs in (*exact, *sampled):
+        out.setdefault(obs.model, []).append(obs)
+    return out
+
+
+def test_exact_distributions_and_tail_sum_to_one(observations):
+    for label in (MODEL, OTHER_CLADE):
+        found = observations[label]
+        assert len(found) == GENES
+        for obs in found:
+            assert obs.exact
+            assert obs.alleles, f"{label} {obs.gene}: no allele expanded"
+            assert all(p > 0 for p in obs.alleles.values())
+            assert 0 <= obs.tail < 1
+            assert math.isclose(sum(obs.alleles.values()) + obs.tail, 1.0, abs_tol=1e-6)
+    sampled = observations[f"{MODEL}-sampled"]
+    assert len(sampled) == GENES
+    assert all(obs.probes == PROBES for obs in sampled)
+
+
+def test_exact_and_sampled_populations_of_one_model_agree(observations):
+    labels = [MODEL, f"{MODEL}-sampled", OTHER_CLADE]
+    pops = Populations.from_observations([o for label in labels for o in observations[label]])
+    distance = nei_distance(nei_similarity(pops, "unbiased").similarity)
+    index = {m: i for i, m in enumerate(pops.models)}
+    same_model = distance[index[MODEL], index[f"{MODEL}-sampled"]]
+    other_clade = distance[index[MODEL], index[OTHER_CLADE]]
+    sampled_to_other = distance[index[f"{MODEL}-sampled"], index[OTHER_CLADE]]
+    assert same_model < SAME_MODEL_MAX
+    assert other_clade > OTHER_CLADE_MIN
+    assert sampled_to_other > OTHER_CLADE_MIN
+    assert same_model < other_clade / RATIO_MIN
+    assert np.isfinite(distance).all()

@@ -1,0 +1,153 @@
+import math
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.core.populations import Populations
+from phylolm_harness.core.similarity import (
+    distance_standard_errors,
+    homozygosity,
+    nei_distance,
+    nei_similarity,
+)
+from phylolm_harness.errors import InputError
+
+FP = "sha256:00"
+
+
+def obs(model, gene, alleles, probes=None, tail=0.0, genome="g"):
+    if probes is None:
+        probes = (
+            sum(alleles.values()) if all(isinstance(v, int) for v in alleles.values()) else None
+        )
+    return GeneObservation(model, genome, FP, gene, alleles, probes, tail)
+
+
+def direct_similarity(observations, unbiased):
+    """The formula written out with dicts and loops, as in the PhyloLM paper's code."""
+    freqs = defaultdict(dict)
+    sizes = {}
+    for o in observations:
+        total = o.probes if o.probes is not None else 1.0
+        freqs[o.model][o.gene] = {a: c / total for a, c in o.alleles.items()}
+        sizes[(o.model, o.gene)] = o.probes
+    models = sorted(freqs)
+    n = len(models)
+    out = np.ones((n, n))
+    for i, a in enumerate(models):
+        for j, b in enumerate(models):
+            if i == j:
+                continue
+            genes = set(freqs[a]) & set(freqs[b])
+            cross = sum(
+                p * freqs[b][g].get(allele, 0.0) for g in genes for allele, p in freqs[a][g].items()
+            )
+
+            def within(m, genes=genes):
+                total = 0.0
+                for g in genes:
+                    j2 = sum(p * p for p in freqs[m][g].values())
+                    size = sizes[(m, g)]
+                    if unbiased and size is not None:
+                        j2 = (size * j2 - 1) / (size - 1)
+                    total += j2
+                return total
+
+            out[i, j] = cross / math.sqrt(within(a) * within(b))
+    return np.minimum(out, 1.0)
+
+
+alleles = st.sampled_from(["a", "b", "c", "d", "ee"])
+counts = st.dictionaries(alleles, st.integers(1, 6), min_size=1, max_size=4)
+population = st.dictionaries(st.sampled_from(["g1", "g2", "g3"]), counts, min_size=3, max_size=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(population, min_size=2, max_size=5))
+def test_matches_direct_formula_symmetric_zero_diagonal(models):
+    observations = [obs(f"m{i}", g, c) for i, genes in enumerate(models) for g, c in genes.items()]
+    pops = Populations.from_observations(observations)
+    for estimator, unbiased in (("plugin", False), ("unbiased", True)):
+        try:
+            result = nei_similarity(pops, estimator)
+        except InputError:
+            continue  # e.g. every probe distinct: undefined, and said so
+        expected = direct_similarity(observations, unbiased)
+        np.testing.assert_allclose(result.similarity, expected, rtol=1e-10, atol=1e-12)
+        distances = nei_distance(result.similarity)
+        np.testing.assert_array_equal(distances, distances.T)
+        assert np.all(np.diag(distances) == 0)
+        assert np.all(distances >= 0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(population)
+def test_identical_populations_are_at_distance_zero(genes):
+    observations = [obs(m, g, c) for m in ("x", "y") for g, c in genes.items()]
+    pops = Populations.from_observations(observations)
+    distances = nei_distance(nei_similarity(pops, "plugin").similarity)
+    assert distances[0, 1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_unbiased_estimator_removes_the_sampling_bias():
+    """Two samples of one distribution: the plug-in distance is biased, the unbiased is not."""
+    rng = np.random.default_rng(0)
+    probs = np.array([0.4, 0.3, 0.2, 0.1])
+    observations = []
+    for model, n in (("n8", 8), ("exact", None)):
+        for g in range(400):
+            if n is None:
+                observations.append(
+                    obs(model, f"g{g}", dict(zip("abcd", probs, strict=True)), None)
+                )
+            else:
+                draws = rng.multinomial(n, probs)
+                observations.append(
+                    obs(
+                        model, f"g{g}", {a: int(c) for a, c in zip("abcd", draws, strict=True) if c}
+                    )
+                )
+    pops = Populations.from_observations(observations)
+    plugin = nei_distance(nei_similarity(pops, "plugin").similarity)[0, 1]
+    unbiased = nei_distance(nei_similarity(pops, "unbiased").similarity)[0, 1]
+    assert plugin > 0.05  # 1 - J over N inflates the within term by ~ (1 - 0.3) / 8
+    assert unbiased < 0.01
+
+
+def test_homozygosity_exact_needs_no_correction():
+    pops = Populations.from_observations([obs("m", "g1", {"a": 0.5, "b": 0.5}, None)])
+    assert homozygosity(pops, "unbiased")[0, 0] == pytest.approx(0.5)
+
+
+def test_zero_similarity_names_the_pair():
+    observations = [obs("left", "g1", {"a": 4}), obs("right", "g1", {"b": 4})]
+    with pytest.raises(InputError, match="'left' and 'right' share no allele"):
+        nei_similarity(Populations.from_observations(observations))
+
+
+def test_models_without_common_genes_are_refused():
+    observations = [obs("a", "g1", {"x": 4}), obs("b", "g2", {"x": 4})]
+    with pytest.raises(InputError, match="share no gene"):
+        nei_similarity(Populations.from_observations(observations))
+
+
+def test_standard_errors_shrink_with_more_genes():
+    rng = np.random.default_rng(1)
+
+    def errors(n_genes):
+        observations = []
+        for model, probs in (("a", [0.5, 0.3, 0.2]), ("b", [0.3, 0.3, 0.4])):
+            for g in range(n_genes):
+                draws = rng.multinomial(32, probs)
+                observations.append(
+                    obs(model, f"g{g}", {k: int(c) for k, c in zip("xyz", draws, strict=True) if c})
+                )
+        pops = Populations.from_observations(observations)
+        return distance_standard_errors(pops, 60, seed=0)[0, 1]
+
+    small, large = errors(16), errors(256)
+    assert 0 < large < small
