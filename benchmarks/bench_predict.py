@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the tiny-model builders live with the tests
 STAGES = (100, 300, 1000)
 KINDS = ("", "-noise", "-mathft")
 
@@ -50,13 +51,9 @@ def arith_docs(n_docs: int, seed: int) -> list[str]:
 def build_population(work: Path, lineages: int) -> tuple[list[Path], dict[str, str]]:
     """Train the lineages, save checkpoints and relatives; return folders and families."""
     import torch
-    from support.tiny_models import (
-        TinySpec,
-        init_tiny_model,
-        synthetic_corpus,
-        train_tokenizer,
-    )
+    from support.tiny_models import TinySpec, init_tiny_model, train_tokenizer
 
+    from phylolm_harness.demo.corpus import synthetic_corpus
     from phylolm_harness.demo.relatives import add_weight_noise, fine_tune, save_model_folder
 
     torch.set_num_threads(1)
@@ -115,8 +112,7 @@ def build_population(work: Path, lineages: int) -> tuple[list[Path], dict[str, s
 
 def write_genome_file(work: Path, n_genes: int) -> Path:
     """A math-like genome, from documents the models were not trained on."""
-    from support.tiny_models import synthetic_corpus
-
+    from phylolm_harness.demo.corpus import synthetic_corpus
     from phylolm_harness.genomes.genome import build_genome, write_genome
 
     docs = synthetic_corpus("math", 4000, seed=99)
@@ -200,13 +196,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "predict.md")
     args = parser.parse_args(argv)
 
-    from phylolm_harness.report.predictions import plot_predictions
-
+    from phylolm_harness.core.families import families_from_tree
     from phylolm_harness.core.populations import Populations
-    from phylolm_harness.core.predict import families_from_tree, predict_scores
+    from phylolm_harness.core.predict import predict_scores
     from phylolm_harness.core.similarity import nei_distance, nei_similarity
     from phylolm_harness.io.benchmark_scores import read_benchmark_scores
     from phylolm_harness.io.samples import read_observations
+    from phylolm_harness.report.plots import plot_predictions
 
     args.work.mkdir(parents=True, exist_ok=True)
     # Timings of the first run in a work folder are kept: a rerun reuses models and results.

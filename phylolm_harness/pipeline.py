@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from phylolm_harness.core.crossval import Evaluation
 from phylolm_harness.core.families import families_from_tree
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.predict import Evaluation, Predictions, paper_reference, predict_scores
+from phylolm_harness.core.predict import Predictions, paper_reference, predict_scores
 from phylolm_harness.core.similarity import Estimator
 from phylolm_harness.core.tree import Method
 from phylolm_harness.errors import InputError

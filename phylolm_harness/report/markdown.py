@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from phylolm_harness.core.crossval import Evaluation
 from phylolm_harness.core.phylogeny import Phylogeny
-from phylolm_harness.core.predict import Evaluation, Predictions
+from phylolm_harness.core.predict import Predictions
 from phylolm_harness.report.tables import number
 
 __all__ = ["PAPER_ANCHOR", "method_name", "prediction_section", "render_report"]

@@ -76,3 +76,28 @@ def test_entry_points_declare_the_same_models_as_the_hook():
 
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert pyproject["project"]["entry-points"]["lm_eval.models"] == MODEL_CLASSES
+
+
+ONLY_CUSTOM = (
+    "import sys; from lm_eval.tasks import TaskManager; "
+    "kw = TaskManager(include_path=sys.argv[1], include_defaults=False).all_tasks; "
+    "pos = TaskManager(None, sys.argv[1], False).all_tasks; print(kw == pos, ' '.join(kw))"
+)
+
+
+def test_without_lm_evals_defaults_the_plugin_adds_no_task(tmp_path):
+    (tmp_path / "mine.yaml").write_text(
+        "task: my_only_task\ndataset_path: json\noutput_type: generate_until\n"
+        "doc_to_text: x\ndoc_to_target: y\n",
+        encoding="utf-8",
+    )
+    result = python(ONLY_CUSTOM, str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "my_only_task"]
+
+
+def test_lm_eval_lists_only_the_user_facing_phylolm_tasks():
+    found = set(python(LIST_TASKS).stdout.split())
+    shipped = {p.stem for p in (tasks_dir() / "phylolm").glob("phylolm_*.yaml")}
+    assert found == shipped
+    assert not any("arith" in task or "bench" in task for task in found)

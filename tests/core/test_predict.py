@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from phylolm_harness.core.crossval import cross_validate
 from phylolm_harness.core.families import families_from_tree
-from phylolm_harness.core.predict import cross_validate, predict_scores
+from phylolm_harness.core.predict import predict_scores
 from phylolm_harness.core.predictors import _paper_batch, _paper_features, candidates
 from phylolm_harness.errors import InputError
 

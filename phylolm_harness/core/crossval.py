@@ -1,0 +1,236 @@
+"""Held-out evaluation of the benchmark predictors: folds, model selection, cross-validation.
+
+Leave-one-out holds each scored model out in turn; leave-one-family-out holds out a whole family,
+as in the PhyloLM paper. ``auto`` picks its candidate inside each fold, from the training models
+only, so the reported errors are honest estimates for unseen models.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from phylolm_harness.core.predictors import Candidate, Task, candidates
+from phylolm_harness.errors import InputError
+
+__all__ = ["PROTOCOLS", "Evaluation", "cross_validate", "fit_predict", "min_train"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+PROTOCOLS = ("leave-one-out", "leave-one-family-out")
+"""Evaluation protocols, in the order they are reported."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Cross-validated predictions of the scored models under one protocol.
+
+    Attributes
+    ----------
+    protocol : str
+        ``"leave-one-out"`` or ``"leave-one-family-out"``.
+    method : str
+        Method requested (``"auto"``, ``"paper"``, ``"kernel"`` or ``"knn"``).
+    chosen : str
+        Candidate used in the folds; for ``auto`` the most frequent choice with its count.
+    labels : tuple of str
+        Scored models, in the order of ``real`` and ``predicted``.
+    real : ndarray
+        Real scores.
+    predicted : ndarray
+        Held-out predictions (NaN when the protocol could not run).
+    r : float
+        Pearson correlation of ``predicted`` and ``real`` (NaN when undefined).
+    mae : float
+        Mean absolute error (NaN when the protocol could not run).
+    n_folds : int
+        Number of held-out groups.
+    note : str
+        Why the protocol could not run, or an empty string.
+    """
+
+    protocol: str
+    method: str
+    chosen: str
+    labels: tuple[str, ...]
+    real: FloatArray
+    predicted: FloatArray
+    r: float
+    mae: float
+    n_folds: int
+    note: str = ""
+
+
+def _folds(groups: IntArray) -> list[IntArray]:
+    """Return the indices held out together: one array per group, in order of first appearance."""
+    _, first = np.unique(groups, return_index=True)
+    return [np.flatnonzero(groups == groups[i]) for i in np.sort(first)]
+
+
+def min_train(method: str) -> int:
+    """Fewest training models a method can be fitted on."""
+    return 2 if method in ("paper", "auto") else 1
+
+
+def _task(d: FloatArray, y: FloatArray, train: IntArray, query: IntArray) -> Task:
+    return d[np.ix_(train, train)], y[train], d[np.ix_(query, train)]
+
+
+def _finish(pred: FloatArray, y_train: FloatArray) -> FloatArray:
+    return np.clip(np.nan_to_num(pred, nan=float(y_train.mean())), 0.0, 1.0)
+
+
+def _apply(
+    c: Candidate, d: FloatArray, y: FloatArray, train: IntArray, query: IntArray
+) -> FloatArray:
+    return _finish(c.predict([_task(d, y, train, query)])[0], y[train])
+
+
+def _select(
+    cands: Sequence[Candidate], d: FloatArray, y: FloatArray, groups: IntArray
+) -> Candidate:
+    """Pick the candidate with the lowest inner cross-validated mean absolute error."""
+    if len(cands) == 1:
+        return cands[0]
+    inner = groups if len(np.unique(groups)) >= 3 else np.arange(len(y), dtype=np.int64)
+    folds = [f for f in _folds(inner) if len(y) - len(f) >= 2]
+    if not folds:
+        return cands[0]
+    everyone = np.arange(len(y))
+    trains = [np.setdiff1d(everyone, held) for held in folds]
+    tasks = [_task(d, y, train, held) for train, held in zip(trains, folds, strict=True)]
+    errors = np.zeros(len(cands))
+    for i, c in enumerate(cands):
+        preds = c.predict(tasks)
+        for pred, train, held in zip(preds, trains, folds, strict=True):
+            errors[i] += float(np.abs(_finish(pred, y[train]) - y[held]).sum())
+    return cands[int(np.argmin(errors))]
+
+
+def fit_predict(
+    distances: FloatArray,
+    scores: FloatArray,
+    train: IntArray,
+    query: IntArray,
+    method: str,
+    groups: IntArray | None = None,
+) -> tuple[FloatArray, str]:
+    """Fit a method on some models and predict others (no validation: see :func:`predict_scores`).
+
+    Parameters
+    ----------
+    distances : ndarray
+        ``(n, n)`` distance matrix.
+    scores : ndarray
+        ``(n,)`` scores; only ``scores[train]`` is read.
+    train, query : ndarray of int
+        Indices of the training and query models.
+    method : str
+        One of :data:`METHODS`.
+    groups : ndarray of int, optional
+        Family of every model, for the inner cross-validation of ``auto``, ``kernel`` and
+        ``knn`` (leave-one-family-out with 3 families or more, else leave-one-out).
+
+    Returns
+    -------
+    predicted : ndarray
+        Scores of ``query`` in ``[0, 1]``.
+    chosen : str
+        Name of the candidate used.
+    """
+    cands = candidates(method)
+    g = np.arange(len(scores), dtype=np.int64) if groups is None else groups
+    sub = np.ix_(train, train)
+    best = _select(cands, distances[sub], scores[train], g[train])
+    return _apply(best, distances, scores, train, query), best.name
+
+
+def _pearson(a: FloatArray, b: FloatArray) -> float:
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def cross_validate(
+    distances: FloatArray,
+    scores: FloatArray,
+    groups: IntArray,
+    method: str,
+    protocol: str,
+    labels: Sequence[str] | None = None,
+) -> Evaluation:
+    """Held-out predictions of every scored model under one protocol.
+
+    Parameters
+    ----------
+    distances : ndarray
+        ``(n, n)`` distances between the scored models only.
+    scores : ndarray
+        ``(n,)`` real scores.
+    groups : ndarray of int
+        ``(n,)`` family index of each model.
+    method : str
+        One of :data:`METHODS`; for ``auto``, ``kernel`` and ``knn`` the candidate is chosen
+        again inside each fold, from the training models only, by the same protocol (inner
+        leave-one-family-out falls back to leave-one-out with fewer than 3 families).
+    protocol : {"leave-one-out", "leave-one-family-out"}
+        Which models are held out together.
+    labels : sequence of str, optional
+        Model names, kept in the result.
+
+    Returns
+    -------
+    Evaluation
+        Predictions, Pearson r and MAE. When the protocol cannot run (fewer than 2 families for
+        leave-one-family-out, or a fold leaving too few training models) the predictions are NaN
+        and ``note`` says why.
+    """
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown evaluation protocol {protocol!r}; expected one of {PROTOCOLS}")
+    n = len(scores)
+    names = tuple(labels) if labels is not None else tuple(str(i) for i in range(n))
+    outer = np.arange(n, dtype=np.int64) if protocol == "leave-one-out" else groups
+    folds = _folds(outer)
+    predicted = np.full(n, np.nan)
+    note = ""
+    if len(folds) < 2:
+        note = "needs at least 2 families"
+    elif any(n - len(f) < min_train(method) for f in folds):
+        note = f"a fold leaves fewer than {min_train(method)} training models"
+    if note:
+        return Evaluation(
+            protocol, method, "", names, scores, predicted, math.nan, math.nan, len(folds), note
+        )
+    chosen: Counter[str] = Counter()
+    everyone = np.arange(n)
+    trains = [np.setdiff1d(everyone, held) for held in folds]
+    cands = candidates(method)
+    if len(cands) == 1:  # nothing to choose: fit every fold in one batch
+        tasks = [_task(distances, scores, t, h) for t, h in zip(trains, folds, strict=True)]
+        for pred, train, held in zip(cands[0].predict(tasks), trains, folds, strict=True):
+            predicted[held] = _finish(pred, scores[train])
+        chosen[cands[0].name] = len(folds)
+    else:
+        for train, held in zip(trains, folds, strict=True):
+            pred, name = fit_predict(distances, scores, train, held, method, outer)
+            predicted[held] = pred
+            chosen[name] += 1
+    top, count = chosen.most_common(1)[0]
+    chosen_text = top if len(chosen) == 1 else f"{top} ({count}/{len(folds)} folds)"
+    return Evaluation(
+        protocol,
+        method,
+        chosen_text,
+        names,
+        scores,
+        predicted,
+        _pearson(predicted, scores),
+        float(np.mean(np.abs(predicted - scores))),
+        len(folds),
+    )
