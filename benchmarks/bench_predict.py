@@ -113,7 +113,8 @@ def build_population(work: Path, lineages: int) -> tuple[list[Path], dict[str, s
 def write_genome_file(work: Path, n_genes: int) -> Path:
     """A math-like genome, from documents the models were not trained on."""
     from phylolm_harness.demo.corpus import synthetic_corpus
-    from phylolm_harness.genomes.genome import build_genome, write_genome
+    from phylolm_harness.genomes.build import build_genome
+    from phylolm_harness.genomes.genome import write_genome
 
     docs = synthetic_corpus("math", 4000, seed=99)
     genome = build_genome(((f"doc-{i}", t) for i, t in enumerate(docs)), "tinymath", n_genes)

@@ -20,7 +20,11 @@ import pytest
 from support.lm_eval_runner import run_lm_eval
 from support.paths import TEST_TASKS
 
+from phylolm_harness import pipeline
 from phylolm_harness.errors import InputError
+from phylolm_harness.io.files import write_outputs
+from phylolm_harness.io.populations_file import format_populations_file
+from phylolm_harness.pipeline import TreeResult
 
 BENCH = "phylolm_arith_mc:acc"
 FAMILY = {"a": "A", "a-noise": "A", "a-int8": "A", "b": "B", "b-noise": "B"}
@@ -85,7 +89,8 @@ def run_model(model: Path, tasks: str, genome: Path, out: Path) -> None:
 def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from support.tiny_models import synthetic_corpus
 
-    from phylolm_harness.genomes.genome import build_genome, write_genome
+    from phylolm_harness.genomes.build import build_genome
+    from phylolm_harness.genomes.genome import write_genome
 
     root = tmp_path_factory.mktemp("predict-e2e")
     models = build_models(root)
@@ -103,13 +108,25 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def distances_of(results: Path) -> tuple[np.ndarray, list[str]]:
-    from phylolm_harness.core.populations import Populations
-    from phylolm_harness.core.similarity import nei_distance, nei_similarity
-    from phylolm_harness.io.samples import read_observations
+def tree_of(results: Path, tmp_path: Path, without: tuple[str, ...] = ()) -> TreeResult:
+    """The tree ``phylolm-harness tree`` finds, optionally with some models' genes left out."""
+    found = pipeline.tree(results, resamples=0)
+    if not without:
+        return found
+    kept = [o for o in found.observations if o.model not in without]
+    path = tmp_path / "populations.jsonl"
+    path.write_text(format_populations_file(kept), encoding="utf-8")
+    return pipeline.tree(None, [path], resamples=0)
 
-    pops = Populations.from_observations(read_observations(results).observations)
-    return nei_distance(nei_similarity(pops).similarity), list(pops.models)
+
+def predict_into(out: Path, found: TreeResult, results: Path, benchmarks, families, predictor):
+    """Predict as ``phylolm-harness predict`` does; return the report's text."""
+    predicted = pipeline.predict(
+        found, results, benchmarks, families_file=families, predictor=predictor
+    )
+    files = predicted.files()
+    write_outputs(out, files)
+    return files["report.md"].decode()
 
 
 def real_scores(results: Path) -> dict[str, float]:
@@ -122,18 +139,14 @@ def real_scores(results: Path) -> dict[str, float]:
 
 
 def test_predictions_from_real_runs(population: Path, tmp_path: Path):
-    from phylolm_harness.report.predictions import run_predict
-
     results = population / "results"
-    distances, labels = distances_of(results)
-    assert sorted(labels) == sorted(FAMILY)
+    found = tree_of(results, tmp_path)
+    assert sorted(found.phylogeny.labels) == sorted(FAMILY)
     real = real_scores(results)
     assert sorted(real) == ["a", "a-noise", "b", "b-noise"]
     assert real["a"] - real["b"] > 0.05, real  # training made a difference in skill
 
-    section = run_predict(
-        results, tmp_path, [BENCH], population / "families.csv", "auto", distances, labels
-    )
+    section = predict_into(tmp_path, found, results, [BENCH], population / "families.csv", "auto")
     with (tmp_path / "predictions.csv").open(encoding="utf-8") as handle:
         rows = {row["model"]: row for row in csv.DictReader(handle)}
     assert sorted(rows) == sorted(FAMILY)
@@ -156,16 +169,14 @@ def test_predictions_from_real_runs(population: Path, tmp_path: Path):
 
     # identical inputs give identical files
     again = tmp_path / "again"
-    run_predict(results, again, [BENCH], population / "families.csv", "auto", distances, labels)
+    predict_into(again, found, results, [BENCH], population / "families.csv", "auto")
     for name in ("predictions.csv", png.name):
         assert (again / name).read_bytes() == (tmp_path / name).read_bytes()
 
 
 def test_families_default_to_tree_clades(population: Path, tmp_path: Path):
-    from phylolm_harness.report.predictions import run_predict
-
-    distances, labels = distances_of(population / "results")
-    section = run_predict(population / "results", tmp_path, [BENCH], None, "knn", distances, labels)
+    results = population / "results"
+    section = predict_into(tmp_path, tree_of(results, tmp_path), results, [BENCH], None, "knn")
     assert "clades of the UPGMA tree" in section
     with (tmp_path / "predictions.csv").open(encoding="utf-8") as handle:
         families = {row["model"]: row["family"] for row in csv.DictReader(handle)}
@@ -173,32 +184,32 @@ def test_families_default_to_tree_clades(population: Path, tmp_path: Path):
 
 
 def test_bad_inputs_from_real_runs(population: Path, tmp_path: Path):
-    from phylolm_harness.report.predictions import run_predict
-
     results = population / "results"
-    distances, labels = distances_of(results)
+    found = tree_of(results, tmp_path)
     fam = population / "families.csv"
+
+    def run_predict(folder: Path, benchmarks: list[str], tree: TreeResult = found) -> str:
+        return predict_into(tmp_path, tree, folder, benchmarks, fam, "auto")
+
     # scored models without a population
-    keep = [i for i, m in enumerate(labels) if m != "b"]
     with pytest.raises(InputError, match="no PhyloLM population: b"):
-        run_predict(results, tmp_path, [BENCH], fam, "auto", distances[np.ix_(keep, keep)],
-                    [labels[i] for i in keep])  # fmt: skip
+        run_predict(results, [BENCH], tree_of(results, tmp_path, without=("b",)))
     # a benchmark no model ran, and one only one model ran
     with pytest.raises(InputError, match="arc_challenge: scores found for no model"):
-        run_predict(results, tmp_path, ["arc_challenge"], fam, "auto", distances, labels)
+        run_predict(results, ["arc_challenge"])
     with pytest.raises(InputError, match="no results for mmlu or arc_challenge"):
-        run_predict(results, tmp_path, [], fam, "auto", distances, labels)
+        run_predict(results, [])
     single = tmp_path / "single"
     for folder in results.iterdir():
         if folder.name.endswith(("__a", "__a-int8")):
             shutil.copytree(folder, single / folder.name)
     with pytest.raises(InputError, match="only one model"):
-        run_predict(single, tmp_path, [BENCH], fam, "auto", distances, labels)
+        run_predict(single, [BENCH])
     # a duplicated run (same model, same date, another folder)
     dup = tmp_path / "dup"
     shutil.copytree(results, dup)
     (src,) = [f for f in dup.iterdir() if f.name.endswith("__b")]
     shutil.copytree(src, dup / "copy-of-b")
     with pytest.raises(InputError, match="model b has two runs of phylolm_arith_mc:acc"):
-        run_predict(dup, tmp_path, [BENCH], fam, "auto", distances, labels)
+        run_predict(dup, [BENCH])
     assert not (tmp_path / "predictions.csv").exists()

@@ -162,7 +162,7 @@ def test_newest_run_wins_and_a_note_says_so(real_results: Path, tmp_path: Path):
     dump(tmp_path / "m" / "results_2026-01-02T00-00-00.000000.json", newer)
     got = read_benchmark_scores(tmp_path, ["arithgrp_c:acc"])
     assert list(got.scores["arithgrp_c:acc"].values()) == [0.875]
-    assert "2 runs of arithgrp_c:acc" in got.notes[0] and "2026-01-02" in got.notes[0]
+    assert "arithgrp_c:acc was run 2 times" in got.notes[0] and "2026-01-02" in got.notes[0]
     assert old.exists()
 
 
@@ -203,7 +203,7 @@ def test_two_models_with_one_label_are_an_error(real_results: Path, tmp_path: Pa
     data = load(real_results)
     dump(tmp_path / "a" / real_results.name, dict(data, model_name="/x/tiny"))
     dump(tmp_path / "b" / "results_2026-01-01T00-00-00.json", dict(data, model_name="/y/tiny"))
-    with pytest.raises(InputError, match="share the label tiny"):
+    with pytest.raises(InputError, match="share the label 'tiny'"):
         read_benchmark_scores(tmp_path, ["arithgrp_c"])
     got = read_benchmark_scores(tmp_path, ["arithgrp_c"], rename={"/y/tiny": "tiny-y"})
     assert sorted(got.scores["arithgrp_c"]) == ["tiny", "tiny-y"]
