@@ -116,8 +116,7 @@ def demo_population(quick: bool) -> Population:
 
 def _apply_change(spec: DemoModel, parent: Path, dest: Path) -> None:
     """Load the parent folder, apply the spec's change and save the child into ``dest``."""
-    from support.tiny_models import synthetic_corpus
-
+    from phylolm_harness.demo.corpus import synthetic_corpus
     from phylolm_harness.demo.relatives import (
         add_weight_noise,
         fine_tune,
