@@ -88,7 +88,7 @@ class Populations:
         ------
         InputError
             On duplicate (model, gene) observations, negative counts or probabilities, exact
-            distributions whose mass exceeds 1, sampled counts that disagree with the number of
+            distributions whose probabilities and tail do not add up to 1, fractional counts, sampled counts that disagree with the number of
             probes, genomes that differ between models, or fewer than one model.
         """
         if not observations:
@@ -148,12 +148,18 @@ def _frequencies(obs: GeneObservation) -> tuple[dict[str, float], float]:
         )
     total = float(sum(values))
     if obs.probes is None:
-        if not 0 <= obs.tail <= 1 or total + obs.tail > 1 + _PROBABILITY_SLACK or total <= 0:
+        mass = total + obs.tail
+        if not 0 <= obs.tail <= 1 or abs(mass - 1.0) > _PROBABILITY_SLACK or total <= 0:
             raise InputError(
                 f"{_where(obs)}: model {obs.model!r}, gene {obs.gene!r}: exact probabilities sum "
-                f"to {total:.6g} with tail {obs.tail:.6g}; expected a total of 1"
+                f"to {total:.6g} with tail {obs.tail:.6g}; the two must add up to 1"
             )
         return dict(obs.alleles), math.inf
+    if not all(float(v).is_integer() for v in values):
+        raise InputError(
+            f"{_where(obs)}: model {obs.model!r}, gene {obs.gene!r}: sampled allele counts must "
+            "be whole numbers"
+        )
     if obs.probes < 1 or abs(total - obs.probes) > _PROBABILITY_SLACK * obs.probes:
         raise InputError(
             f"{_where(obs)}: model {obs.model!r}, gene {obs.gene!r}: allele counts sum to "

@@ -38,6 +38,18 @@ def test_exact_mass_above_one_is_refused():
         Populations.from_observations([obs("a", "g1", {"x": 0.8, "y": 0.3}, None)])
 
 
+@pytest.mark.parametrize(("alleles", "tail"), [({"x": 0.6}, 0.1), ({"x": 0.6, "y": 0.3}, 0.0)])
+def test_exact_distribution_missing_mass_is_refused(alleles, tail):
+    # a distribution whose top allele was deleted would otherwise move its distances silently
+    with pytest.raises(InputError, match="f.jsonl: model 'a', gene 'g1'.*add up to 1"):
+        Populations.from_observations([obs("a", "g1", alleles, None, tail=tail)])
+
+
+def test_fractional_sampled_counts_are_refused():
+    with pytest.raises(InputError, match="whole numbers"):
+        Populations.from_observations([obs("a", "g1", {"x": 2.5, "y": 1.5}, 4)])
+
+
 def test_negative_or_nan_values_are_refused():
     for bad in (-1.0, float("nan")):
         with pytest.raises(InputError, match="finite and non-negative"):
