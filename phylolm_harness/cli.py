@@ -299,6 +299,7 @@ def _summarise(found: TreeResult, out: Path) -> None:
 
 
 def _renames(pairs: Sequence[str], labels_file: Path | None) -> dict[str, str]:
+    from phylolm_harness.io.reading import text
     from phylolm_harness.io.tables import read_labels
 
     rename = read_labels(labels_file) if labels_file is not None else {}
@@ -306,7 +307,7 @@ def _renames(pairs: Sequence[str], labels_file: Path | None) -> dict[str, str]:
         old, sep, new = pair.partition("=")
         if not sep or not old or not new:
             raise InputError(f"--rename {pair!r}: expected OLD=NEW")
-        rename[old] = new
+        rename[text(old, "--rename", "name")] = text(new, "--rename", "name")
     return rename
 
 

@@ -125,6 +125,8 @@ def tree(
         raise InputError("give a RESULTS_DIR, a --populations file, or both")
     if resamples < 0:
         raise InputError("--resamples must be 0 or more")
+    if not 0 <= seed < 2**63:
+        raise InputError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
     observations: list[GeneObservation] = []
     notes: list[str] = []
     if results_dir is not None:

@@ -88,8 +88,9 @@ class Populations:
         ------
         InputError
             On duplicate (model, gene) observations, negative counts or probabilities, exact
-            distributions whose probabilities and tail do not add up to 1, fractional counts, sampled counts that disagree with the number of
-            probes, genomes that differ between models, or fewer than one model.
+            distributions whose probabilities and tail do not add up to 1, fractional counts,
+            sampled counts that disagree with the number of probes, genomes that differ between
+            models, or fewer than one model.
         """
         if not observations:
             raise InputError("no PhyloLM observations to build populations from")

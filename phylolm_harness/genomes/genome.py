@@ -29,6 +29,7 @@ from typing import Any
 
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.files import write_file
+from phylolm_harness.io.reading import text as checked
 
 __all__ = [
     "DEFAULT_GENOMES",
@@ -187,8 +188,8 @@ def load_genome(name_or_path: str | os.PathLike[str]) -> Genome:
         raise InputError(f"{label}: cannot read genome ({error})") from error
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise InputError(f"{label}: not valid JSON ({error})") from error
+    except (ValueError, RecursionError) as error:
+        raise InputError(f"{label}: not valid JSON ({error})") from None
     return _genome_from_json(data, label)
 
 
@@ -208,7 +209,8 @@ def _genome_from_json(data: Any, label: str) -> Genome:
             raise InputError(f"{label}: gene #{index} needs string 'id' and 'text'")
         if not isinstance(source, str):
             raise InputError(f"{label}: gene {gene_id!r} has a non-string 'source'")
-        genes.append(Gene(gene_id, text, source))
+        where = f"{label}: gene #{index}"
+        genes.append(Gene(checked(gene_id, where, "id"), checked(text, where, "text"), source))
     _check_genes(genes, label)
     genome = Genome(data["name"], tuple(genes))
     if genome.fingerprint != data["fingerprint"]:

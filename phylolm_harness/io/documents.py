@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from phylolm_harness.errors import InputError
+from phylolm_harness.io.reading import json_lines, text
 
 __all__ = ["read_dataset_documents", "read_documents"]
 
@@ -74,25 +75,19 @@ def _read_text(path: Path) -> str:
 def _document_of(item: Any, field: str, where: str) -> tuple[str, str]:
     """Return (source, text) of one JSON record."""
     if isinstance(item, str):
-        return where, item
+        return where, text(item, where, "document")
     if not isinstance(item, dict):
         raise InputError(f"{where}: expected a JSON object or string")
-    text = item.get(field)
-    if not isinstance(text, str):
+    body = item.get(field)
+    if not isinstance(body, str):
         raise InputError(f"{where}: no string field {field!r}")
     source = item.get("source")
-    return (source if isinstance(source, str) and source else where), text
+    source = text(source, where, "source") if isinstance(source, str) and source else where
+    return source, text(body, where, "document")
 
 
 def _read_jsonl(path: Path, field: str) -> Iterator[tuple[str, str]]:
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{where}: malformed JSON line ({error.msg})") from error
+    for where, item in json_lines(path, "documents file"):
         if isinstance(item, str):
             raise InputError(f"{where}: expected a JSON object")
         yield _document_of(item, field, where)
@@ -101,8 +96,8 @@ def _read_jsonl(path: Path, field: str) -> Iterator[tuple[str, str]]:
 def _read_json(path: Path, field: str) -> Iterator[tuple[str, str]]:
     try:
         data = json.loads(_read_text(path))
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from error
+    except (ValueError, RecursionError) as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a JSON list of documents")
     for index, item in enumerate(data):

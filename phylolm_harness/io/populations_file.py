@@ -12,12 +12,13 @@ join a tree, and collections made on many machines can be concatenated::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.errors import InputError
+from phylolm_harness.io.reading import json_lines, text
 
 _KEYS = ("model", "genome", "fingerprint", "gene")
 
@@ -30,23 +31,10 @@ def read_populations_file(path: Path) -> list[GeneObservation]:
     InputError
         Naming ``file:line`` for a malformed line, a missing key or a bad value.
     """
-    if not path.is_file():
-        raise InputError(f"{path}: no such populations file")
-    return list(_read(path))
+    return [_parse(row, where) for where, row in json_lines(path, "populations file")]
 
 
-def _read(path: Path) -> Iterator[GeneObservation]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield _parse(line, f"{path}:{number}")
-
-
-def _parse(line: str, where: str) -> GeneObservation:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError:
-        raise InputError(f"{where}: malformed JSON line (truncated file?)") from None
+def _parse(row: Any, where: str) -> GeneObservation:
     if not isinstance(row, dict):
         raise InputError(f"{where}: expected a JSON object")
     missing = [k for k in (*_KEYS, "alleles") if k not in row]
@@ -54,9 +42,13 @@ def _parse(line: str, where: str) -> GeneObservation:
         raise InputError(f"{where}: missing {', '.join(missing)}")
     if not all(isinstance(row[k], str) and row[k] for k in _KEYS):
         raise InputError(f"{where}: {', '.join(_KEYS)} must be non-empty strings")
+    for key in _KEYS:
+        text(row[key], where, key)
     alleles = row["alleles"]
     if not isinstance(alleles, dict) or not all(_is_number(v) for v in alleles.values()):
         raise InputError(f"{where}: alleles must map strings to numbers")
+    for allele in alleles:
+        text(allele, where, "allele")
     mode = row.get("mode", "sampled")
     common: dict[str, Any] = {k: row[k] for k in _KEYS}
     if mode == "sampled":

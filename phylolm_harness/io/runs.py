@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from phylolm_harness.errors import InputError
+from phylolm_harness.io.reading import text
 
 __all__ = ["TASK_PREFIX", "Run", "index_runs", "model_label", "newest_runs"]
 
@@ -113,6 +114,7 @@ def index_runs(results_dir: Path, rename: Mapping[str, str] | None = None) -> li
         model_name = data.get("model_name")
         if not isinstance(model_name, str) or not model_name.strip():
             raise InputError(f"{path}: no 'model_name' in the results file")
+        text(model_name, str(path), "model_name")
         default = model_label(model_name)
         label = rename.get(model_name) or rename.get(default) or default
         run = Run(path, model_name, label, match["stamp"], _run_date(data, match["stamp"]), data)
@@ -123,6 +125,13 @@ def index_runs(results_dir: Path, rename: Mapping[str, str] | None = None) -> li
                 f"share the label {label!r}: give one another name with --rename OLD=NEW"
             )
         runs.append(run)
+    known = {run.model_name for run in runs} | {model_label(run.model_name) for run in runs}
+    unknown = sorted(set(rename) - known)
+    if unknown:
+        raise InputError(
+            f"{results_dir}: no model named {unknown[0]!r} to rename (--rename, --labels); "
+            f"models there: {', '.join(sorted(known)) or 'none'}"
+        )
     return runs
 
 

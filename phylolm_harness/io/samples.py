@@ -6,7 +6,6 @@ Runs are found, labelled and de-duplicated by :mod:`phylolm_harness.io.runs`; th
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 from phylolm_harness.core.alleles import allele_of, parse_distribution
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.errors import InputError
+from phylolm_harness.io.reading import json_lines, text
 from phylolm_harness.io.runs import Run, index_runs, newest_runs
 
 __all__ = ["Collected", "read_observations"]
@@ -78,26 +78,18 @@ def _read_samples(
     run: Run, task: str, label: str, genomes: frozenset[str] | None
 ) -> Iterator[GeneObservation]:
     path = run.samples_file(task)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(
             f"{run.results_file}: no samples file {path.name} for {task}: "
             "run lm_eval with --log_samples"
         )
     exact = "_exact" in task
     count = 0
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_number}"
-            try:
-                sample = json.loads(line)
-            except json.JSONDecodeError:
-                raise InputError(f"{where}: malformed JSON line (truncated file?)") from None
-            count += 1
-            obs = _observation(sample, label, exact, where)
-            if genomes is None or obs.genome in genomes:
-                yield obs
+    for where, sample in json_lines(path, "samples file"):
+        count += 1
+        obs = _observation(sample, label, exact, where)
+        if genomes is None or obs.genome in genomes:
+            yield obs
     expected = _expected_samples(run.data, task)
     if expected is not None and count != expected:
         raise InputError(
@@ -112,34 +104,39 @@ def _observation(sample: Any, label: str, exact: bool, where: str) -> GeneObserv
         isinstance(doc.get(k), str) for k in ("genome", "fingerprint", "gene")
     ):
         raise InputError(f"{where}: sample has no PhyloLM gene (doc.genome/fingerprint/gene)")
-    responses = list(_strings(sample.get("resps")))
+    responses = list(_strings(sample.get("resps") or [], where))
     if not responses:
         raise InputError(f"{where}: sample has no responses")
-    common = {
+    common: dict[str, Any] = {
         "model": label,
-        "genome": doc["genome"],
-        "fingerprint": doc["fingerprint"],
-        "gene": doc["gene"],
+        "genome": text(doc["genome"], where, "genome"),
+        "fingerprint": text(doc["fingerprint"], where, "fingerprint"),
+        "gene": text(doc["gene"], where, "gene"),
         "source": where,
     }
     if not exact:
-        counts = Counter(allele_of(r) for r in responses)
+        counts = Counter(text(allele_of(r), where, "allele") for r in responses)
         return GeneObservation(alleles=dict(counts), probes=len(responses), **common)
     distribution = parse_distribution(responses[0], f"{where}: exact-mode response")
-    alleles, tail = distribution.alleles, distribution.tail
+    alleles = {text(a, where, "allele"): p for a, p in distribution.alleles.items()}
+    tail = distribution.tail
     return GeneObservation(alleles=alleles, probes=None, tail=tail, **common)
 
 
-def _strings(value: Any) -> Iterator[str]:
+def _strings(value: Any, where: str) -> Iterator[str]:
+    """Yield the continuations in lm-eval's ``resps`` (a list of lists of strings)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, list):
         for item in value:
-            yield from _strings(item)
+            yield from _strings(item, where)
+    else:
+        raise InputError(f"{where}: a response is {type(value).__name__}, not text")
 
 
 def _expected_samples(data: Mapping[str, Any], task: str) -> int | None:
-    n_samples = data.get("n-samples", {}).get(task)
+    table = data.get("n-samples")
+    n_samples = table.get(task) if isinstance(table, dict) else None
     if isinstance(n_samples, dict) and isinstance(n_samples.get("effective"), int):
         return int(n_samples["effective"])
     return None

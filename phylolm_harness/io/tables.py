@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from phylolm_harness.errors import InputError
+from phylolm_harness.io.reading import csv_rows
 
 __all__ = ["read_families", "read_labels"]
 
@@ -29,19 +29,12 @@ def read_families(path: Path) -> dict[str, str]:
         Missing file or columns, an empty model or family, or a model listed twice with
         different families.
     """
-    try:
-        with Path(path).open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            fields = list(reader.fieldnames or [])
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the families file ({err})") from err
+    fields, rows = csv_rows(Path(path), "families file")
     if not rows or "model" not in fields or "family" not in fields:
         raise InputError(f"{path}: expected a CSV file with columns 'model' and 'family'")
     families: dict[str, str] = {}
     for line, row in enumerate(rows, start=2):
-        model = (row.get("model") or "").strip()
-        family = (row.get("family") or "").strip()
+        model, family = row.get("model", ""), row.get("family", "")
         if not model or not family:
             raise InputError(f"{path}:{line}: empty model or family")
         if families.setdefault(model, family) != family:
@@ -59,11 +52,9 @@ def read_labels(path: Path) -> dict[str, str]:
     InputError
         When the file cannot be read or a row lacks a model or a label.
     """
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"{path}: cannot read labels ({error})") from None
+    fields, rows = csv_rows(path, "labels file")
+    if "model" not in fields or "label" not in fields:
+        raise InputError(f"{path}: expected a CSV file with columns 'model' and 'label'")
     labels: dict[str, str] = {}
     for number, row in enumerate(rows, start=2):
         if not row.get("model") or not row.get("label"):

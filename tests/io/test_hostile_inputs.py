@@ -1,0 +1,276 @@
+"""Hostile inputs: every bad file or option ends in one line naming it and exit code 2.
+
+Each case below once ended in a traceback or a hang; the fuzz tests at the end mutate whole
+results folders and populations files and check that nothing but a result or an ``InputError``
+comes out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.results_layout import write_run
+
+from phylolm_harness import pipeline
+from phylolm_harness.cli import main
+from phylolm_harness.errors import InputError
+from phylolm_harness.io.populations_file import format_populations_file, read_populations_file
+from phylolm_harness.report.markdown import render_report
+
+GENES = [f"math-{i:03d}" for i in range(4)]
+STYLES = {"a": ["alph", "alps", "beta"], "b": ["beta", "bets", "alph"], "c": ["gamm", "alph"]}
+
+
+def three_models(root: Path) -> dict[str, Path]:
+    """Results of three models (sampled, 8 probes per gene); model -> its results file."""
+    return {
+        name: write_run(root, f"/models/{name}", {g: [w for w in words * 3][:8] for g in GENES})
+        for name, words in STYLES.items()
+    }
+
+
+def expect_exit_2(capsys, argv, *fragments):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err  # one line
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def samples_of(results_file: Path) -> Path:
+    return next(results_file.parent.glob("samples_*.jsonl"))
+
+
+# ----------------------------------------------------------------------------- samples files
+
+
+def test_samples_that_are_not_utf8(tmp_path, capsys):
+    files = three_models(tmp_path / "r")
+    samples = samples_of(files["b"])
+    samples.write_bytes(samples.read_bytes().replace(b"beta", b"b\xffta", 1))
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r")], samples.name, "not UTF-8")
+
+
+def test_unpaired_surrogate_in_a_continuation(tmp_path, capsys):
+    files = three_models(tmp_path / "r")
+    samples = samples_of(files["a"])
+    samples.write_text(samples.read_text().replace("alph", "\\ud800lph", 1))
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r")], f"{samples.name}:1", "surrogate")
+
+
+def test_a_response_that_is_not_text(tmp_path, capsys):
+    files = three_models(tmp_path / "r")
+    samples = samples_of(files["c"])
+    lines = samples.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["resps"][0][0] = None
+    samples.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r")], f"{samples.name}:1", "NoneType")
+
+
+def test_samples_file_that_is_a_fifo_does_not_hang(tmp_path, capsys):
+    files = three_models(tmp_path / "r")
+    samples = samples_of(files["a"])
+    samples.unlink()
+    os.mkfifo(samples)
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r")], samples.name, "not a regular file")
+
+
+def test_results_file_that_is_a_fifo_is_passed_over(tmp_path, capsys):
+    three_models(tmp_path / "r")
+    os.mkfifo(tmp_path / "r" / "results_x.json")
+    assert main(["tree", str(tmp_path / "r"), "--resamples", "0"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(None, None), ({"phylolm_genes_math": None}, None), ("n/a", None)],
+)
+def test_odd_sample_counts_in_the_results_file_are_not_fatal(tmp_path, value, message):
+    files = three_models(tmp_path / "r")
+    data = json.loads(files["a"].read_text())
+    data["n-samples"] = value
+    files["a"].write_text(json.dumps(data))
+    assert main(["tree", str(tmp_path / "r"), "--resamples", "0"]) == 0
+
+
+# ----------------------------------------------------------------------------- results files
+
+
+def test_huge_integer_and_deep_nesting_in_a_results_file(tmp_path, capsys):
+    files = three_models(tmp_path / "r")
+    files["a"].write_text('{"model_name": "x", "date": ' + "9" * 5000 + "}")
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r")], files["a"].name, "not a readable")
+    files["a"].write_text("[" * 100_000 + "]" * 100_000)
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r")], files["a"].name, "nested too deeply")
+
+
+@pytest.mark.parametrize("name", ["", None, 7])
+def test_a_results_file_without_a_usable_model_name(tmp_path, capsys, name):
+    files = three_models(tmp_path / "r")
+    data = json.loads(files["b"].read_text())
+    data["model_name"] = name
+    files["b"].write_text(json.dumps(data))
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r")], files["b"].name, "model_name")
+
+
+def test_runs_without_a_date_compete_only_when_they_can_be_ordered(tmp_path, capsys):
+    files = three_models(tmp_path / "r")
+    data = json.loads(files["a"].read_text())
+    del data["date"]
+    odd = files["a"].parent / "results_latest.json"
+    files["a"].write_text(json.dumps(data))
+    files["a"].rename(odd)
+    samples_of(odd).rename(odd.parent / "samples_phylolm_genes_math_latest.jsonl")
+    assert main(["tree", str(tmp_path / "r"), "--resamples", "0"]) == 0  # one run: fine
+    write_run(tmp_path / "r", "/models/a", {g: ["alph"] * 8 for g in GENES}, timestamp="later")
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r")], "no run date", "newest")
+
+
+# ----------------------------------------------------------------------------- options and CSVs
+
+
+def test_unknown_rename_is_refused(tmp_path, capsys):
+    three_models(tmp_path / "r")
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r"), "--rename", "zz=q"], "'zz'", "rename")
+
+
+def test_negative_seed_is_refused(tmp_path, capsys):
+    three_models(tmp_path / "r")
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r"), "--seed", "-1"], "--seed")
+
+
+def test_labels_csv_with_a_byte_order_mark(tmp_path):
+    three_models(tmp_path / "r")
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(b"\xef\xbb\xbfmodel,label\n/models/a,alpha\n")
+    assert main(["tree", str(tmp_path / "r"), "--labels", str(labels), "--resamples", "0"]) == 0
+    assert "alpha" in (tmp_path / "r" / "phylolm" / "distances.csv").read_text()
+
+
+def test_csv_with_a_field_over_the_csv_module_limit(tmp_path, capsys):
+    three_models(tmp_path / "r")
+    labels = tmp_path / "labels.csv"
+    labels.write_text('model,label\n/models/a,"' + "x" * 200_000 + '"\n')
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r"), "--labels", str(labels)], "labels.csv")
+
+
+def test_genes_build_onto_a_folder(tmp_path, capsys):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"text": f"document {i} " * 9}) + "\n" for i in range(9)))
+    (tmp_path / "out").mkdir()
+    argv = ["genes", "build", str(docs), "--name", "g", "--genes", "3", "-o", str(tmp_path / "out")]
+    expect_exit_2(capsys, argv, "out", "folder")
+
+
+# ----------------------------------------------------------------------------- fuzzing
+
+HOSTILE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.just("\ud800"),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=3),
+)
+
+
+def _paths(value, prefix=()):
+    """Every (path, leaf) in a parsed JSON value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*prefix, index))
+    yield prefix, value
+
+
+def _replace(value, path, new):
+    if not path:
+        return new
+    head, *rest = path
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[head] = _replace(value[head], rest, new)
+    return copy
+
+
+def _tree_or_input_error(folder: Path) -> None:
+    try:
+        found = pipeline.tree(folder, resamples=0, benchmarks_hint=False)
+    except InputError as error:
+        assert "\n" not in str(error)
+        return
+    format_populations_file(found.observations).encode("utf-8")
+    render_report(found.phylogeny, found.notes).encode("utf-8")
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_fuzz_results_folders(tmp_path_factory, data):
+    """Replace one JSON value of a results or samples file with a hostile one."""
+    root = tmp_path_factory.mktemp("fuzz")
+    files = three_models(root)
+    model = data.draw(st.sampled_from(sorted(files)))
+    target = data.draw(st.sampled_from([files[model], samples_of(files[model])]))
+    lines = target.read_text().splitlines()
+    row = data.draw(st.integers(0, len(lines) - 1))
+    parsed = json.loads(lines[row])
+    path, _ = data.draw(st.sampled_from(list(_paths(parsed))))
+    lines[row] = json.dumps(_replace(parsed, path, data.draw(HOSTILE)))
+    target.write_text("\n".join(lines) + "\n")
+    _tree_or_input_error(root)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_fuzz_raw_bytes(tmp_path_factory, data):
+    """Truncate a file, or overwrite a few of its bytes with arbitrary ones."""
+    root = tmp_path_factory.mktemp("fuzz")
+    files = three_models(root)
+    model = data.draw(st.sampled_from(sorted(files)))
+    target = data.draw(st.sampled_from([files[model], samples_of(files[model])]))
+    raw = bytearray(target.read_bytes())
+    at = data.draw(st.integers(0, len(raw) - 1))
+    if data.draw(st.booleans()):
+        del raw[at:]
+    else:
+        raw[at : at + 4] = data.draw(st.binary(min_size=1, max_size=4))
+    target.write_bytes(bytes(raw))
+    _tree_or_input_error(root)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_fuzz_populations_file(tmp_path_factory, data):
+    root = tmp_path_factory.mktemp("fuzz")
+    three_models(root / "r")
+    found = pipeline.tree(root / "r", resamples=0, benchmarks_hint=False)
+    lines = format_populations_file(found.observations).splitlines()
+    row = data.draw(st.integers(0, len(lines) - 1))
+    parsed = json.loads(lines[row])
+    path, _ = data.draw(st.sampled_from(list(_paths(parsed))))
+    lines[row] = json.dumps(_replace(parsed, path, data.draw(HOSTILE)))
+    pops = root / "pops.jsonl"
+    pops.write_text("\n".join(lines) + "\n")
+    try:
+        observations = read_populations_file(pops)
+        found = pipeline.tree(None, [pops], resamples=0)
+    except InputError as error:
+        assert "\n" not in str(error)
+        return
+    assert len(observations) == len(lines)
+    format_populations_file(found.observations).encode("utf-8")
