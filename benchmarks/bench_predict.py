@@ -134,7 +134,7 @@ def lm_eval_command(model: Path, genome: Path, results: Path, probes: int) -> li
         "--device",
         "cpu",
         "--include_path",
-        str(REPO / "tasks"),
+        str(REPO / "tests" / "tasks"),
         "--tasks",
         "phylolm_arith_mc,phylolm_genes_math",
         "--metadata",

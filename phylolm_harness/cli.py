@@ -212,7 +212,8 @@ def _add_population_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="OLD=NEW",
-        help="label a model NEW; OLD is lm-eval's model name or the default label; repeatable",
+        help="label a model NEW; OLD is lm-eval's model name or a label (NEW has no '='); "
+        "repeatable",
     )
     parser.add_argument(
         "--labels", type=Path, metavar="CSV", help="a CSV file with columns model,label"
@@ -261,7 +262,6 @@ def _run_predict(args: argparse.Namespace) -> int:
         args.benchmark,
         families_file=args.families,
         predictor=args.predictor,
-        rename=options["rename"],
     )
     write_outputs(out, predicted.files(), stale=TREE_OUTPUTS)
     _summarise(found, out)
@@ -304,7 +304,7 @@ def _renames(pairs: Sequence[str], labels_file: Path | None) -> dict[str, str]:
 
     rename = read_labels(labels_file) if labels_file is not None else {}
     for pair in pairs:
-        old, sep, new = pair.partition("=")
+        old, sep, new = pair.rpartition("=")  # labels with settings hold "=": NEW may not
         if not sep or not old or not new:
             raise InputError(f"--rename {pair!r}: expected OLD=NEW")
         rename[text(old, "--rename", "name")] = text(new, "--rename", "name")

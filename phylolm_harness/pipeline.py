@@ -9,7 +9,7 @@ line, the demo and library users call these functions and write the files the re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +23,12 @@ from phylolm_harness.core.predict import Predictions, paper_reference, predict_s
 from phylolm_harness.core.similarity import Estimator
 from phylolm_harness.core.tree import Method
 from phylolm_harness.errors import InputError
-from phylolm_harness.io.benchmark_scores import read_benchmark_scores
+from phylolm_harness.io.benchmark_scores import BenchmarkScores, read_benchmark_scores
 from phylolm_harness.io.populations_file import read_populations_file
+from phylolm_harness.io.runs import Identity, Run, check_renames, index_runs
 from phylolm_harness.io.samples import read_observations
 from phylolm_harness.io.tables import read_families
-from phylolm_harness.report.markdown import prediction_section
+from phylolm_harness.report.markdown import identities_section, prediction_section
 from phylolm_harness.report.outputs import (
     figures_of,
     render_prediction_outputs,
@@ -50,10 +51,19 @@ class TreeResult:
     """Things a reader should know (superseded runs)."""
     sections: tuple[str, ...] = ()
     """Extra Markdown sections of ``report.md``."""
+    identities: Mapping[str, Identity] = field(default_factory=dict)
+    """Label -> the model and settings it stands for (models read from lm-eval results)."""
+    rename: Mapping[str, str] = field(default_factory=dict)
+    """The label overrides the models were read with."""
 
     def files(self) -> dict[str, bytes]:
         """Every output file (name -> bytes)."""
-        return render_tree_outputs(self.phylogeny, self.observations, self.notes, self.sections)
+        return render_tree_outputs(
+            self.phylogeny, self.observations, self.notes, self._sections(self.sections)
+        )
+
+    def _sections(self, extra: Sequence[str]) -> list[str]:
+        return [identities_section(self.identities), *extra] if self.identities else list(extra)
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,10 @@ class PredictResult:
             figures_of(self.predictions),
         )
         files = render_tree_outputs(
-            self.tree.phylogeny, self.tree.observations, self.tree.notes, [section]
+            self.tree.phylogeny,
+            self.tree.observations,
+            self.tree.notes,
+            self.tree._sections([section]),  # noqa: SLF001 - same module
         )
         files.update(render_prediction_outputs(self.predictions))
         return files
@@ -129,10 +142,15 @@ def tree(
         raise InputError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
     observations: list[GeneObservation] = []
     notes: list[str] = []
+    identities: Mapping[str, Identity] = {}
+    runs: list[Run] = []
     if results_dir is not None:
-        collected = read_observations(results_dir, rename, genomes)
+        runs = index_runs(results_dir, rename)
+        collected = read_observations(results_dir, rename, genomes, runs)
         observations.extend(collected.observations)
         notes.extend(collected.notes)
+        identities = collected.identities
+        check_renames(rename or {}, runs, {*identities, *collected.default_labels})
     for path in populations:
         observations.extend(
             o for o in read_populations_file(path) if genomes is None or o.genome in genomes
@@ -144,9 +162,11 @@ def tree(
     )
     sections: tuple[str, ...] = ()
     if benchmarks_hint and results_dir is not None:
-        hint = _benchmarks_hint(results_dir, rename)
+        hint = _benchmarks_hint(results_dir, rename, runs)
         sections = (hint,) if hint else ()
-    return TreeResult(phylogeny, tuple(observations), tuple(notes), sections)
+    return TreeResult(
+        phylogeny, tuple(observations), tuple(notes), sections, identities, dict(rename or {})
+    )
 
 
 def predict(
@@ -156,14 +176,13 @@ def predict(
     *,
     families_file: Path | None = None,
     predictor: str = "auto",
-    rename: Mapping[str, str] | None = None,
 ) -> PredictResult:
     """Predict benchmark scores of every model of a tree from its distances.
 
     Parameters
     ----------
     found : TreeResult
-        From :func:`tree` (with the same ``rename``).
+        From :func:`tree`; its label overrides apply to the benchmark runs too.
     results_dir : Path
         lm-eval output folder with the benchmark runs (``results_*.json``).
     benchmarks : sequence of str
@@ -173,8 +192,6 @@ def predict(
         ``model,family`` CSV; by default clades of the UPGMA tree of the distances.
     predictor : {"auto", "paper", "kernel", "knn"}
         See :mod:`phylolm_harness.core.predict`.
-    rename : mapping, optional
-        The label overrides given to :func:`tree`, applied to the results files too.
 
     Returns
     -------
@@ -189,7 +206,7 @@ def predict(
     distances = found.phylogeny.distances
     labels = list(found.phylogeny.labels)
     wanted = list(benchmarks) or list(DEFAULT_BENCHMARKS)
-    scores = read_benchmark_scores(results_dir, wanted, rename)
+    scores = read_benchmark_scores(results_dir, wanted, found.rename)
     if not benchmarks:
         wanted = [b for b in wanted if scores.scores[b]]
         if not wanted:
@@ -205,20 +222,55 @@ def predict(
         source = f"{len(set(families.values()))} clades of the UPGMA tree (no families file given)"
     all_preds = []
     references: dict[str, tuple[Evaluation, ...]] = {}
+    notes = list(scores.notes)
     for bench in wanted:
-        preds = predict_scores(
-            distances, labels, scores.scores[bench], families, predictor, benchmark=bench
-        )
+        real = _scores_of_populations(found, scores, bench, notes)
+        preds = predict_scores(distances, labels, real, families, predictor, benchmark=bench)
         all_preds.append(preds)
         if predictor != "paper":
             references[bench] = paper_reference(distances, preds, families)
-    return PredictResult(found, tuple(all_preds), references, source, scores.notes)
+    return PredictResult(found, tuple(all_preds), references, source, tuple(notes))
 
 
-def _benchmarks_hint(results_dir: Path, rename: Mapping[str, str] | None) -> str:
+def _scores_of_populations(
+    found: TreeResult, scores: BenchmarkScores, bench: str, notes: list[str]
+) -> dict[str, float]:
+    """Give each population the score of its model, when the benchmark ran the same weights.
+
+    A model collected in several ways (sampled and exact, say) is several populations with one
+    score. A score from a run with other weight settings (another dtype, revision, adapter ...)
+    is not used, and a note says so.
+    """
+    by_model = scores.scores[bench]
+    out = {label: value for label, value in by_model.items() if label not in _bases(found)}
+    for label, identity in sorted(found.identities.items()):
+        if identity.base not in by_model:
+            continue
+        weights = dict(scores.weights.get(bench, {}).get(identity.base, {}))
+        if weights == dict(identity.weights):
+            out[label] = by_model[identity.base]
+        else:
+            notes.append(
+                f"{bench}: the score of {identity.base} ({_settings_text(weights)}) is not used "
+                f"for {label} ({_settings_text(identity.weights)}): other weight settings"
+            )
+    return out
+
+
+def _bases(found: TreeResult) -> set[str]:
+    return {identity.base for identity in found.identities.values()}
+
+
+def _settings_text(weights: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(weights.items())) or "no weight settings"
+
+
+def _benchmarks_hint(
+    results_dir: Path, rename: Mapping[str, str] | None, runs: Sequence[Run]
+) -> str:
     """Point to ``predict`` when benchmark results sit next to the genes (else "")."""
     try:
-        found = read_benchmark_scores(results_dir, DEFAULT_BENCHMARKS, rename)
+        found = read_benchmark_scores(results_dir, DEFAULT_BENCHMARKS, rename, runs)
     except InputError:
         return ""
     present = {b: len(found.scores[b]) for b in DEFAULT_BENCHMARKS if found.scores[b]}

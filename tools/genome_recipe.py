@@ -439,10 +439,9 @@ def _sample(documents: Sequence[tuple[str, str]], size: int, seed: int) -> list[
 def _unique(documents: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """Drop documents whose start repeats an earlier one's.
 
-    Starts are compared as :func:`~phylolm_harness.genomes.genome.build_genome` compares genes: the
+    Starts are compared as :func:`~phylolm_harness.genomes.build.build_genome` compares genes: the
     first :data:`~phylolm_harness.genomes.build.NEAR_DUPLICATE_PREFIX` characters, lower-cased and
-    with
-    whitespace collapsed. Removing them here keeps the pool's balance between sources.
+    with whitespace collapsed. Removing them here keeps the pool's balance between sources.
     """
     seen: set[str] = set()
     kept = []

@@ -1,7 +1,7 @@
-"""Glue between lm-eval's task machinery and PhyloLM genes.
+"""The sampled PhyloLM tasks: N continuations per gene, all kept, summarised per gene.
 
-The task YAML files under ``tasks/phylolm/`` refer to the callables here with ``!function``.
-This module is imported by lm-eval when it builds a PhyloLM task, never by the numeric core.
+The sampled task YAML files under ``tasks/phylolm/`` refer to the callables here with
+``!function``; lm-eval imports this module when it builds such a task.
 """
 
 from __future__ import annotations
@@ -11,47 +11,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import datasets
 from lm_eval.api.task import ConfigurableTask
 
 from phylolm_harness.core.alleles import allele_of
-from phylolm_harness.genomes.genome import load_genome
 
 DEFAULT_PROBES = 32
 """Sampled continuations per gene, as in the PhyloLM paper."""
-
-
-def load_genes(
-    default_genome: str | None = None, genome: str | None = None, **_metadata: Any
-) -> datasets.DatasetDict:
-    """Load a genome as a one-split dataset of genes for lm-eval.
-
-    Parameters
-    ----------
-    default_genome : str, optional
-        Genome named by the task YAML (``dataset_kwargs``): ``"math"`` or ``"code"``.
-    genome : str, optional
-        Genome given on the command line (``--metadata genome=NAME_OR_PATH``); wins
-        over the default.
-    **_metadata
-        Other ``--metadata`` entries, which lm-eval passes to every dataset loader.
-
-    Returns
-    -------
-    datasets.DatasetDict
-        A ``test`` split with one row per gene: ``genome``, ``fingerprint``, ``gene``, ``text``.
-    """
-    chosen = genome or default_genome
-    if chosen is None:
-        raise ValueError("no genome: pass --metadata genome=NAME_OR_PATH")
-    loaded = load_genome(chosen)
-    rows = {
-        "genome": [loaded.name] * len(loaded.genes),
-        "fingerprint": [loaded.fingerprint] * len(loaded.genes),
-        "gene": [gene.id for gene in loaded.genes],
-        "text": [gene.text for gene in loaded.genes],
-    }
-    return datasets.DatasetDict({"test": datasets.Dataset.from_dict(rows)})
 
 
 def keep_all(resps: Iterable[list[str]], docs: Iterable[dict[str, Any]]) -> Iterator[list[str]]:

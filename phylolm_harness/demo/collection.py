@@ -65,12 +65,16 @@ def _collection_key(
     import phylolm_harness
     from phylolm_harness.genomes.genome import load_genome
 
+    package = Path(phylolm_harness.__file__).resolve().parent
     parts = {
         "model": model_checksum,
         "lm_model": lm_model,
         "task": task,
         "tasks": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in task_files},
-        "code": {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in _collection_code()},
+        "code": {
+            p.relative_to(package).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in _collection_code()
+        },
         "genomes": {g: load_genome(g).fingerprint for g in ("math", "code")},
         "limit": str(genes),
         "lm_eval": str(getattr(lm_eval, "__version__", "")),

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from phylolm_harness.errors import InputError
-from phylolm_harness.io.runs import Run, index_runs, newest_runs
+from phylolm_harness.io.runs import Run, check_labels, index_runs, newest_runs
 
 __all__ = [
     "BenchmarkScores",
@@ -97,6 +97,8 @@ class BenchmarkScores:
     scores: Mapping[str, Mapping[str, float]]
     sources: Mapping[str, Mapping[str, str]]
     notes: tuple[str, ...]
+    weights: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+    """Benchmark name -> model label -> the run's weight settings (see ``Run.weights``)."""
 
 
 def _value(entry: Mapping[str, Any], spec: BenchmarkSpec, path: Path, model: str) -> float:
@@ -113,7 +115,10 @@ def _value(entry: Mapping[str, Any], spec: BenchmarkSpec, path: Path, model: str
 
 
 def read_benchmark_scores(
-    results_dir: Path, benchmarks: Sequence[str], rename: Mapping[str, str] | None = None
+    results_dir: Path,
+    benchmarks: Sequence[str],
+    rename: Mapping[str, str] | None = None,
+    runs: Sequence[Run] | None = None,
 ) -> BenchmarkScores:
     """Collect real benchmark scores from every lm-eval results file under a folder.
 
@@ -126,6 +131,8 @@ def read_benchmark_scores(
     rename : Mapping[str, str], optional
         Label overrides keyed by lm-eval's model name or by the default label, as for
         :func:`phylolm_harness.io.samples.read_observations`.
+    runs : sequence of Run, optional
+        The folder's runs from :func:`~phylolm_harness.io.runs.index_runs`, if already read.
 
     Returns
     -------
@@ -144,18 +151,22 @@ def read_benchmark_scores(
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise InputError(f"benchmark given twice: {', '.join(names)}")
-    runs = index_runs(Path(results_dir), rename)
+    if runs is None:
+        runs = index_runs(Path(results_dir), rename)
     by_name = {spec.name: spec for spec in specs}
 
-    def holds(run: Run) -> list[str]:
-        return [spec.name for spec in specs if run.entry(spec.task) is not None]
+    def holds(run: Run) -> list[tuple[str, str]]:
+        return [(run.label, spec.name) for spec in specs if run.entry(spec.task) is not None]
 
+    check_labels(run for run in runs if holds(run))
     newest, notes = newest_runs(runs, holds)
     scores: dict[str, dict[str, float]] = {name: {} for name in names}
     sources: dict[str, dict[str, str]] = {name: {} for name in names}
+    weights: dict[str, dict[str, Mapping[str, str]]] = {name: {} for name in names}
     for (label, name), run in sorted(newest.items(), key=lambda item: (item[0][1], item[0][0])):
         spec = by_name[name]
         entry = run.entry(spec.task) or {}
         scores[name][label] = _value(entry, spec, run.results_file, label)
         sources[name][label] = str(run.results_file)
-    return BenchmarkScores(scores, sources, tuple(notes))
+        weights[name][label] = run.weights
+    return BenchmarkScores(scores, sources, tuple(notes), weights)

@@ -48,7 +48,11 @@ def write_file(path: Path, content: bytes) -> None:
     """Write one file atomically (see :func:`write_outputs`); its folder is created if needed."""
     if path.is_dir():
         raise InputError(f"{path}: cannot write a file there, it is a folder")
-    write_outputs(path.parent, {path.name: content})
+    try:
+        write_outputs(path.parent, {path.name: content})
+    except InputError as error:
+        reason = str(error).rpartition("(")[2].rstrip(")")
+        raise InputError(f"{path}: cannot write the file ({reason})") from None
 
 
 @contextmanager

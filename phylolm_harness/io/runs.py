@@ -14,23 +14,51 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.reading import text
 
-__all__ = ["TASK_PREFIX", "Run", "index_runs", "model_label", "newest_runs"]
+__all__ = [
+    "TASK_PREFIX",
+    "WEIGHT_ARGS",
+    "Identity",
+    "Run",
+    "check_labels",
+    "check_renames",
+    "index_runs",
+    "model_label",
+    "newest_runs",
+]
 
 TASK_PREFIX = "phylolm_genes"
 """Every PhyloLM task name starts with this; exact-mode tasks also contain ``_exact``."""
+
+WEIGHT_ARGS = (
+    "dtype",
+    "revision",
+    "peft",
+    "delta",
+    "gguf_file",
+    "load_in_8bit",
+    "load_in_4bit",
+    "quantization",
+    "gptq",
+    "autogptq",
+    "gptqmodel",
+)
+"""``--model_args`` that change a model's weights or arithmetic, hence its outputs.
+
+Only these (and the backend, mode, temperature and chat template) are read from a run's settings;
+nothing else of ``model_args`` (paths, addresses, keys) reaches a label or a report.
+"""
 
 _RESULTS_NAME = re.compile(r"results_(?P<stamp>.+)\.json")
 _STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Run:
     """One lm-eval run of one model: its results file, the model's label and what it holds."""
 
@@ -40,7 +68,7 @@ class Run:
     timestamp: str
     """The time stamp in the file name (``2026-01-01T00-00-00.000000``)."""
     date: float | None
-    """When the run happened: lm-eval's ``date`` field, else the file name's stamp (UTC)."""
+    """When the run started: lm-eval's ``date`` field (seconds since the epoch), if any."""
     data: Mapping[str, Any]
     """The parsed results file."""
 
@@ -63,6 +91,61 @@ class Run:
     def samples_file(self, task: str) -> Path:
         """Path of the samples file of ``task`` written by this run."""
         return self.results_file.parent / f"samples_{task}_{self.timestamp}.jsonl"
+
+    @property
+    def weights(self) -> dict[str, str]:
+        """The run's :data:`WEIGHT_ARGS` settings, as text."""
+        args = _model_args(self.data.get("config"))
+        return {key: _plain(args[key]) for key in WEIGHT_ARGS if key in args}
+
+    def identity(self, task: str) -> Identity:
+        """Return what makes this run's population of ``task`` a population of its own."""
+        config = self.data.get("config")
+        backend = config.get("model") if isinstance(config, dict) else None
+        task_config = (self.data.get("configs") or {}).get(task)
+        generation = task_config.get("generation_kwargs") if isinstance(task_config, dict) else None
+        temperature = generation.get("temperature") if isinstance(generation, dict) else None
+        collection = {
+            "backend": _plain(backend).removeprefix("phylolm-") if backend else "unknown",
+            "mode": "exact" if "_exact" in task else "sampled",
+            "temperature": _plain(temperature) if temperature is not None else "default",
+            "chat": "yes" if self.data.get("chat_template") else "no",
+        }
+        return Identity(self.label, self.model_name, self.weights, collection)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A model as a population: its label, lm-eval name, weight settings and collection settings."""
+
+    base: str
+    """The label of the model name (after renames), without settings."""
+    model_name: str
+    weights: Mapping[str, str]
+    """The :data:`WEIGHT_ARGS` given to lm-eval."""
+    collection: Mapping[str, str]
+    """Backend, mode (sampled or exact), temperature and chat template."""
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Weight and collection settings together."""
+        return {**self.weights, **self.collection}
+
+
+def _model_args(config: Any) -> dict[str, Any]:
+    """``config.model_args`` of a results file: a mapping, or lm-eval's ``k=v,k=v`` string."""
+    args = config.get("model_args") if isinstance(config, dict) else None
+    if isinstance(args, dict):
+        return args
+    if isinstance(args, str):
+        pairs = (item.partition("=") for item in args.split(","))
+        return {key.strip(): value.strip() for key, sep, value in pairs if sep}
+    return {}
+
+
+def _plain(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:80]
 
 
 def model_label(model_name: str) -> str:
@@ -98,14 +181,12 @@ def index_runs(results_dir: Path, rename: Mapping[str, str] | None = None) -> li
     Raises
     ------
     InputError
-        When the folder does not exist, a results file is not valid JSON or names no model, or
-        two different models end up with the same label.
+        When the folder does not exist, or a results file is not valid JSON or names no model.
     """
     if not results_dir.is_dir():
         raise InputError(f"{results_dir}: results folder not found")
     rename = rename or {}
     runs = []
-    owner: dict[str, Run] = {}
     for path in sorted(results_dir.rglob("results_*.json")):
         match = _RESULTS_NAME.fullmatch(path.name)
         if match is None or not path.is_file():
@@ -117,37 +198,50 @@ def index_runs(results_dir: Path, rename: Mapping[str, str] | None = None) -> li
         text(model_name, str(path), "model_name")
         default = model_label(model_name)
         label = rename.get(model_name) or rename.get(default) or default
-        run = Run(path, model_name, label, match["stamp"], _run_date(data, match["stamp"]), data)
-        first = owner.setdefault(label, run)
-        if first.model_name != model_name:
-            raise InputError(
-                f"{path}: models {first.model_name!r} and {model_name!r} ({first.results_file}) "
-                f"share the label {label!r}: give one another name with --rename OLD=NEW"
-            )
-        runs.append(run)
-    known = {run.model_name for run in runs} | {model_label(run.model_name) for run in runs}
-    unknown = sorted(set(rename) - known)
-    if unknown:
-        raise InputError(
-            f"{results_dir}: no model named {unknown[0]!r} to rename (--rename, --labels); "
-            f"models there: {', '.join(sorted(known)) or 'none'}"
-        )
+        runs.append(Run(path, model_name, label, match["stamp"], _run_date(data), data))
     return runs
 
 
+def check_labels(runs: Iterable[Run]) -> None:
+    """Refuse two different model names that end up with one label."""
+    owner: dict[str, Run] = {}
+    for run in runs:
+        first = owner.setdefault(run.label, run)
+        if first.model_name != run.model_name:
+            raise InputError(
+                f"{run.results_file}: models {run.model_name!r} and {first.model_name!r} (in "
+                f"{first.results_file}) share the label {run.label!r}: give one another name "
+                "with --rename OLD=NEW"
+            )
+
+
+def check_renames(rename: Mapping[str, str], runs: Iterable[Run], labels: Iterable[str]) -> None:
+    """Refuse renames that name no model: neither a model name, a default label nor a label."""
+    runs = list(runs)
+    known = {r.model_name for r in runs} | {model_label(r.model_name) for r in runs} | set(labels)
+    unknown = sorted(set(rename) - known)
+    if unknown:
+        raise InputError(
+            f"no model named {unknown[0]!r} to rename (--rename, --labels); "
+            f"models: {', '.join(sorted(known)) or 'none'}"
+        )
+
+
 def newest_runs(
-    runs: Iterable[Run], holds: Callable[[Run], Iterable[str]]
+    runs: Iterable[Run], holds: Callable[[Run], Iterable[tuple[str, str]]]
 ) -> tuple[dict[tuple[str, str], Run], list[str]]:
     """Pick the newest run of every model and task; say which were superseded.
 
-    Runs are ordered by their date, then by the time stamp in their file name.
+    Runs are ordered by lm-eval's ``date``, then by the time stamp in their file name; when a
+    run has no ``date``, its group is ordered by the time stamps alone (lm-eval writes them in
+    local time, ``YYYY-MM-DDTHH-MM-SS``, so they sort as text).
 
     Parameters
     ----------
     runs : iterable of Run
         From :func:`index_runs`.
     holds : callable
-        ``holds(run)`` names what the run holds (tasks, benchmarks).
+        ``holds(run)`` yields ``(label, name)`` for what the run holds (tasks, benchmarks).
 
     Returns
     -------
@@ -163,48 +257,44 @@ def newest_runs(
     """
     competing: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
-        for name in holds(run):
-            competing.setdefault((run.label, name), []).append(run)
+        for key in holds(run):
+            competing.setdefault(key, []).append(run)
     newest: dict[tuple[str, str], Run] = {}
     notes: list[str] = []
     for (label, name), group in sorted(competing.items()):
         if len(group) > 1:
-            undated = [r for r in group if r.date is None]
-            if undated:
-                raise InputError(
-                    f"{undated[0].results_file}: no run date (no 'date' field, no time stamp in "
-                    f"the file name): cannot tell which run of {name} by {label} is newest"
-                )
-            group = sorted(group, key=_order)
-            if _order(group[-1]) == _order(group[-2]):
+            dated = all(r.date is not None for r in group)
+            if not dated:
+                odd = [r for r in group if not _STAMP.match(r.timestamp)]
+                if odd:
+                    raise InputError(
+                        f"{odd[0].results_file}: no run date (no 'date' field, no time stamp in "
+                        f"the file name): cannot tell which run of {name} by {label} is newest"
+                    )
+
+            def order(run: Run, dated: bool = dated) -> tuple[float, str]:
+                return (run.date if dated and run.date is not None else 0.0, run.timestamp)
+
+            group = sorted(group, key=order)
+            if order(group[-1]) == order(group[-2]):
                 raise InputError(
                     f"{group[-1].results_file}: model {label} has two runs of {name} with the "
                     f"same date (also {group[-2].results_file}); remove one"
                 )
+            ignored = ", ".join(str(r.results_file) for r in group[:-1])
             notes.append(
                 f"{label}: {name} was run {len(group)} times; using the newest, "
-                f"{group[-1].results_file.name}"
+                f"{group[-1].results_file.name}, and ignoring {ignored}"
             )
         newest[(label, name)] = group[-1]
     return newest, notes
 
 
-def _order(run: Run) -> tuple[float, str]:
-    return (run.date if run.date is not None else -math.inf, run.timestamp)
-
-
-def _run_date(data: Mapping[str, Any], stamp: str) -> float | None:
+def _run_date(data: Mapping[str, Any]) -> float | None:
     date = data.get("date")
     if isinstance(date, (int, float)) and not isinstance(date, bool) and math.isfinite(date):
         return float(date)
-    match = _STAMP.match(stamp)
-    if match is None:
-        return None
-    try:
-        moment = datetime.strptime(match.group(0), "%Y-%m-%dT%H-%M-%S")
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=timezone.utc).timestamp()
+    return None
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -1,14 +1,21 @@
 """Read PhyloLM allele observations from the samples files of lm-eval runs.
 
-Runs are found, labelled and de-duplicated by :mod:`phylolm_harness.io.runs`; this module reads
-``samples_<task>_<timestamp>.jsonl`` (one line per gene) of the newest run of every PhyloLM task.
+Runs are found and labelled by :mod:`phylolm_harness.io.runs`; this module reads
+``samples_<task>_<timestamp>.jsonl`` (one line per gene) of the newest run of every PhyloLM task
+and every model identity.
+
+A model's identity is its name plus the settings that change what it writes (the weight settings
+of ``--model_args`` such as ``dtype`` or ``revision``, the backend, sampled or exact mode, the
+temperature and the chat template). Runs of one model name with different identities are different
+populations: their labels get the settings that tell them apart, as in ``m [dtype=bfloat16]`` and
+``m [dtype=float32]``. Runs of one identity are repeated runs: the newest is used.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +23,7 @@ from phylolm_harness.core.alleles import allele_of, parse_distribution
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.reading import json_lines, text
-from phylolm_harness.io.runs import Run, index_runs, newest_runs
+from phylolm_harness.io.runs import Identity, Run, index_runs, newest_runs
 
 __all__ = ["Collected", "read_observations"]
 
@@ -30,12 +37,17 @@ class Collected:
     """Runs whose samples were used."""
     notes: tuple[str, ...]
     """Things a reader should know (superseded runs)."""
+    identities: Mapping[str, Identity] = field(default_factory=dict)
+    """Label -> what the label stands for."""
+    default_labels: frozenset[str] = frozenset()
+    """The labels before ``rename`` (names ``rename`` may use)."""
 
 
 def read_observations(
     results_dir: Path,
     rename: Mapping[str, str] | None = None,
     genomes: frozenset[str] | None = None,
+    runs: Sequence[Run] | None = None,
 ) -> Collected:
     """Read the allele observations of every model found under ``results_dir``.
 
@@ -47,6 +59,8 @@ def read_observations(
         Label overrides, keyed by lm-eval's model name or by the default label.
     genomes : frozenset of str, optional
         Keep only genes of these genome names.
+    runs : sequence of Run, optional
+        The folder's runs from :func:`~phylolm_harness.io.runs.index_runs`, if already read.
 
     Returns
     -------
@@ -59,19 +73,62 @@ def read_observations(
         No PhyloLM run, a run without ``--log_samples``, malformed or truncated sample files,
         or two different models that end up with the same label.
     """
-    runs = [r for r in index_runs(results_dir, rename) if r.phylolm_tasks]
+    if runs is None:
+        runs = index_runs(results_dir, rename)
+    runs = [r for r in runs if r.phylolm_tasks]
     if not runs:
         raise InputError(
             f"{results_dir}: no lm-eval results of a PhyloLM task "
             "(run lm_eval --tasks phylolm_genes "
             "--output_path DIR --log_samples)"
         )
-    newest, notes = newest_runs(runs, lambda run: run.phylolm_tasks)
+    defaults = _population_labels(runs)
+    labels = {key: (rename or {}).get(label, label) for key, label in defaults.items()}
+    identities: dict[str, Identity] = {}
+    for (run, task), label in labels.items():
+        identity = run.identity(task)
+        first = identities.setdefault(label, identity)
+        if first != identity:
+            raise InputError(
+                f"{run.results_file}: two different models would share the label {label!r} "
+                f"({_describe(first)}; {_describe(identity)}): give one another name with "
+                "--rename OLD=NEW"
+            )
+    newest, notes = newest_runs(
+        runs, lambda run: [(labels[(run, task)], task) for task in run.phylolm_tasks]
+    )
     observations: list[GeneObservation] = []
     for (label, task), run in sorted(newest.items()):
         observations.extend(_read_samples(run, task, label, genomes))
     used = tuple(sorted({id(r): r for r in newest.values()}.values(), key=lambda r: r.results_file))
-    return Collected(tuple(observations), used, tuple(notes))
+    return Collected(
+        tuple(observations), used, tuple(notes), identities, frozenset(defaults.values())
+    )
+
+
+def _population_labels(runs: list[Run]) -> dict[tuple[Run, str], str]:
+    """Label of every (run, PhyloLM task): the model's label, plus the settings that differ."""
+    settings = {
+        (run, task): run.identity(task).settings for run in runs for task in run.phylolm_tasks
+    }
+    by_base: dict[str, list[dict[str, str]]] = {}
+    for (run, _), values in settings.items():
+        by_base.setdefault(run.label, []).append(values)
+    labels = {}
+    for (run, task), values in settings.items():
+        group = by_base[run.label]
+        keys = sorted({key for other in group for key in other})
+        differ = [k for k in keys if len({other.get(k, "default") for other in group}) > 1]
+        label = run.label
+        if differ:
+            label += " [" + ", ".join(f"{k}={values.get(k, 'default')}" for k in differ) + "]"
+        labels[(run, task)] = label
+    return labels
+
+
+def _describe(identity: Identity) -> str:
+    settings = ", ".join(f"{k}={v}" for k, v in sorted(identity.settings.items()))
+    return f"{identity.model_name} with {settings}"
 
 
 def _read_samples(

@@ -11,9 +11,16 @@ from numpy.typing import NDArray
 from phylolm_harness.core.crossval import Evaluation
 from phylolm_harness.core.phylogeny import Phylogeny
 from phylolm_harness.core.predict import Predictions
+from phylolm_harness.io.runs import Identity
 from phylolm_harness.report.tables import number
 
-__all__ = ["PAPER_ANCHOR", "method_name", "prediction_section", "render_report"]
+__all__ = [
+    "PAPER_ANCHOR",
+    "identities_section",
+    "method_name",
+    "prediction_section",
+    "render_report",
+]
 
 
 def render_report(
@@ -71,6 +78,27 @@ _READING_GUIDE = [
 ]
 
 
+def identities_section(identities: Mapping[str, Identity]) -> str:
+    """Markdown table: what every label stands for (lm-eval model name and run settings)."""
+    lines = [
+        "## Runs",
+        "",
+        "Runs of one model name with different settings are different populations; their labels "
+        "name the settings that differ.",
+        "",
+        "| model | lm-eval model | backend | mode | temperature | chat template | weights |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, identity in sorted(identities.items()):
+        c = identity.collection
+        weights = ", ".join(f"{k}={v}" for k, v in sorted(identity.weights.items())) or "–"
+        lines.append(
+            f"| {_cell(label)} | {_cell(identity.model_name)} | {_cell(c['backend'])} | "
+            f"{c['mode']} | {_cell(c['temperature'])} | {c['chat']} | {_cell(weights)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _closest(phylogeny: Phylogeny, i: int) -> str:
     n = len(phylogeny.labels)
     if n < 2:
@@ -105,7 +133,8 @@ def method_name(phylogeny: Phylogeny) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Make text safe in one Markdown table cell: escape pipes and line breaks."""
+    return text.replace("|", "\\|").replace("\r", "\\r").replace("\n", "\\n")
 
 
 PAPER_ANCHOR = (

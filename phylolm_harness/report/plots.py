@@ -7,7 +7,6 @@ pyplot: no global state, and the host program's matplotlib backend is left alone
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +15,7 @@ from numpy.typing import NDArray
 from skbio import TreeNode
 
 from phylolm_harness.core.predict import PROTOCOLS, Predictions
+from phylolm_harness.report.tables import number
 
 __all__ = ["draw_dendrogram", "draw_heatmap", "draw_map", "plot_predictions"]
 
@@ -130,18 +130,14 @@ def plot_predictions(preds: Predictions) -> bytes:
         ax.set_ylim(0, 1)
         ax.set_aspect("equal")
         stats = (
-            f"r = {_num(ev.r)}, MAE = {_num(ev.mae)}, n = {len(ev.real)}"
+            f"r = {number(ev.r)}, MAE = {number(ev.mae)}, n = {len(ev.real)}"
             if not ev.note
             else ev.note
         )
         ax.set_title(f"{preds.benchmark}: {ev.protocol}\n{stats}\n{ev.chosen}", fontsize=8)
-        if len(families) <= 12:
+        if len(families) <= 12 and ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="upper left", title="family", title_fontsize=7)
     fig.suptitle(f"predictor: {preds.method}", fontsize=9)
     buffer = io.BytesIO()  # no bbox_inches="tight" here: the layout engine places the panels
     fig.savefig(buffer, format="png", dpi=110, metadata=_PNG_METADATA)
     return buffer.getvalue()
-
-
-def _num(x: float) -> str:
-    return "n/a" if not math.isfinite(x) else f"{x:.3f}"

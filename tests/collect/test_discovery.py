@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from support.paths import REPO
 
@@ -101,3 +102,27 @@ def test_lm_eval_lists_only_the_user_facing_phylolm_tasks():
     shipped = {p.stem for p in (tasks_dir() / "phylolm").glob("phylolm_*.yaml")}
     assert found == shipped
     assert not any("arith" in task or "bench" in task for task in found)
+
+
+def test_the_installed_hook_is_this_source_trees_hook():
+    # The hook is copied into site-packages at install time (editable installs too): after it
+    # changes, an old copy would quietly stop finding the tasks. Reinstall when this fails.
+    import _phylolm_harness_hook
+
+    installed = Path(_phylolm_harness_hook.__file__).read_bytes()
+    source = (REPO / "phylolm_harness/collect/hook/_phylolm_harness_hook.py").read_bytes()
+    assert installed == source, "reinstall: pip install -e ."
+
+
+def test_a_stale_hook_warns_instead_of_going_quiet():
+    code = (
+        "import _phylolm_harness_hook as h, warnings; "
+        "warnings.simplefilter('error'); "
+        "h._unless_uninstalled(ModuleNotFoundError('x', name='phylolm_harness'))\n"
+        "try:\n"
+        "    h._unless_uninstalled(ModuleNotFoundError('x', name='phylolm_harness.moved'))\n"
+        "except UserWarning as w:\n"
+        "    print('warned', 'reinstall' in str(w))"
+    )
+    result = python(code)
+    assert result.stdout.split() == ["warned", "True"], result.stderr

@@ -30,34 +30,41 @@ OTHER_CLADE_MIN = 0.5
 RATIO_MIN = 50.0
 
 
+EXACT = f"{MODEL} [mode=exact]"
+SAMPLED = f"{MODEL} [mode=sampled]"
+
+
 @pytest.fixture(scope="module")
 def observations(tiny_family, tmp_path_factory) -> dict[str, list[GeneObservation]]:
     """Exact runs of two models of different clades, and a sampled run of the first one.
 
-    The sampled run goes to its own results folder so that it can get its own label.
+    All three runs go to one results folder: the two runs of the first model differ in mode
+    only, so they must come out as two populations labelled by their mode.
     """
     root: Path = tmp_path_factory.mktemp("exact_runs")
     common = ("--device", "cpu", "--limit", str(GENES), "--batch_size", "256", "--log_samples")
     for label in (MODEL, OTHER_CLADE):
         run_lm_eval(
             "--model", "phylolm-hf", "--model_args", f"pretrained={tiny_family.models[label]}",
-            "--tasks", "phylolm_genes_exact_code", "--output_path", str(root / "exact"), *common,
+            "--tasks", "phylolm_genes_exact_code", "--output_path", str(root), *common,
         )  # fmt: skip
     run_lm_eval(
         "--model", "phylolm-hf", "--model_args", f"pretrained={tiny_family.models[MODEL]}",
         "--tasks", "phylolm_genes_code", "--metadata", f'{{"probes": {PROBES}}}',
-        "--output_path", str(root / "sampled"), *common,
+        "--output_path", str(root), *common,
     )  # fmt: skip
-    exact = read_observations(root / "exact").observations
-    sampled = read_observations(root / "sampled", rename={MODEL: f"{MODEL}-sampled"}).observations
+    collected = read_observations(root)
+    assert sorted(collected.identities) == sorted([EXACT, SAMPLED, OTHER_CLADE])
+    assert collected.identities[EXACT].collection["mode"] == "exact"
+    assert collected.notes == ()  # two modes are two models, not a repeated run
     out: dict[str, list[GeneObservation]] = {}
-    for obs in (*exact, *sampled):
+    for obs in collected.observations:
         out.setdefault(obs.model, []).append(obs)
     return out
 
 
 def test_exact_distributions_and_tail_sum_to_one(observations):
-    for label in (MODEL, OTHER_CLADE):
+    for label in (EXACT, OTHER_CLADE):
         found = observations[label]
         assert len(found) == GENES
         for obs in found:
@@ -66,19 +73,19 @@ def test_exact_distributions_and_tail_sum_to_one(observations):
             assert all(p > 0 for p in obs.alleles.values())
             assert 0 <= obs.tail < 1
             assert math.isclose(sum(obs.alleles.values()) + obs.tail, 1.0, abs_tol=1e-6)
-    sampled = observations[f"{MODEL}-sampled"]
+    sampled = observations[SAMPLED]
     assert len(sampled) == GENES
     assert all(obs.probes == PROBES for obs in sampled)
 
 
 def test_exact_and_sampled_populations_of_one_model_agree(observations):
-    labels = [MODEL, f"{MODEL}-sampled", OTHER_CLADE]
+    labels = [EXACT, SAMPLED, OTHER_CLADE]
     pops = Populations.from_observations([o for label in labels for o in observations[label]])
     distance = nei_distance(nei_similarity(pops, "unbiased").similarity)
     index = {m: i for i, m in enumerate(pops.models)}
-    same_model = distance[index[MODEL], index[f"{MODEL}-sampled"]]
-    other_clade = distance[index[MODEL], index[OTHER_CLADE]]
-    sampled_to_other = distance[index[f"{MODEL}-sampled"], index[OTHER_CLADE]]
+    same_model = distance[index[EXACT], index[SAMPLED]]
+    other_clade = distance[index[EXACT], index[OTHER_CLADE]]
+    sampled_to_other = distance[index[SAMPLED], index[OTHER_CLADE]]
     assert same_model < SAME_MODEL_MAX
     assert other_clade > OTHER_CLADE_MIN
     assert sampled_to_other > OTHER_CLADE_MIN

@@ -14,7 +14,7 @@ from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import parse_benchmark, read_benchmark_scores
 from phylolm_harness.io.tables import read_families
 
-SHIPPED_TASK = TEST_TASKS / "phylolm_bench" / "phylolm_arith_mc.yaml"
+ARITH_TASK = TEST_TASKS / "phylolm_bench" / "phylolm_arith_mc.yaml"
 
 GROUP_YAML = """group: arithgrp
 task:
@@ -47,13 +47,13 @@ def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     tasks = root / "tasks"
     tasks.mkdir()
-    shipped = SHIPPED_TASK.read_text(encoding="utf-8")
+    shipped = ARITH_TASK.read_text(encoding="utf-8")
     for name in ("arithgrp_a", "arithgrp_b", "arithgrp_c"):
         text = shipped.replace("task: phylolm_arith_mc", f"task: {name}")
         text = text.replace("  - phylolm_bench\n", "  - arithgrp_tag\n")
         (tasks / f"{name}.yaml").write_text(text, encoding="utf-8")
     (tasks / "arithgrp.yaml").write_text(GROUP_YAML, encoding="utf-8")
-    shutil.copy(SHIPPED_TASK.parent / "arith.py", tasks / "arith.py")
+    shutil.copy(ARITH_TASK.parent / "arith.py", tasks / "arith.py")
     out = root / "results"
     run_lm_eval(
         "--model", "hf", "--model_args", f"pretrained={model}", "--device", "cpu",

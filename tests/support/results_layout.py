@@ -24,6 +24,9 @@ def write_run(
     fingerprint: str = FINGERPRINT,
     timestamp: str = "2026-01-01T00-00-00.000000",
     log_samples: bool = True,
+    model_args: Mapping[str, object] | None = None,
+    model: str = "hf",
+    date: float = 0.0,
 ) -> Path:
     """Write one run of one model; ``continuations`` maps gene id -> repeated continuations."""
     folder = root / model_name.strip("/").replace("/", "__")
@@ -33,9 +36,9 @@ def write_run(
         "configs": {task: {"task": task}},
         "versions": {task: 1.0},
         "n-samples": {task: {"original": len(continuations), "effective": len(continuations)}},
-        "config": {"model": "hf", "model_args": {"pretrained": model_name}},
+        "config": {"model": model, "model_args": {"pretrained": model_name, **(model_args or {})}},
         "model_name": model_name,
-        "date": 0.0,
+        "date": date,
     }
     path = folder / f"results_{timestamp}.json"
     path.write_text(json.dumps(results), encoding="utf-8")

@@ -48,7 +48,8 @@ def _patch_task_manager(module: types.ModuleType) -> None:
 def _with_plugin_tasks(include_path: Any) -> Any:
     try:
         from phylolm_harness.collect.tasks_location import tasks_dir
-    except ModuleNotFoundError:  # plugin uninstalled but its .pth left behind
+    except ModuleNotFoundError as error:
+        _unless_uninstalled(error)
         return include_path
     ours = str(tasks_dir())
     paths: list[Any]
@@ -64,10 +65,24 @@ def _with_plugin_tasks(include_path: Any) -> Any:
     return [ours, *paths]  # the user's own paths come later and win on name clashes
 
 
+def _unless_uninstalled(error: ModuleNotFoundError) -> None:
+    """Be quiet if the plugin was uninstalled (its .pth is left behind); warn if this is stale."""
+    if error.name == "phylolm_harness":
+        return
+    import warnings
+
+    warnings.warn(
+        f"phylolm-harness: this lm-eval hook ({__file__}) does not match the installed package "
+        f"({error}); reinstall phylolm-harness so that lm_eval finds its tasks and models",
+        stacklevel=2,
+    )
+
+
 def _register_models(module: types.ModuleType) -> None:
     try:
         from phylolm_harness.collect.models import MODEL_CLASSES
-    except ModuleNotFoundError:  # plugin uninstalled but its .pth left behind
+    except ModuleNotFoundError as error:
+        _unless_uninstalled(error)
         return
     registry = module.model_registry
     # lm_eval registers its built-in models only while the registry is empty: do it first.
