@@ -89,7 +89,8 @@ def nei_similarity(pops: Populations, estimator: Estimator = "unbiased") -> Simi
     Raises
     ------
     InputError
-        When two models share no gene, share no allele on any gene (``S = 0``), or a model's
+        When two models share fewer than :data:`MIN_SHARED_GENES` genes (all genes when there
+        are fewer), share no gene, share no allele on any gene (``S = 0``), or a model's
         within-population term is not positive (one probe per gene, or every probe different).
 
     Examples
@@ -101,9 +102,27 @@ def nei_similarity(pops: Populations, estimator: Estimator = "unbiased") -> Simi
     array([[1.   , 0.894],
            [0.894, 1.   ]])
     """
-    return _similarity(
+    result = _similarity(
         pops, pops.frequencies, homozygosity(pops, estimator), np.ones(len(pops.genes))
     )
+    _check_coverage(pops, result.shared_genes)
+    return result
+
+
+MIN_SHARED_GENES = 8
+"""Two models are compared on at least this many common genes (or all genes, if fewer)."""
+
+
+def _check_coverage(pops: Populations, shared: NDArray[np.int64]) -> None:
+    needed = min(MIN_SHARED_GENES, len(pops.genes))
+    few = np.triu(shared < needed, k=1)
+    if few.any():
+        a, b = (int(x) for x in np.argwhere(few)[0])
+        raise InputError(
+            f"models {pops.models[a]!r} and {pops.models[b]!r} share only {int(shared[a, b])} "
+            f"gene(s) of {len(pops.genes)}; at least {needed} are needed to compare two models "
+            "(collect both on the same genes)"
+        )
 
 
 def nei_distance(similarity: FloatMatrix) -> FloatMatrix:

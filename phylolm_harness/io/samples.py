@@ -23,7 +23,7 @@ from phylolm_harness.core.alleles import allele_of, parse_distribution
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.reading import json_lines, text
-from phylolm_harness.io.runs import Identity, Run, index_runs, newest_runs
+from phylolm_harness.io.runs import TASK_PREFIX, Identity, Run, index_runs, newest_runs
 
 __all__ = ["Collected", "read_observations"]
 
@@ -75,6 +75,7 @@ def read_observations(
     """
     if runs is None:
         runs = index_runs(results_dir, rename)
+    left_out = _left_out(results_dir, runs)
     runs = [r for r in runs if r.phylolm_tasks]
     if not runs:
         raise InputError(
@@ -97,6 +98,7 @@ def read_observations(
     newest, notes = newest_runs(
         runs, lambda run: [(labels[(run, task)], task) for task in run.phylolm_tasks]
     )
+    notes = left_out + notes
     observations: list[GeneObservation] = []
     for (label, task), run in sorted(newest.items()):
         observations.extend(_read_samples(run, task, label, genomes))
@@ -104,6 +106,30 @@ def read_observations(
     return Collected(
         tuple(observations), used, tuple(notes), identities, frozenset(defaults.values())
     )
+
+
+def _left_out(results_dir: Path, runs: Sequence[Run]) -> list[str]:
+    """Say what is in the folder but not in the tree."""
+    notes = []
+    with_genes = {r.label for r in runs if r.phylolm_tasks}
+    others = sorted({r.label for r in runs} - with_genes)
+    if others:
+        notes.append(
+            f"{len(others)} model(s) with lm-eval results but no PhyloLM task are not in the "
+            f"tree: {', '.join(others)}"
+        )
+    stamps = {(r.results_file.parent, r.timestamp) for r in runs}
+    orphans = sorted(
+        path
+        for path in results_dir.rglob(f"samples_{TASK_PREFIX}*.jsonl")
+        if (path.parent, path.stem.rpartition("_")[2]) not in stamps
+    )
+    if orphans:
+        notes.append(
+            f"{len(orphans)} PhyloLM samples file(s) without their results file were not read "
+            f"(an interrupted lm_eval run?): {', '.join(str(p) for p in orphans)}"
+        )
+    return notes
 
 
 def _population_labels(runs: list[Run]) -> dict[tuple[Run, str], str]:

@@ -36,6 +36,7 @@ def render_report(
         f"- **Genomes**: {genomes}; {n_genes} genes in all",
         f"- **Similarity**: Nei's identity summed over genes, {_estimator_text(phylogeny)}",
         f"- **Tree**: {method_name(phylogeny) if phylogeny.tree is not None else 'none'}",
+        f"- **Coverage**: {_coverage_text(phylogeny)}",
     ]
     if phylogeny.clipped:
         lines.append(
@@ -97,6 +98,17 @@ def identities_section(identities: Mapping[str, Identity]) -> str:
             f"{c['mode']} | {_cell(c['temperature'])} | {c['chat']} | {_cell(weights)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _coverage_text(phylogeny: Phylogeny) -> str:
+    n_genes = len(phylogeny.populations.genes)
+    shared = phylogeny.shared_genes[np.triu_indices(len(phylogeny.labels), k=1)]
+    if shared.size == 0 or shared.min() == n_genes:
+        return f"every pair of models is compared on all {n_genes} genes"
+    return (
+        f"pairs of models are compared on the genes both were observed on: {int(shared.min())} "
+        f"to {int(shared.max())} of {n_genes} (`shared_genes.csv`)"
+    )
 
 
 def _closest(phylogeny: Phylogeny, i: int) -> str:

@@ -23,6 +23,7 @@ TREE_OUTPUTS = (
     "similarity.csv",
     "distances.csv",
     "distance_errors.csv",
+    "shared_genes.csv",
     "tree.nwk",
     "tree.png",
     "heatmap.png",
@@ -45,6 +46,7 @@ def render_tree_outputs(
         "similarity.csv": matrix_csv(phylogeny.similarity, labels),
         "distances.csv": matrix_csv(phylogeny.distances, labels),
         "distance_errors.csv": matrix_csv(phylogeny.standard_errors, labels),
+        "shared_genes.csv": matrix_csv(phylogeny.shared_genes.astype(np.float64), labels),
     }
     order = labels
     if phylogeny.tree is not None:

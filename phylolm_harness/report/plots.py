@@ -17,9 +17,24 @@ from skbio import TreeNode
 from phylolm_harness.core.predict import PROTOCOLS, Predictions
 from phylolm_harness.report.tables import number
 
-__all__ = ["draw_dendrogram", "draw_heatmap", "draw_map", "plot_predictions"]
+__all__ = ["MAX_SHOWN", "draw_dendrogram", "draw_heatmap", "draw_map", "plot_predictions", "shown"]
+
+MAX_SHOWN = 40
+"""Longest label drawn in a picture; longer ones are cut (the CSV files keep them whole)."""
 
 _PNG_METADATA = {"Software": None}  # no version stamp: identical inputs give identical bytes
+
+
+def shown(label: str) -> str:
+    r"""Return a label as pictures draw it: control characters escaped, cut to :data:`MAX_SHOWN`.
+
+    Examples
+    --------
+    >>> shown("two\nlines"), len(shown("x" * 500))
+    ('two\\nlines', 40)
+    """
+    text = label.encode("unicode_escape").decode("ascii") if not label.isprintable() else label
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
 
 
 def draw_dendrogram(tree: TreeNode, title: str) -> bytes:
@@ -49,7 +64,13 @@ def draw_dendrogram(tree: TreeNode, title: str) -> bytes:
             ax.plot([x[id(node)]] * 2, [min(ys), max(ys)], color="0.2", lw=1.2)
     span = max(x.values()) or 1.0
     for tip in tips:
-        ax.text(x[id(tip)] + 0.01 * span, y[id(tip)], f" {tip.name}", va="center", fontsize=9)
+        ax.text(
+            x[id(tip)] + 0.01 * span,
+            y[id(tip)],
+            f" {shown(str(tip.name))}",
+            va="center",
+            fontsize=9,
+        )
     ax.set_ylim(-1, len(tips))
     ax.invert_yaxis()
     ax.set_yticks([])
@@ -67,8 +88,8 @@ def draw_heatmap(distances: NDArray[np.float64], labels: Sequence[str], title: s
     fig = Figure(figsize=(size + 1.0, size))
     ax = fig.subplots()
     image = ax.imshow(distances, cmap="viridis_r", interpolation="nearest")
-    ax.set_xticks(range(n), labels, rotation=90, fontsize=8)
-    ax.set_yticks(range(n), labels, fontsize=8)
+    ax.set_xticks(range(n), [shown(label) for label in labels], rotation=90, fontsize=8)
+    ax.set_yticks(range(n), [shown(label) for label in labels], fontsize=8)
     fig.colorbar(image, ax=ax, label="Nei distance", shrink=0.8)
     ax.set_title(title)
     return _png(fig)
@@ -80,7 +101,7 @@ def draw_map(coordinates: NDArray[np.float64], labels: Sequence[str], title: str
     ax = fig.subplots()
     ax.scatter(coordinates[:, 0], coordinates[:, 1], s=25, color="tab:blue")
     for (px, py), label in zip(coordinates, labels, strict=True):
-        ax.annotate(label, (px, py), xytext=(4, 3), textcoords="offset points", fontsize=8)
+        ax.annotate(shown(label), (px, py), xytext=(4, 3), textcoords="offset points", fontsize=8)
     ax.set_xlabel("axis 1")
     ax.set_ylabel("axis 2")
     ax.set_title(title)
@@ -122,7 +143,7 @@ def plot_predictions(preds: Predictions) -> bytes:
                     ev.predicted[mask],
                     s=22,
                     color=colours[family],
-                    label=family or "(none)",
+                    label=shown(family) if family else "(none)",
                 )
         ax.set_xlabel("real score")
         ax.set_ylabel("predicted score")

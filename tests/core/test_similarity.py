@@ -151,3 +151,17 @@ def test_standard_errors_shrink_with_more_genes():
 
     small, large = errors(16), errors(256)
     assert 0 < large < small
+
+
+def test_models_sharing_too_few_genes_are_refused():
+    genes = [f"g{i}" for i in range(10)]
+    full = [
+        GeneObservation(m, "g", "sha256:0", g, {"x": 3, "y": 1}, 4) for m in "ac" for g in genes
+    ]
+    part = [GeneObservation("b", "g", "sha256:0", g, {"x": 2, "y": 2}, 4) for g in genes[:3]]
+    pops = Populations.from_observations(full + part)
+    with pytest.raises(InputError, match="'a' and 'b' share only 3 gene.s. of 10; at least 8"):
+        nei_similarity(pops)
+    enough = [GeneObservation("b", "g", "sha256:0", g, {"x": 2, "y": 2}, 4) for g in genes[:8]]
+    result = nei_similarity(Populations.from_observations(full + enough))
+    assert result.shared_genes.tolist() == [[10, 8, 10], [8, 8, 8], [10, 8, 10]]

@@ -274,3 +274,26 @@ def test_fuzz_populations_file(tmp_path_factory, data):
         return
     assert len(observations) == len(lines)
     format_populations_file(found.observations).encode("utf-8")
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[16:24]
+    return int.from_bytes(header[:4], "big"), int.from_bytes(header[4:], "big")
+
+
+def test_long_and_odd_names_keep_pictures_small_and_tables_whole(tmp_path):
+    root = tmp_path / "r"
+    names = {"/m/" + "x" * 5000: "a", "/m/two\nlines|pipe": "b", "/m/c": "c"}
+    for name, style in names.items():
+        results = write_run(root, f"/m/{style}", {g: (STYLES[style] * 3)[:8] for g in GENES})
+        data = json.loads(results.read_text())
+        results.write_text(json.dumps({**data, "model_name": name}))  # folder names stay short
+    assert main(["tree", str(root), "--resamples", "0", "-o", str(tmp_path / "o")]) == 0
+    for picture in ("heatmap.png", "tree.png"):
+        width, height = png_size(tmp_path / "o" / picture)
+        assert width < 2000 and height < 2000, (picture, width, height)
+    report = (tmp_path / "o" / "report.md").read_text()
+    models_table = report.split("## Models")[1].split("\n\n")[1].splitlines()
+    assert len(models_table) == 2 + 3  # header, rule, one row per model
+    assert all(row.count(" | ") == 4 for row in models_table[2:])
+    assert "x" * 5000 in (tmp_path / "o" / "distances.csv").read_text()  # the data keeps it

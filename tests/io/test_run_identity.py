@@ -103,3 +103,18 @@ def test_a_benchmark_score_goes_to_the_populations_of_the_same_weights(tmp_path,
     assert rows["llm [dtype=float32]"]["real"] == "0.500000"
     assert rows["llm [dtype=bfloat16]"]["real"] == ""  # other weights: predicted, not copied
     assert "not used for llm [dtype=bfloat16]" in (out / "report.md").read_text()
+
+
+def test_what_is_left_out_of_the_tree_is_said(tmp_path, capsys):
+    root = tmp_path / "r"
+    for name, words in (("a", ["alph"]), ("b", ["bets"]), ("c", ["gamm"])):
+        write_run(root, f"/m/{name}", conts(words))
+    write_benchmark_run(root, "/m/only-mmlu", "mmlu", "acc", 0.4)
+    interrupted = write_run(root, "/m/d", conts(["delt"]), timestamp="2026-03-01T00-00-00.0")
+    interrupted.unlink()  # lm_eval writes the results file last
+    assert main(["tree", str(root), "--resamples", "0", "-o", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "no PhyloLM task are not in the tree: only-mmlu" in out
+    assert "without their results file were not read" in out and "m__d" in out
+    assert labels_of(tmp_path / "o") == ["a", "b", "c"]
+    assert "only-mmlu" in (tmp_path / "o" / "report.md").read_text()
