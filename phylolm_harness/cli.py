@@ -48,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(f"phylolm-harness: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "phylolm-harness: interrupted; earlier outputs are left as they were", file=sys.stderr
+        )
+        return 130
     except BrokenPipeError:  # output piped into `head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -237,11 +242,11 @@ def _add_population_options(parser: argparse.ArgumentParser) -> None:
 def _run_tree(args: argparse.Namespace) -> int:
     from phylolm_harness import pipeline
     from phylolm_harness.io.files import write_outputs
-    from phylolm_harness.report.outputs import TREE_OUTPUTS
+    from phylolm_harness.report.outputs import OUTPUT_PATTERNS
 
     out = _out_dir(args)
     found = pipeline.tree(args.results_dir, args.populations, **_tree_options(args))
-    write_outputs(out, found.files(), stale=TREE_OUTPUTS)
+    write_outputs(out, found.files(), stale=OUTPUT_PATTERNS)
     _summarise(found, out)
     return 0
 
@@ -249,7 +254,7 @@ def _run_tree(args: argparse.Namespace) -> int:
 def _run_predict(args: argparse.Namespace) -> int:
     from phylolm_harness import pipeline
     from phylolm_harness.io.files import write_outputs
-    from phylolm_harness.report.outputs import TREE_OUTPUTS
+    from phylolm_harness.report.outputs import OUTPUT_PATTERNS
 
     if args.results_dir is None:
         raise InputError("predict needs a RESULTS_DIR with lm-eval benchmark results")
@@ -263,7 +268,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         families_file=args.families,
         predictor=args.predictor,
     )
-    write_outputs(out, predicted.files(), stale=TREE_OUTPUTS)
+    write_outputs(out, predicted.files(), stale=OUTPUT_PATTERNS)
     _summarise(found, out)
     print(f"predictions -> {out / 'predictions.csv'}")
     return 0

@@ -281,3 +281,34 @@ def test_predict_with_na_score(tmp_path, capsys):
         timestamp="2026-04-01T00-00-00.000000",
     )
     expect_error(capsys, ["predict", str(tmp_path / "r")], "b3")
+
+
+def test_tree_into_an_old_predict_folder_leaves_no_stale_prediction(tmp_path):
+    family_runs(tmp_path / "results")
+    for name in ("a1", "a2", "b1"):
+        write_benchmark_run(
+            tmp_path / "results", f"/models/{name}", "mmlu", "acc", 0.5, "2026-02-01T00-00-00.0"
+        )
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "results"), "-o", str(out), "--resamples", "0"]) == 0
+    assert (out / "predictions.csv").exists() and (out / "predictions_mmlu.png").exists()
+    inode = out.stat().st_ino
+    assert main(["tree", str(tmp_path / "results"), "-o", str(out), "--resamples", "0"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["similarity.csv", "distances.csv", "distance_errors.csv", "shared_genes.csv",
+         "tree.nwk", "tree.png", "heatmap.png", "report.md", "populations.jsonl"]
+    )  # fmt: skip
+    assert out.stat().st_ino != inode  # the whole set was swapped in at once
+    assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind
+
+
+def test_an_output_folder_with_other_files_keeps_them(tmp_path):
+    family_runs(tmp_path / "results")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "predictions.csv").write_text("stale")
+    assert main(["tree", str(tmp_path / "results"), "-o", str(out), "--resamples", "0"]) == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not (out / "predictions.csv").exists()
+    assert (out / "tree.nwk").exists() and not list(out.glob(".staging-*"))

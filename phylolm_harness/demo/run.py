@@ -32,7 +32,7 @@ from phylolm_harness.demo.collection import Mode, collect
 from phylolm_harness.demo.population import Population, demo_population, family_of, prepare_models
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.files import write_outputs
-from phylolm_harness.report.outputs import TREE_OUTPUTS
+from phylolm_harness.report.outputs import OUTPUT_PATTERNS
 from phylolm_harness.report.plots import draw_map
 
 __all__ = ["Recovery", "compare_with_truth", "run_demo"]
@@ -250,7 +250,7 @@ def run_demo(
     timings["tree"] = time.perf_counter() - start
     files["pcoa.png"] = _pcoa_png(list(phylogeny.labels), phylogeny.distances)
     files["demo.md"] = _demo_section(population, recovery, mode, genes, timings).encode()
-    write_outputs(out, files, stale=TREE_OUTPUTS)
+    write_outputs(out, files, stale=OUTPUT_PATTERNS)
     pops = phylogeny.populations
     print(f"{len(pops.models)} models, {len(pops.genes)} genes -> {out}")
     for note in found.notes:

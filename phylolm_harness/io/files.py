@@ -6,11 +6,15 @@ Every output of this package goes through :func:`write_outputs` (a set of files 
 
 from __future__ import annotations
 
+import ctypes
+import fnmatch
 import hashlib
 import os
 import shutil
+import stat
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,28 +24,93 @@ __all__ = ["sha256_file", "staged_folder", "write_file", "write_outputs"]
 
 
 def write_outputs(out_dir: Path, files: Mapping[str, bytes], stale: Iterable[str] = ()) -> None:
-    """Write ``files`` (name -> content) into ``out_dir`` and remove ``stale`` names not written.
+    """Write ``files`` (name -> content) into ``out_dir`` as one set, replacing an earlier set.
 
-    Every file is first written to a staging folder inside ``out_dir`` and then moved into place
-    with an atomic rename, so a reader never sees a half-written file.
+    ``stale`` names (``fnmatch`` patterns allowed) what an earlier run may have left there. When
+    ``out_dir`` holds nothing else, the new set is built in a sibling folder and exchanged with
+    ``out_dir`` in one atomic step (``renameat2(RENAME_EXCHANGE)`` on Linux): a reader, or a run
+    killed at any point, sees the whole old set or the whole new set, and files of the earlier
+    set that this run does not write are gone. When ``out_dir`` holds other files too, each file
+    is written to a staging folder and renamed into place, and stale names not written are removed.
     """
+    patterns = (*stale, *files)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        if not out_dir.exists() or (_only(out_dir, patterns) and not _holds_cwd(out_dir)):
+            _swap_folder(out_dir, files)
+        else:
+            _replace_files(out_dir, files, patterns)
     except OSError as error:
         raise InputError(f"{out_dir}: cannot write outputs ({error.strerror})") from None
+
+
+def _only(folder: Path, patterns: Sequence[str]) -> bool:
+    """Whether a folder holds nothing but plain files matching ``patterns`` (and our staging)."""
+    for entry in folder.iterdir():
+        if entry.name.startswith(".staging-"):
+            continue
+        if not entry.is_file() or not any(fnmatch.fnmatchcase(entry.name, p) for p in patterns):
+            return False
+    return True
+
+
+def _holds_cwd(folder: Path) -> bool:
+    """Whether the working directory is ``folder`` or inside it (never swap it away)."""
+    cwd, target = Path.cwd().resolve(), folder.resolve()
+    return cwd == target or target in cwd.parents
+
+
+def _swap_folder(out_dir: Path, files: Mapping[str, bytes]) -> None:
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
+    try:
+        for name, content in files.items():
+            (staging / name).write_bytes(content)
+        mode = stat.S_IMODE(out_dir.stat().st_mode) if out_dir.exists() else 0o777 & ~_umask()
+        os.chmod(staging, mode)
+        if not out_dir.exists():
+            os.replace(staging, out_dir)
+        elif not _exchange(staging, out_dir):
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            os.replace(out_dir, old / "set")
+            os.replace(staging, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # after an exchange: the old set
+
+
+def _replace_files(out_dir: Path, files: Mapping[str, bytes], patterns: Sequence[str]) -> None:
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
         for name, content in files.items():
             (staging / name).write_bytes(content)
         for name in files:
             os.replace(staging / name, out_dir / name)
-        for name in stale:
-            if name not in files:
-                (out_dir / name).unlink(missing_ok=True)
-    except OSError as error:
-        raise InputError(f"{out_dir}: cannot write outputs ({error.strerror})") from None
+        for entry in out_dir.iterdir():
+            matches = any(fnmatch.fnmatchcase(entry.name, p) for p in patterns)
+            if entry.is_file() and entry.name not in files and matches:
+                entry.unlink()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2``); False where that is not available."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+    return bool(done)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_file(path: Path, content: bytes) -> None:
@@ -49,10 +118,10 @@ def write_file(path: Path, content: bytes) -> None:
     if path.is_dir():
         raise InputError(f"{path}: cannot write a file there, it is a folder")
     try:
-        write_outputs(path.parent, {path.name: content})
-    except InputError as error:
-        reason = str(error).rpartition("(")[2].rstrip(")")
-        raise InputError(f"{path}: cannot write the file ({reason})") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace_files(path.parent, {path.name: content}, ())
+    except OSError as error:
+        raise InputError(f"{path}: cannot write the file ({error.strerror})") from None
 
 
 @contextmanager

@@ -17,7 +17,13 @@ from phylolm_harness.report.markdown import method_name, render_report
 from phylolm_harness.report.plots import draw_dendrogram, draw_heatmap, plot_predictions
 from phylolm_harness.report.tables import matrix_csv, predictions_csv
 
-__all__ = ["TREE_OUTPUTS", "prediction_figure", "render_prediction_outputs", "render_tree_outputs"]
+__all__ = [
+    "OUTPUT_PATTERNS",
+    "TREE_OUTPUTS",
+    "prediction_figure",
+    "render_prediction_outputs",
+    "render_tree_outputs",
+]
 
 TREE_OUTPUTS = (
     "similarity.csv",
@@ -30,7 +36,11 @@ TREE_OUTPUTS = (
     "report.md",
     "populations.jsonl",
 )
-"""Files ``tree`` writes; a file from an earlier run that this run does not write is removed."""
+"""Files ``tree`` writes."""
+
+OUTPUT_PATTERNS = (*TREE_OUTPUTS, "predictions.csv", "predictions_*.png", "pcoa.png", "demo.md")
+"""Names the commands of this package write into an output folder; a file of an earlier run
+matching them that this run does not write is removed."""
 
 
 def render_tree_outputs(
