@@ -1,8 +1,12 @@
 """Real ``lm_eval`` on a family of locally built models, then ``phylolm-harness tree``."""
 
+import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.fuzzing import mutate_json_line, tree_or_input_error
 from support.lm_eval_runner import run_lm_eval
 
 from phylolm_harness.cli import main
@@ -45,3 +49,16 @@ def test_upgma_agrees_and_one_genome_alone_works(tiny_family, family_results, tm
         main(["tree", str(family_results), "-o", str(tmp_path / "code"), "--genome", "code"]) == 0
     )
     assert "`code`" in (tmp_path / "code" / "report.md").read_text()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_fuzz_real_lm_eval_outputs(family_results, tmp_path_factory, data):
+    """One value of a real run's results or samples file replaced: a result or one clean line."""
+    copy = tmp_path_factory.mktemp("fuzz") / "results"
+    shutil.copytree(family_results, copy)
+    files = sorted(p for p in copy.rglob("*") if p.suffix in (".json", ".jsonl"))
+    mutate_json_line(data.draw(st.sampled_from(files)), data)
+    tree_or_input_error(copy)

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.fuzzing import mutate_json_line, tree_or_input_error
 from support.results_layout import write_run
 
 from phylolm_harness import pipeline
 from phylolm_harness.cli import main
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.populations_file import format_populations_file, read_populations_file
-from phylolm_harness.report.markdown import render_report
 
 GENES = [f"math-{i:03d}" for i in range(4)]
 STYLES = {"a": ["alph", "alps", "beta"], "b": ["beta", "bets", "alph"], "c": ["gamm", "alph"]}
@@ -170,47 +170,6 @@ def test_genes_build_onto_a_folder(tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- fuzzing
 
-HOSTILE = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12),
-    st.just("\ud800"),
-    st.lists(st.integers(), max_size=3),
-    st.dictionaries(st.text(max_size=4), st.integers(), max_size=3),
-)
-
-
-def _paths(value, prefix=()):
-    """Every (path, leaf) in a parsed JSON value."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _paths(item, (*prefix, index))
-    yield prefix, value
-
-
-def _replace(value, path, new):
-    if not path:
-        return new
-    head, *rest = path
-    copy = dict(value) if isinstance(value, dict) else list(value)
-    copy[head] = _replace(value[head], rest, new)
-    return copy
-
-
-def _tree_or_input_error(folder: Path) -> None:
-    try:
-        found = pipeline.tree(folder, resamples=0, benchmarks_hint=False)
-    except InputError as error:
-        assert "\n" not in str(error)
-        return
-    format_populations_file(found.observations).encode("utf-8")
-    render_report(found.phylogeny, found.notes).encode("utf-8")
-
 
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -222,13 +181,8 @@ def test_fuzz_results_folders(tmp_path_factory, data):
     files = three_models(root)
     model = data.draw(st.sampled_from(sorted(files)))
     target = data.draw(st.sampled_from([files[model], samples_of(files[model])]))
-    lines = target.read_text().splitlines()
-    row = data.draw(st.integers(0, len(lines) - 1))
-    parsed = json.loads(lines[row])
-    path, _ = data.draw(st.sampled_from(list(_paths(parsed))))
-    lines[row] = json.dumps(_replace(parsed, path, data.draw(HOSTILE)))
-    target.write_text("\n".join(lines) + "\n")
-    _tree_or_input_error(root)
+    mutate_json_line(target, data)
+    tree_or_input_error(root)
 
 
 @settings(
@@ -248,7 +202,7 @@ def test_fuzz_raw_bytes(tmp_path_factory, data):
     else:
         raw[at : at + 4] = data.draw(st.binary(min_size=1, max_size=4))
     target.write_bytes(bytes(raw))
-    _tree_or_input_error(root)
+    tree_or_input_error(root)
 
 
 @settings(
@@ -259,13 +213,10 @@ def test_fuzz_populations_file(tmp_path_factory, data):
     root = tmp_path_factory.mktemp("fuzz")
     three_models(root / "r")
     found = pipeline.tree(root / "r", resamples=0, benchmarks_hint=False)
-    lines = format_populations_file(found.observations).splitlines()
-    row = data.draw(st.integers(0, len(lines) - 1))
-    parsed = json.loads(lines[row])
-    path, _ = data.draw(st.sampled_from(list(_paths(parsed))))
-    lines[row] = json.dumps(_replace(parsed, path, data.draw(HOSTILE)))
     pops = root / "pops.jsonl"
-    pops.write_text("\n".join(lines) + "\n")
+    pops.write_text(format_populations_file(found.observations), encoding="utf-8")
+    mutate_json_line(pops, data)
+    lines = pops.read_text(encoding="utf-8").splitlines()
     try:
         observations = read_populations_file(pops)
         found = pipeline.tree(None, [pops], resamples=0)
