@@ -6,6 +6,7 @@ pyplot: no global state, and the host program's matplotlib backend is left alone
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 
@@ -26,15 +27,32 @@ _PNG_METADATA = {"Software": None}  # no version stamp: identical inputs give id
 
 
 def shown(label: str) -> str:
-    r"""Return a label as pictures draw it: control characters escaped, cut to :data:`MAX_SHOWN`.
+    r"""Return a label as pictures draw it: cut to :data:`MAX_SHOWN` characters, and escaped.
+
+    Control characters, and characters the pictures' font cannot draw (CJK, emoji: they would
+    all become the same empty box), are written as Python escapes, so that different labels
+    stay different on the picture.
 
     Examples
     --------
-    >>> shown("two\nlines"), len(shown("x" * 500))
-    ('two\\nlines', 40)
+    >>> shown("two\nlines"), shown("模型-a"), len(shown("x" * 500))
+    ('two\\nlines', '\\u6a21\\u578b-a', 40)
     """
-    text = label.encode("unicode_escape").decode("ascii") if not label.isprintable() else label
+    drawable = _drawable()
+    text = "".join(
+        c if c.isprintable() and ord(c) in drawable else c.encode("unicode_escape").decode("ascii")
+        for c in label
+    )
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+
+
+@functools.cache
+def _drawable() -> frozenset[int]:
+    """Code points the default font of the pictures has a glyph for."""
+    from matplotlib import font_manager, ft2font
+
+    path = font_manager.findfont(font_manager.FontProperties())
+    return frozenset(ft2font.FT2Font(path).get_charmap())
 
 
 def draw_dendrogram(tree: TreeNode, title: str) -> bytes:

@@ -248,3 +248,14 @@ def test_long_and_odd_names_keep_pictures_small_and_tables_whole(tmp_path):
     assert len(models_table) == 2 + 3  # header, rule, one row per model
     assert all(row.count(" | ") == 4 for row in models_table[2:])
     assert "x" * 5000 in (tmp_path / "o" / "distances.csv").read_text()  # the data keeps it
+
+
+def test_names_the_font_cannot_draw_stay_distinct_and_quiet(tmp_path, recwarn):
+    root = tmp_path / "r"
+    for name, style in (("模型-a", "a"), ("模型-b", "b"), ("c", "c")):
+        results = write_run(root, f"/m/{style}", {g: (STYLES[style] * 3)[:8] for g in GENES})
+        data = json.loads(results.read_text())
+        results.write_text(json.dumps({**data, "model_name": name}))
+    assert main(["tree", str(root), "--resamples", "0", "-o", str(tmp_path / "o")]) == 0
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]
+    assert "模型-a" in (tmp_path / "o" / "distances.csv").read_text(encoding="utf-8")
