@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from phylolm_harness.collect.exact import REQUEST_TYPE
 from phylolm_harness.collect.expansion import ExpansionSettings
 from phylolm_harness.core.alleles import AlleleDistribution
 
@@ -41,6 +42,10 @@ class ExactAllelesMixin:
     def phylolm_alleles(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list[str]:
         """Answer ``phylolm_alleles`` requests.
 
+        With lm-eval's ``--use_cache DB``, answers are read from and written to that cache, a
+        chunk of genes at a time, so an interrupted run resumes where it stopped (lm-eval caches
+        only its own request types itself).
+
         Parameters
         ----------
         requests : Sequence[lm_eval.api.instance.Instance]
@@ -55,9 +60,31 @@ class ExactAllelesMixin:
         """
         del disable_tqdm
         answers = [""] * len(requests)
+        cache = getattr(getattr(self, "cache_hook", None), "dbdict", None)
         for settings, indices in group_requests(requests):
-            genes = [str(requests[i].args[0]) for i in indices]
-            found = self.exact_alleles(genes, settings)
-            for i, distribution in zip(indices, found, strict=True):
-                answers[i] = distribution.to_json()
+            todo = []
+            for i in indices:
+                hit = cache.get(_key(requests[i].args)) if cache is not None else None
+                if isinstance(hit, str):
+                    answers[i] = hit
+                else:
+                    todo.append(i)
+            for start in range(0, len(todo), CACHE_CHUNK):
+                chunk = todo[start : start + CACHE_CHUNK]
+                found = self.exact_alleles([str(requests[i].args[0]) for i in chunk], settings)
+                for i, distribution in zip(chunk, found, strict=True):
+                    answers[i] = distribution.to_json()
+                    if cache is not None:
+                        cache[_key(requests[i].args)] = answers[i]
         return answers
+
+
+CACHE_CHUNK = 256
+"""Genes computed between two writes to lm-eval's request cache (``--use_cache``)."""
+
+
+def _key(args: Sequence[Any]) -> str:
+    """lm-eval's cache key of a request (``lm_eval.api.model.hash_args``)."""
+    from lm_eval.api.model import hash_args
+
+    return str(hash_args(REQUEST_TYPE, args))
