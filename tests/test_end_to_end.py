@@ -52,7 +52,10 @@ def test_upgma_agrees_and_one_genome_alone_works(tiny_family, family_results, tm
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_fuzz_real_lm_eval_outputs(family_results, tmp_path_factory, data):

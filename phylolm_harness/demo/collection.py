@@ -103,7 +103,7 @@ def _lm_eval_command(
 
 
 def _run_lm_eval(cmd: list[str], threads: int, log: Path) -> None:
-    """Run lm_eval offline with a thread budget; raise with the log's tail on failure."""
+    """Run lm_eval offline with a thread budget; raise with the log's last line on failure."""
     env = dict(os.environ)
     env.update(
         HF_HUB_OFFLINE="1",
@@ -117,10 +117,9 @@ def _run_lm_eval(cmd: list[str], threads: int, log: Path) -> None:
     with log.open("w", encoding="utf-8") as handle:
         result = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, check=False)
     if result.returncode != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
-        raise InputError(
-            f"lm_eval failed (exit {result.returncode}); see {log}:\n" + "\n".join(tail)
-        )
+        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        last = lines[-1].strip() if lines else "no output"
+        raise InputError(f"lm_eval failed (exit {result.returncode}): {last} (full log: {log})")
 
 
 def collect(
@@ -184,7 +183,9 @@ def collect(
             with tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
                 output = Path(scratch) / "out"
                 cmd = _lm_eval_command(lm_model, folders[label], task, genes, output)
-                _run_lm_eval(cmd, threads, Path(scratch) / "lm_eval.log")
+                logs = cache_dir / "logs"
+                logs.mkdir(parents=True, exist_ok=True)
+                _run_lm_eval(cmd, threads, logs / f"{label}.log")
                 produced = [p for p in output.rglob("*") if p.is_file()]
                 if not any(p.name.startswith("samples_") for p in produced):
                     raise InputError(f"lm_eval wrote no samples for {label} under {output}")

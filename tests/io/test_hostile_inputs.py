@@ -172,7 +172,10 @@ def test_genes_build_onto_a_folder(tmp_path, capsys):
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_fuzz_results_folders(tmp_path_factory, data):
@@ -186,7 +189,10 @@ def test_fuzz_results_folders(tmp_path_factory, data):
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_fuzz_raw_bytes(tmp_path_factory, data):
@@ -206,7 +212,10 @@ def test_fuzz_raw_bytes(tmp_path_factory, data):
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_fuzz_populations_file(tmp_path_factory, data):
@@ -259,3 +268,15 @@ def test_names_the_font_cannot_draw_stay_distinct_and_quiet(tmp_path, recwarn):
     assert main(["tree", str(root), "--resamples", "0", "-o", str(tmp_path / "o")]) == 0
     assert not [w for w in recwarn if "Glyph" in str(w.message)]
     assert "模型-a" in (tmp_path / "o" / "distances.csv").read_text(encoding="utf-8")
+
+
+def test_a_line_break_in_a_name_stays_on_one_error_line(tmp_path, capsys):
+    three_models(tmp_path / "r")
+    found = pipeline.tree(tmp_path / "r", resamples=0, benchmarks_hint=False)
+    pops = tmp_path / "pops.jsonl"
+    lines = format_populations_file(found.observations).splitlines()
+    first = json.loads(lines[0])
+    lines[0] = json.dumps({**first, "genome": "two\nlines"})
+    pops.write_text("\n".join(lines) + "\n")
+    argv = ["tree", "--populations", str(pops), "-o", str(tmp_path / "o")]
+    expect_exit_2(capsys, argv, "two\\nlines")
