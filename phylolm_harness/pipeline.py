@@ -58,12 +58,7 @@ class TreeResult:
 
     def files(self) -> dict[str, bytes]:
         """Every output file (name -> bytes)."""
-        return render_tree_outputs(
-            self.phylogeny, self.observations, self.notes, self._sections(self.sections)
-        )
-
-    def _sections(self, extra: Sequence[str]) -> list[str]:
-        return [identities_section(self.identities), *extra] if self.identities else list(extra)
+        return _tree_files(self, self.sections)
 
 
 @dataclass(frozen=True)
@@ -86,14 +81,15 @@ class PredictResult:
             self.notes,
             figures_of(self.predictions),
         )
-        files = render_tree_outputs(
-            self.tree.phylogeny,
-            self.tree.observations,
-            self.tree.notes,
-            self.tree._sections([section]),  # noqa: SLF001 - same module
-        )
+        files = _tree_files(self.tree, [section])
         files.update(render_prediction_outputs(self.predictions))
         return files
+
+
+def _tree_files(found: TreeResult, sections: Sequence[str]) -> dict[str, bytes]:
+    """Render the files of ``tree``; a table of run settings comes first for lm-eval models."""
+    runs = [identities_section(found.identities)] if found.identities else []
+    return render_tree_outputs(found.phylogeny, found.observations, found.notes, [*runs, *sections])
 
 
 def tree(
@@ -242,7 +238,8 @@ def _scores_of_populations(
     is not used, and a note says so.
     """
     by_model = scores.scores[bench]
-    out = {label: value for label, value in by_model.items() if label not in _bases(found)}
+    bases = {identity.base for identity in found.identities.values()}
+    out = {label: value for label, value in by_model.items() if label not in bases}
     for label, identity in sorted(found.identities.items()):
         if identity.base not in by_model:
             continue
@@ -255,10 +252,6 @@ def _scores_of_populations(
                 f"for {label} ({_settings_text(identity.weights)}): other weight settings"
             )
     return out
-
-
-def _bases(found: TreeResult) -> set[str]:
-    return {identity.base for identity in found.identities.values()}
 
 
 def _settings_text(weights: Mapping[str, str]) -> str:

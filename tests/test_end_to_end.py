@@ -4,9 +4,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from support.fuzzing import mutate_json_line, tree_or_input_error
+from support.fuzzing import fuzz, mutate_json_line, tree_or_input_error
 from support.lm_eval_runner import run_lm_eval
 
 from phylolm_harness.cli import main
@@ -51,12 +51,7 @@ def test_upgma_agrees_and_one_genome_alone_works(tiny_family, family_results, tm
     assert "`code`" in (tmp_path / "code" / "report.md").read_text()
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@fuzz(60)
 @given(data=st.data())
 def test_fuzz_real_lm_eval_outputs(family_results, tmp_path_factory, data):
     """One value of a real run's results or samples file replaced: a result or one clean line."""

@@ -271,12 +271,8 @@ def newest_runs(
                         f"{odd[0].results_file}: no run date (no 'date' field, no time stamp in "
                         f"the file name): cannot tell which run of {name} by {label} is newest"
                     )
-
-            def order(run: Run, dated: bool = dated) -> tuple[float, str]:
-                return (run.date if dated and run.date is not None else 0.0, run.timestamp)
-
-            group = sorted(group, key=order)
-            if order(group[-1]) == order(group[-2]):
+            group = sorted(group, key=lambda run: _order(run, dated))
+            if _order(group[-1], dated) == _order(group[-2], dated):
                 raise InputError(
                     f"{group[-1].results_file}: model {label} has two runs of {name} with the "
                     f"same date (also {group[-2].results_file}); remove one"
@@ -288,6 +284,11 @@ def newest_runs(
             )
         newest[(label, name)] = group[-1]
     return newest, notes
+
+
+def _order(run: Run, dated: bool) -> tuple[float, str]:
+    """Sort key of a run among its group: date then stamp, or the stamp alone."""
+    return (run.date if dated and run.date is not None else 0.0, run.timestamp)
 
 
 def _run_date(data: Mapping[str, Any]) -> float | None:

@@ -83,11 +83,12 @@ def read_observations(
             "(run lm_eval --tasks phylolm_genes "
             "--output_path DIR --log_samples)"
         )
-    defaults = _population_labels(runs)
+    of = {(run, task): run.identity(task) for run in runs for task in run.phylolm_tasks}
+    defaults = _population_labels(of)
     labels = {key: (rename or {}).get(label, label) for key, label in defaults.items()}
     identities: dict[str, Identity] = {}
-    for (run, task), label in labels.items():
-        identity = run.identity(task)
+    for key, label in labels.items():
+        identity, run = of[key], key[0]
         first = identities.setdefault(label, identity)
         if first != identity:
             raise InputError(
@@ -132,11 +133,9 @@ def _left_out(results_dir: Path, runs: Sequence[Run]) -> list[str]:
     return notes
 
 
-def _population_labels(runs: list[Run]) -> dict[tuple[Run, str], str]:
+def _population_labels(of: Mapping[tuple[Run, str], Identity]) -> dict[tuple[Run, str], str]:
     """Label of every (run, PhyloLM task): the model's label, plus the settings that differ."""
-    settings = {
-        (run, task): run.identity(task).settings for run in runs for task in run.phylolm_tasks
-    }
+    settings = {key: identity.settings for key, identity in of.items()}
     by_base: dict[str, list[dict[str, str]]] = {}
     for (run, _), values in settings.items():
         by_base.setdefault(run.label, []).append(values)

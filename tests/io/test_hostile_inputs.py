@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from support.fuzzing import mutate_json_line, tree_or_input_error
+from support.fuzzing import fuzz, mutate_json_line, tree_or_input_error
 from support.results_layout import write_run
 
 from phylolm_harness import pipeline
@@ -171,12 +171,7 @@ def test_genes_build_onto_a_folder(tmp_path, capsys):
 # ----------------------------------------------------------------------------- fuzzing
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@fuzz(300)
 @given(data=st.data())
 def test_fuzz_results_folders(tmp_path_factory, data):
     """Replace one JSON value of a results or samples file with a hostile one."""
@@ -188,12 +183,7 @@ def test_fuzz_results_folders(tmp_path_factory, data):
     tree_or_input_error(root)
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@fuzz(300)
 @given(data=st.data())
 def test_fuzz_raw_bytes(tmp_path_factory, data):
     """Truncate a file, or overwrite a few of its bytes with arbitrary ones."""
@@ -211,12 +201,7 @@ def test_fuzz_raw_bytes(tmp_path_factory, data):
     tree_or_input_error(root)
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@fuzz(300)
 @given(data=st.data())
 def test_fuzz_populations_file(tmp_path_factory, data):
     root = tmp_path_factory.mktemp("fuzz")

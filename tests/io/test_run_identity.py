@@ -21,13 +21,18 @@ def labels_of(out) -> list[str]:
         return next(csv.reader(handle))[1:]
 
 
-def test_one_model_in_two_dtypes_is_two_labelled_models(tmp_path):
-    root = tmp_path / "r"
+def llm_in_two_dtypes(root):
+    """Runs of one model, ``/m/llm``, in float32 and in bfloat16."""
     write_run(root, "/m/llm", conts(["alph", "beta"]), model_args={"dtype": "float32"})
     write_run(
         root, "/m/llm", conts(["alph", "alps"]), model_args={"dtype": "bfloat16"},
         timestamp="2026-01-02T00-00-00.000000",
     )  # fmt: skip
+
+
+def test_one_model_in_two_dtypes_is_two_labelled_models(tmp_path):
+    root = tmp_path / "r"
+    llm_in_two_dtypes(root)
     write_run(root, "/m/other", conts(["gamm", "beta"]))
     assert main(["tree", str(root), "--resamples", "0", "-o", str(tmp_path / "o")]) == 0
     assert labels_of(tmp_path / "o") == ["llm [dtype=bfloat16]", "llm [dtype=float32]", "other"]
@@ -82,11 +87,7 @@ def test_no_secret_from_model_args_reaches_an_output(tmp_path):
 
 def test_a_benchmark_score_goes_to_the_populations_of_the_same_weights(tmp_path, capsys):
     root = tmp_path / "r"
-    write_run(root, "/m/llm", conts(["alph", "beta"]), model_args={"dtype": "float32"})
-    write_run(
-        root, "/m/llm", conts(["alph", "alps"]), model_args={"dtype": "bfloat16"},
-        timestamp="2026-01-02T00-00-00.000000",
-    )  # fmt: skip
+    llm_in_two_dtypes(root)
     for name, words in (("other", ["gamm", "beta"]), ("third", ["beta", "bets"])):
         write_run(root, f"/m/{name}", conts(words))
     bench = write_benchmark_run(

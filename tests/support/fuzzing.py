@@ -6,12 +6,27 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from phylolm_harness import pipeline
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.populations_file import format_populations_file
 from phylolm_harness.report.markdown import render_report
+
+
+def fuzz(max_examples: int) -> settings:
+    """Settings of the fuzz tests: a fixed set of examples, so that CI never fails by chance.
+
+    Raise ``max_examples`` locally to look for new cases.
+    """
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+
 
 HOSTILE = st.one_of(
     st.none(),
