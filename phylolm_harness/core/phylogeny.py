@@ -11,10 +11,12 @@ from skbio import TreeNode
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import (
     Estimator,
-    distance_standard_errors,
+    RunningSpread,
+    bootstrap_distances,
     nei_distance,
     nei_similarity,
 )
+from phylolm_harness.core.support import Supports, count_supports
 from phylolm_harness.core.tree import MIN_TAXA, Method, build_tree
 from phylolm_harness.errors import InputError
 
@@ -34,6 +36,8 @@ class Phylogeny:
     why_no_tree: str
     method: Method
     estimator: Estimator
+    supports: Supports | None = None
+    """Branch supports of the tree's splits, from the same gene resamples as the errors."""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -48,15 +52,15 @@ def infer_phylogeny(
     resamples: int = 100,
     seed: int = 0,
 ) -> Phylogeny:
-    """Compute similarities, distances, standard errors and (with 3 models or more) a tree."""
+    """Compute similarities, distances and (with 3 models or more) a tree.
+
+    With ``resamples`` > 1, genes are resampled that many times (seeded); each resample gives a
+    distance matrix, from which the standard errors of the distances come, and a tree, from which
+    the supports of the splits come.
+    """
     result = nei_similarity(pops, estimator)
     distances = nei_distance(result.similarity)
     n = len(pops.models)
-    errors = (
-        distance_standard_errors(pops, resamples, seed, estimator)
-        if resamples > 1 and n > 1
-        else np.full((n, n), np.nan)
-    )
     tree: TreeNode | None = None
     why = ""
     if n < MIN_TAXA:
@@ -66,6 +70,18 @@ def infer_phylogeny(
             tree = build_tree(distances, pops.models, method)
         except InputError as error:
             why = str(error)
+    errors = np.full((n, n), np.nan)
+    supports = None
+    if resamples > 1 and n > 1:
+        spread = RunningSpread(n)
+        resampled = (spread.add(d) for d in bootstrap_distances(pops, resamples, seed, estimator))
+        if tree is not None:
+            trees = (build_tree(d, pops.models, method) for d in resampled)
+            supports = count_supports(tree, trees, pops.models)
+        else:
+            for _ in resampled:
+                pass
+        errors = spread.standard_errors()
     return Phylogeny(
         pops,
         result.similarity,
@@ -77,4 +93,5 @@ def infer_phylogeny(
         why,
         method,
         estimator,
+        supports,
     )

@@ -159,20 +159,35 @@ def distance_standard_errors(
 ) -> FloatMatrix:
     """Estimate the standard error of every pairwise distance by resampling genes (bootstrap).
 
-    Streams the resamples (Welford's update), so memory stays at a few ``n x n`` matrices.
+    Streams the resamples, so memory stays at a few ``n x n`` matrices.
     """
-    n = len(pops.models)
-    mean = np.zeros((n, n))
-    m2 = np.zeros((n, n))
-    count = 0
+    spread = RunningSpread(len(pops.models))
     for distances in bootstrap_distances(pops, n_resamples, seed, estimator):
-        count += 1
-        delta = distances - mean
-        mean += delta / count
-        m2 += delta * (distances - mean)
-    if count < 2:
-        return np.full((n, n), np.nan)
-    return np.sqrt(m2 / (count - 1))
+        spread.add(distances)
+    return spread.standard_errors()
+
+
+class RunningSpread:
+    """Running standard deviation of ``n x n`` matrices (Welford's update)."""
+
+    def __init__(self, n: int) -> None:
+        self.mean = np.zeros((n, n))
+        self.m2 = np.zeros((n, n))
+        self.count = 0
+
+    def add(self, matrix: FloatMatrix) -> FloatMatrix:
+        """Account for one matrix; return it unchanged (so it can sit in a generator)."""
+        self.count += 1
+        delta = matrix - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (matrix - self.mean)
+        return matrix
+
+    def standard_errors(self) -> FloatMatrix:
+        """Sample standard deviation of the matrices seen (NaN with fewer than 2)."""
+        if self.count < 2:
+            return np.full_like(self.mean, np.nan)
+        return np.sqrt(self.m2 / (self.count - 1))
 
 
 def _similarity(

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from skbio import DistanceMatrix, TreeNode
 from skbio.tree import nj, upgma
 
+from phylolm_harness.core.support import Supports
 from phylolm_harness.errors import InputError
 
 Method = Literal["nj", "upgma"]
@@ -62,18 +63,33 @@ def ladderize(tree: TreeNode) -> TreeNode:
     return tree
 
 
-def to_newick(tree: TreeNode) -> str:
+def to_newick(tree: TreeNode, supports: Supports | None = None) -> str:
     """Serialise a tree to Newick, one line ending in a newline.
 
     Names other than letters, digits, ``.``, ``-`` and ``_`` are single-quoted, so every label
     reads back unchanged with :func:`from_newick`; underscores are never turned into spaces.
+    With ``supports``, every internal branch is labelled with its bootstrap support in percent
+    (the convention FigTree, iTOL and ete read).
     """
-    return _newick(tree) + ";\n"
+    labels: dict[int, str] = {}
+    if supports is not None:
+        found = supports.lookup()
+        for node in tree.non_tips():
+            support = found.get(supports.side_of(str(t.name) for t in node.tips()))
+            if support is not None and np.isfinite(support[0]):
+                labels[id(node)] = f"{100 * support[0]:.0f}"
+    return _newick(tree, labels) + ";\n"
 
 
-def _newick(node: TreeNode) -> str:
-    text = "(" + ",".join(_newick(child) for child in node.children) + ")" if node.children else ""
-    if node.name is not None:
+def _newick(node: TreeNode, labels: dict[int, str]) -> str:
+    text = (
+        "(" + ",".join(_newick(child, labels) for child in node.children) + ")"
+        if node.children
+        else ""
+    )
+    if id(node) in labels:
+        text += labels[id(node)]
+    elif node.name is not None:
         text += _quote(str(node.name))
     if node.length is not None:
         text += f":{node.length:.10g}"

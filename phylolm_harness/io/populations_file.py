@@ -31,10 +31,11 @@ def read_populations_file(path: Path) -> list[GeneObservation]:
     InputError
         Naming ``file:line`` for a malformed line, a missing key or a bad value.
     """
-    return [_parse(row, where) for where, row in json_lines(path, "populations file")]
+    return [parse_observation(row, where) for where, row in json_lines(path, "populations file")]
 
 
-def _parse(row: Any, where: str) -> GeneObservation:
+def parse_observation(row: Any, where: str) -> GeneObservation:
+    """Validate one line of a populations file (a decoded JSON value) into an observation."""
     if not isinstance(row, dict):
         raise InputError(f"{where}: expected a JSON object")
     missing = [k for k in (*_KEYS, "alleles") if k not in row]
@@ -72,7 +73,15 @@ def _is_number(value: Any) -> bool:
 
 def format_populations_file(observations: Iterable[GeneObservation]) -> str:
     """Serialise observations, sorted by model, genome and gene, one JSON object per line."""
-    lines = []
+    return "".join(
+        json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n"
+        for row in observation_rows(observations)
+    )
+
+
+def observation_rows(observations: Iterable[GeneObservation]) -> list[dict[str, Any]]:
+    """Observations as populations-file rows, sorted by model, genome and gene."""
+    rows = []
     for obs in sorted(observations, key=lambda o: (o.model, o.genome, o.fingerprint, o.gene)):
         row: dict[str, Any] = {k: getattr(obs, k) for k in _KEYS}
         if obs.exact:
@@ -80,5 +89,5 @@ def format_populations_file(observations: Iterable[GeneObservation]) -> str:
         else:
             row.update(mode="sampled", probes=obs.probes)
         row["alleles"] = dict(sorted(obs.alleles.items()))
-        lines.append(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
-    return "".join(lines)
+        rows.append(row)
+    return rows

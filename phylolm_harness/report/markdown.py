@@ -55,6 +55,8 @@ def render_report(
             f"| {_cell(model)} | {_probes_text(pops.probes[i], pops.tail[i])} | "
             f"{int(pops.observed[i].sum())}/{n_genes} | {_closest(phylogeny, i)} |"
         )
+    if phylogeny.supports is not None and len(phylogeny.supports.splits):
+        lines += ["", *_supports_section(phylogeny)]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     for section in sections:
@@ -77,6 +79,45 @@ _READING_GUIDE = [
     "collections made on other machines.",
     "- `heatmap.png` shows the distances in tree order: blocks along the diagonal are families.",
 ]
+
+
+MAX_SPLITS_LISTED = 60
+"""Splits listed in the report's branch support table (the weakest first)."""
+
+
+def _supports_section(phylogeny: Phylogeny) -> list[str]:
+    supports = phylogeny.supports
+    assert supports is not None
+    n = len(supports.labels)
+    names = np.asarray(supports.labels, dtype=object)
+    rows = []
+    for split, boot, transfer in zip(
+        supports.splits, supports.bootstrap, supports.transfer, strict=True
+    ):
+        side = split if split.sum() <= n - split.sum() else ~split
+        members = sorted(names[side].tolist())
+        rows.append((boot, transfer, members))
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    lines = [
+        "## Branch support",
+        "",
+        f"Each internal branch splits the models in two. Its bootstrap support is the share of "
+        f"{supports.resamples} trees, built on genes resampled with replacement, that contain the "
+        "same split; the transfer support (Lemoine et al. 2018) also gives credit to near "
+        "matches. Both are written in `tree.nwk` (bootstrap, in percent, as internal node labels) "
+        "and on `tree.png`; below 70% a grouping is weak.",
+        "",
+        "| models on the smaller side | bootstrap | transfer |",
+        "|---|---|---|",
+    ]
+    for boot, transfer, members in rows[:MAX_SPLITS_LISTED]:
+        shown = ", ".join(_cell(m) for m in members[:8])
+        if len(members) > 8:
+            shown += f" and {len(members) - 8} more"
+        lines.append(f"| {shown} | {100 * boot:.0f}% | {100 * transfer:.0f}% |")
+    if len(rows) > MAX_SPLITS_LISTED:
+        lines.append(f"\n{len(rows) - MAX_SPLITS_LISTED} better supported splits not listed.")
+    return lines
 
 
 def identities_section(identities: Mapping[str, Identity]) -> str:

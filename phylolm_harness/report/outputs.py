@@ -60,9 +60,11 @@ def render_tree_outputs(
     }
     order = labels
     if phylogeny.tree is not None:
-        files["tree.nwk"] = to_newick(phylogeny.tree).encode()
+        files["tree.nwk"] = to_newick(phylogeny.tree, phylogeny.supports).encode()
         files["tree.png"] = draw_dendrogram(
-            phylogeny.tree, f"PhyloLM tree ({method_name(phylogeny)}, {len(labels)} models)"
+            phylogeny.tree,
+            f"PhyloLM tree ({method_name(phylogeny)}, {len(labels)} models)",
+            phylogeny.supports,
         )
         order = [str(tip.name) for tip in phylogeny.tree.tips()]
     index = [labels.index(name) for name in order]

@@ -11,11 +11,13 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from skbio import TreeNode
 
 from phylolm_harness.core.predict import PROTOCOLS, Predictions
+from phylolm_harness.core.support import Supports
 from phylolm_harness.report.tables import number
 
 __all__ = ["MAX_SHOWN", "draw_dendrogram", "draw_heatmap", "draw_map", "plot_predictions", "shown"]
@@ -55,11 +57,12 @@ def _drawable() -> frozenset[int]:
     return frozenset(ft2font.FT2Font(path).get_charmap())
 
 
-def draw_dendrogram(tree: TreeNode, title: str) -> bytes:
+def draw_dendrogram(tree: TreeNode, title: str, supports: Supports | None = None) -> bytes:
     """Draw a rectangular dendrogram with true branch lengths; labels are never cut off.
 
     NJ trees are unrooted; they are drawn rooted at their midpoint. Negative NJ branch lengths
-    are drawn as zero.
+    are drawn as zero. With ``supports``, each internal branch carries its bootstrap support in
+    percent, at its right end.
     """
     drawn = tree.root_at_midpoint() if len(tree.children) != 2 else tree
     tips = list(drawn.tips())
@@ -81,6 +84,8 @@ def draw_dendrogram(tree: TreeNode, title: str) -> bytes:
             ys = [y[id(c)] for c in node.children]
             ax.plot([x[id(node)]] * 2, [min(ys), max(ys)], color="0.2", lw=1.2)
     span = max(x.values()) or 1.0
+    if supports is not None:
+        _label_supports(ax, drawn, supports, x, y, span)
     for tip in tips:
         ax.text(
             x[id(tip)] + 0.01 * span,
@@ -97,6 +102,33 @@ def draw_dendrogram(tree: TreeNode, title: str) -> bytes:
     ax.set_xlabel("Nei distance from the (midpoint) root")
     ax.set_title(title)
     return _png(fig)
+
+
+def _label_supports(
+    ax: Axes,
+    drawn: TreeNode,
+    supports: Supports,
+    x: dict[int, float],
+    y: dict[int, float],
+    span: float,
+) -> None:
+    found = supports.lookup()
+    done: set[frozenset[str]] = set()
+    for node in drawn.non_tips():
+        side = supports.side_of(str(t.name) for t in node.tips())
+        support = found.get(side)
+        if support is None or side in done or not np.isfinite(support[0]):
+            continue
+        done.add(side)
+        ax.text(
+            x[id(node)] - 0.005 * span,
+            y[id(node)] - 0.15,
+            f"{100 * support[0]:.0f}",
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="tab:red" if support[0] < 0.7 else "0.35",
+        )
 
 
 def draw_heatmap(distances: NDArray[np.float64], labels: Sequence[str], title: str) -> bytes:

@@ -1,0 +1,170 @@
+"""Branch support: how often the genes, resampled, give back each split of a tree.
+
+The classic (Felsenstein) bootstrap support of a split is the share of trees built on resampled
+genes that contain it. The transfer bootstrap (Lemoine et al., Nature 2018) counts how many tips
+must move for the closest branch of each resampled tree to match the split; it stays informative
+on large trees, where the classic support of deep splits falls towards 0 for one misplaced tip.
+
+Splits are boolean rows over the tips, in a fixed label order, oriented so the first label is
+never on the marked side. A tree's splits are computed once into a matrix, so comparing trees is
+array work rather than set work.
+
+References
+----------
+.. [1] J. Felsenstein, "Confidence limits on phylogenies: an approach using the bootstrap",
+   Evolution 39 (1985).
+.. [2] F. Lemoine et al., "Renewing Felsenstein's phylogenetic bootstrap in the era of big data",
+   Nature 556 (2018).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from skbio import TreeNode
+
+BoolMatrix = NDArray[np.bool_]
+
+
+def split_matrix(tree: TreeNode, labels: Sequence[str]) -> BoolMatrix:
+    """Non-trivial splits of a tree read as unrooted: ``(k, n)`` rows, unique, sorted.
+
+    Parameters
+    ----------
+    tree : skbio.TreeNode
+        A tree whose tips are exactly ``labels``.
+    labels : sequence of str
+        Tip order of the columns; the side holding ``labels[0]`` is the unmarked one.
+
+    Returns
+    -------
+    ndarray of bool
+        One row per split with at least 2 tips on each side.
+
+    Examples
+    --------
+    >>> from phylolm_harness.core.tree import from_newick
+    >>> split_matrix(from_newick("((a,b),(c,d),e);"), ["a", "b", "c", "d", "e"]).astype(int)
+    array([[0, 0, 1, 1, 0],
+           [0, 0, 1, 1, 1]])
+    """
+    index = {label: i for i, label in enumerate(labels)}
+    n = len(labels)
+    below: dict[int, NDArray[np.bool_]] = {}
+    rows = []
+    for node in tree.postorder(include_self=True):
+        if node.is_tip():
+            side = np.zeros(n, dtype=bool)
+            side[index[str(node.name)]] = True
+        else:
+            side = np.logical_or.reduce([below.pop(id(child)) for child in node.children])
+        below[id(node)] = side
+        if node.parent is not None and not node.is_tip():
+            rows.append(side)
+    if not rows:
+        return np.zeros((0, n), dtype=bool)
+    out = np.asarray(rows)
+    out[out[:, 0]] = ~out[out[:, 0]]
+    size = out.sum(axis=1)
+    out = out[(size > 1) & (size < n - 1)]
+    return np.unique(out, axis=0) if len(out) else out
+
+
+@dataclass(frozen=True, eq=False)
+class Supports:
+    """Supports of the splits of a reference tree.
+
+    Attributes
+    ----------
+    labels : tuple of str
+        Column order of :attr:`splits`.
+    splits : ndarray of bool
+        ``(k, n)`` splits of the reference tree (see :func:`split_matrix`).
+    bootstrap : ndarray of float64
+        ``(k,)`` share of resampled trees containing each split (0 to 1).
+    transfer : ndarray of float64
+        ``(k,)`` transfer bootstrap support of each split (0 to 1).
+    resamples : int
+        Number of resampled trees the supports were counted over.
+    """
+
+    labels: tuple[str, ...]
+    splits: BoolMatrix
+    bootstrap: NDArray[np.float64]
+    transfer: NDArray[np.float64]
+    resamples: int
+
+    def side_of(self, tips: Iterable[str]) -> frozenset[str]:
+        """Name the split a set of tips makes by its side without the first label."""
+        side = frozenset(tips)
+        return frozenset(self.labels) - side if self.labels[0] in side else side
+
+    def lookup(self) -> dict[frozenset[str], tuple[float, float]]:
+        """Split (see :meth:`side_of`) -> (bootstrap, transfer) supports."""
+        names = np.asarray(self.labels, dtype=object)
+        return {
+            frozenset(names[row].tolist()): (float(b), float(t))
+            for row, b, t in zip(self.splits, self.bootstrap, self.transfer, strict=True)
+        }
+
+
+def count_supports(
+    reference: TreeNode, resampled: Iterable[TreeNode], labels: Sequence[str]
+) -> Supports:
+    """Count the classic and transfer supports of every split of ``reference``.
+
+    Parameters
+    ----------
+    reference : skbio.TreeNode
+        The tree built on all genes.
+    resampled : iterable of skbio.TreeNode
+        Trees built on resampled genes, on the same tips; consumed once.
+    labels : sequence of str
+        Tip order.
+
+    Returns
+    -------
+    Supports
+        Supports are NaN when no resampled tree was given.
+    """
+    ref = split_matrix(reference, labels)
+    n = len(labels)
+    hits = np.zeros(len(ref))
+    transfer_sum = np.zeros(len(ref))
+    keys = {row.tobytes(): i for i, row in enumerate(np.packbits(ref, axis=1))}
+    ref_f = ref.astype(np.float64)
+    ref_size = ref_f.sum(axis=1)
+    # Transfer distance to a single-tip split {i}: |side ^ {i}| = |side| + 1 - 2 side_i.
+    to_singletons = np.minimum(
+        ref_size[:, None] + 1 - 2 * ref_f, n - (ref_size[:, None] + 1 - 2 * ref_f)
+    )
+    singleton_best = to_singletons.min(axis=1) if n else np.zeros(len(ref))
+    count = 0
+    for tree in resampled:
+        count += 1
+        other = split_matrix(tree, labels)
+        for packed in np.packbits(other, axis=1):
+            i = keys.get(packed.tobytes())
+            if i is not None:
+                hits[i] += 1
+        if len(other):
+            other_f = other.astype(np.float64)
+            xor = ref_f @ (1 - other_f).T + (1 - ref_f) @ other_f.T
+            best = np.minimum(np.minimum(xor, n - xor).min(axis=1), singleton_best)
+        else:
+            best = singleton_best
+        transfer_sum += best
+    if count == 0:
+        nan = np.full(len(ref), np.nan)
+        return Supports(tuple(labels), ref, nan, nan.copy(), 0)
+    smaller = np.minimum(ref_size, n - ref_size)
+    transfer = 1.0 - (transfer_sum / count) / np.maximum(smaller - 1.0, 1.0)
+    return Supports(tuple(labels), ref, hits / count, np.clip(transfer, 0.0, 1.0), count)
+
+
+def well_supported(supports: Supports, threshold: float) -> set[frozenset[str]]:
+    """Return the splits whose classic bootstrap support is at least ``threshold``."""
+    return {side for side, (b, _) in supports.lookup().items() if b >= threshold}
