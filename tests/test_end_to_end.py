@@ -1,33 +1,18 @@
 """Real ``lm_eval`` on a family of locally built models, then ``phylolm-harness tree``."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.fuzzing import fuzz, mutate_json_line, tree_or_input_error
-from support.lm_eval_runner import run_lm_eval
+from support.lm_eval_runner import FAMILY_GENES as GENES_PER_GENOME
+from support.lm_eval_runner import FAMILY_PROBES as PROBES
 
 from phylolm_harness.cli import main
 from phylolm_harness.core.tree import from_newick, robinson_foulds
 
 pytestmark = pytest.mark.slow
-
-GENES_PER_GENOME = 24
-PROBES = 32
-
-
-@pytest.fixture(scope="module")
-def family_results(tiny_family, tmp_path_factory) -> Path:
-    results = tmp_path_factory.mktemp("results")
-    for folder in tiny_family.models.values():
-        run_lm_eval(
-            "--model", "hf", "--model_args", f"pretrained={folder}", "--device", "cpu",
-            "--tasks", "phylolm_genes", "--limit", str(GENES_PER_GENOME),
-            "--batch_size", "64", "--output_path", str(results), "--log_samples",
-        )  # fmt: skip
-    return results
 
 
 def test_tree_recovers_the_known_family(tiny_family, family_results, tmp_path):

@@ -215,6 +215,11 @@ def _permutation_null(
                 f"model {oa.model!r}, gene {oa.gene!r}: one collection is exact and the other "
                 "sampled; a check compares collections made in the same mode"
             )
+        if (oa.probes or 0) + (ob.probes or 0) > _MAX_PROBES:
+            raise InputError(
+                f"model {oa.model!r}, gene {oa.gene!r}: more than {_MAX_PROBES:,} probes; "
+                "use fewer, or exact mode"
+            )
         alleles = sorted(set(oa.alleles) | set(ob.alleles))
         ca = np.array([int(oa.alleles.get(k, 0)) for k in alleles], dtype=np.int64)
         cb = np.array([int(ob.alleles.get(k, 0)) for k in alleles], dtype=np.int64)
@@ -225,6 +230,10 @@ def _permutation_null(
         within_a += _within_counts(draws_a, na, estimator)
         within_b += _within_counts(draws_b, nb, estimator)
     return nei_from_sums(cross, within_a, within_b)
+
+
+_MAX_PROBES = 10**8
+"""Most probes per gene a permutation test takes (both collections together)."""
 
 
 def _within_counts(counts: NDArray[np.int64], n: int, estimator: Estimator) -> FloatArray:

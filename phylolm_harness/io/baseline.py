@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import Phylogeny
+from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.tree import to_newick
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.populations_file import observation_rows, parse_observation
@@ -165,7 +166,7 @@ def _matrix(matrix: NDArray[np.float64]) -> list[list[float | None]]:
 def _checksum(document: Mapping[str, Any]) -> str:
     body = {k: v for k, v in document.items() if k != "checksum"}
     canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def read_baseline(path: Path) -> Baseline:
@@ -246,6 +247,7 @@ def _parse(path: Path, doc: Mapping[str, Any]) -> Baseline:
     )
     if {o.model for o in observations} != set(labels):
         raise ValueError("the populations and the models differ")
+    Populations.from_observations(observations)  # the checks every population passes
     tree = doc["tree"]
     supports: dict[frozenset[str], tuple[float, float]] = {}
     newick = None

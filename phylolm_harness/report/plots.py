@@ -99,7 +99,10 @@ def draw_dendrogram(tree: TreeNode, title: str, supports: Supports | None = None
     ax.set_yticks([])
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    ax.set_xlabel("Nei distance from the (midpoint) root")
+    ax.set_xlabel(
+        "Nei distance from the (midpoint) root"
+        + ("; at the nodes: bootstrap support (%)" if supports is not None else "")
+    )
     ax.set_title(title)
     return _png(fig)
 

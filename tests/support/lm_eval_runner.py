@@ -6,6 +6,11 @@ import os
 import subprocess
 import sys
 
+FAMILY_GENES = 24
+"""Genes of each shipped genome in the tiny family's sampled runs (``family_results``)."""
+FAMILY_PROBES = 32
+"""Sampled continuations per gene in those runs (the tasks' default)."""
+
 
 def lm_eval_env() -> dict[str, str]:
     """Environment of an offline ``lm_eval`` run on this machine's CPU."""

@@ -1,0 +1,105 @@
+"""Options shared by the commands that read results folders, and their conversion."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from phylolm_harness.errors import InputError
+
+
+def add_population_options(parser: argparse.ArgumentParser) -> None:
+    """Options of ``tree`` and ``predict``: inputs, output folder, inference."""
+    add_input_options(parser)
+    parser.add_argument(
+        "-o", "--out", type=Path, help="output folder (default RESULTS_DIR/phylolm)"
+    )
+    add_inference_options(parser)
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """Where the observations come from and how models are labelled and selected."""
+    parser.add_argument("results_dir", type=Path, nargs="?", help="what lm_eval --output_path got")
+    parser.add_argument(
+        "--populations",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a populations file (JSON Lines) to add; repeatable",
+    )
+    parser.add_argument(
+        "--rename",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="label a model NEW; OLD is lm-eval's model name or a label (NEW has no '='); "
+        "repeatable",
+    )
+    parser.add_argument(
+        "--labels", type=Path, metavar="CSV", help="a CSV file with columns model,label"
+    )
+    parser.add_argument(
+        "--genome",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="use only genes of this genome (e.g. math); repeatable",
+    )
+
+
+def add_inference_options(parser: argparse.ArgumentParser) -> None:
+    """How distances and trees are computed."""
+    parser.add_argument("--method", choices=("nj", "upgma"), default="nj", help="default: nj")
+    parser.add_argument(
+        "--estimator",
+        choices=("unbiased", "plugin"),
+        default="unbiased",
+        help="within-model term: Nei's unbiased (default) or the paper's plug-in",
+    )
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=100,
+        help="gene resamples for distance standard errors and branch supports "
+        "(0 to skip; default 100)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+
+
+def out_dir(args: argparse.Namespace) -> Path:
+    """Return the output folder: ``-o``, else ``RESULTS_DIR/phylolm``."""
+    if args.results_dir is None and not args.populations:
+        raise InputError("give a RESULTS_DIR, a --populations file, or both")
+    out = args.out or (args.results_dir / "phylolm" if args.results_dir else None)
+    if out is None:
+        raise InputError("with only --populations files, say where to write with -o OUT_DIR")
+    return Path(out)
+
+
+def tree_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of :func:`phylolm_harness.pipeline.tree` from the options."""
+    return {
+        "rename": renames(args.rename, args.labels),
+        "genomes": frozenset(args.genome) or None,
+        "method": args.method,
+        "estimator": args.estimator,
+        "resamples": args.resamples,
+        "seed": args.seed,
+    }
+
+
+def renames(pairs: Sequence[str], labels_file: Path | None) -> dict[str, str]:
+    """Label overrides from ``--labels`` and ``--rename`` (the latter win)."""
+    from phylolm_harness.io.reading import text
+    from phylolm_harness.io.tables import read_labels
+
+    rename = read_labels(labels_file) if labels_file is not None else {}
+    for pair in pairs:
+        old, sep, new = pair.rpartition("=")  # labels with settings hold "=": NEW may not
+        if not sep or not old or not new:
+            raise InputError(f"--rename {pair!r}: expected OLD=NEW")
+        rename[text(old, "--rename", "name")] = text(new, "--rename", "name")
+    return rename

@@ -1,0 +1,151 @@
+import numpy as np
+import pytest
+from scipy.stats import binom
+
+from phylolm_harness.core.check import (
+    by_gene,
+    gene_terms,
+    holm,
+    same_model_test,
+)
+from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.core.populations import Populations
+from phylolm_harness.core.rules import Drift, Rules, evaluate
+from phylolm_harness.core.similarity import nei_distance, nei_similarity
+
+GENES = 24
+ALLELES = 8
+
+
+def _truth(seed, concentration=0.4):
+    return np.random.default_rng(seed).dirichlet(np.full(ALLELES, concentration), size=GENES)
+
+
+def _sampled(truth, rng, model="m", probes=32):
+    out = []
+    for g, p in enumerate(truth):
+        counts = rng.multinomial(probes, p)
+        alleles = {f"a{i}": int(c) for i, c in enumerate(counts) if c}
+        out.append(GeneObservation(model, "math", "sha256:0", f"g{g}", alleles, probes))
+    return by_gene(out)
+
+
+def _exact(truth, model="m", wobble=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for g, p in enumerate(truth):
+        q = np.abs(p * (1 + wobble * rng.standard_normal(ALLELES)))
+        q = q / q.sum() * 0.9
+        alleles = {f"a{i}": float(v) for i, v in enumerate(q)}
+        out.append(GeneObservation(model, "math", "sha256:0", f"g{g}", alleles, None, tail=0.1))
+    return by_gene(out)
+
+
+def test_distance_from_terms_is_the_tree_distance():
+    rng = np.random.default_rng(0)
+    a = _sampled(_truth(0), rng, "a")
+    b = _sampled(_truth(1), rng, "b")
+    pops = Populations.from_observations([*a.values(), *b.values()])
+    for estimator in ("unbiased", "plugin"):
+        tree_distance = nei_distance(nei_similarity(pops, estimator).similarity)[0, 1]
+        ours = gene_terms(a, b, estimator).distance()[0]
+        assert ours == pytest.approx(tree_distance, rel=1e-12)
+
+
+def test_false_alarm_rate_of_the_permutation_test_is_at_most_the_level():
+    """Two collections of one model: p < 0.05 in at most 5% of 400 trials (binomial bound)."""
+    rng = np.random.default_rng(1)
+    truth = _truth(2)
+    p_values = [
+        same_model_test(
+            _sampled(truth, rng), _sampled(truth, rng), level=0.05, permutations=199, seed=i
+        ).p_value
+        for i in range(400)
+    ]
+    rejections = sum(p < 0.05 for p in p_values)
+    assert rejections <= binom.ppf(0.999, 400, 0.05)
+    # ... and the p-values are spread out rather than piled at 1 (the test is not inert).
+    assert 0.4 < np.mean(p_values) < 0.6
+
+
+def test_permutation_test_detects_a_changed_model():
+    rng = np.random.default_rng(4)
+    truth = _truth(5)
+    changed = 0.6 * truth + 0.4 * _truth(6)
+    results = [
+        same_model_test(
+            _sampled(truth, rng), _sampled(changed, rng), level=0.01, permutations=499, seed=i
+        )
+        for i in range(20)
+    ]
+    assert sum(r.p_value < 0.01 for r in results) >= 18
+    assert all(r.distance > r.critical for r in results if r.p_value < 0.01)
+
+
+def test_exact_collections_compare_within_a_tolerance():
+    truth = _truth(7)
+    again = same_model_test(
+        _exact(truth), _exact(truth, wobble=1e-6, seed=1), level=0.01, permutations=99, seed=0
+    )
+    assert again.p_value is None and again.noise == 0.0
+    assert abs(again.distance) < 1e-9
+    changed = same_model_test(
+        _exact(truth), _exact(truth, wobble=0.2, seed=2), level=0.01, permutations=99, seed=0
+    )
+    assert changed.distance > changed.critical
+
+
+def test_holm_matches_its_definition():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        p = rng.uniform(0, 0.2, size=rng.integers(1, 8)).tolist()
+        adjusted = holm(p)
+        order = np.argsort(p)
+        m = len(p)
+        expected = np.maximum.accumulate([min(1, (m - k) * p[i]) for k, i in enumerate(order)])
+        assert np.allclose(np.array(adjusted)[order], expected)
+
+
+def _rules_fixture(seed=0):
+    rng = np.random.default_rng(seed)
+    truths = {"a": _truth(10), "b": 0.85 * _truth(10) + 0.15 * _truth(11), "c": _truth(12)}
+    base = {m: _sampled(t, rng, m) for m, t in truths.items()}
+    return truths, base, rng
+
+
+def _distances(collection, labels):
+    n = len(labels)
+    d = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                d[i, j] = gene_terms(collection[labels[i]], collection[labels[j]]).distance()[0]
+    return d
+
+
+def test_rules_pass_on_a_recollection_and_fail_on_a_swap():
+    truths, base, rng = _rules_fixture()
+    labels = ["a", "b", "c"]
+    again = {m: _sampled(t, rng, m) for m, t in truths.items()}
+    rules = Rules(drift=(Drift("b", 0.5, "a"),), nearest=("b",), permutations=999)
+    verdicts = evaluate(
+        rules, base, again, baseline_nearest={"b": "a"},
+        current_distances=_distances(again, labels), labels=labels,
+        baseline_tree=None, current_tree=None, estimator="unbiased",
+    )  # fmt: skip
+    assert [v.rule for v in verdicts].count("same model") == 3
+    assert all(v.passed for v in verdicts), [v.explanation for v in verdicts]
+    # "b" now serves model c's alleles: same-model and nearest-relative fail.
+    swapped = {**again, "b": _sampled(truths["c"], rng, "b")}
+    verdicts = evaluate(
+        rules, base, swapped, baseline_nearest={"b": "a"},
+        current_distances=_distances(swapped, labels), labels=labels,
+        baseline_tree=None, current_tree=None, estimator="unbiased",
+    )  # fmt: skip
+    failed = {(v.rule, v.subject) for v in verdicts if not v.passed}
+    assert ("same model", "b") in failed
+    assert ("nearest relative", "b") in failed
+    assert ("same model", "a") not in failed
+    for v in verdicts:
+        if v.p_value is not None:
+            assert v.adjusted_p >= v.p_value
