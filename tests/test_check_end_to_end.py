@@ -124,7 +124,9 @@ def test_exact_mode_tolerates_other_kernels_and_catches_int8(
     # Exact runs are not comparable with a sampled baseline: bad input, not a failed rule.
     for label in CLADE[1:]:
         _copy_run(family_results, label, tmp_path / "batch1")
-    done = phylolm("check", str(tmp_path / "batch1"), "--baseline", str(sampled_baseline))
+    done = phylolm(
+        "check", str(tmp_path / "batch1"), "--baseline", str(sampled_baseline), "--genome", "math"
+    )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "'code-1' was collected in exact mode here but in sampled mode" in done.stderr

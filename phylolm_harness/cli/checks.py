@@ -10,6 +10,7 @@ from typing import Any
 from phylolm_harness.cli.options import (
     add_inference_options,
     add_input_options,
+    out_dir,
     renames,
     tree_options,
 )
@@ -109,7 +110,7 @@ def add_commands(commands: Any) -> None:
         "--tolerance",
         type=float,
         default=None,
-        help="largest distance between exact collections read as the same model (default 0.001)",
+        help="largest distance between exact collections read as the same model (default 1e-5)",
     )
     check.add_argument(
         "--permutations",
@@ -147,11 +148,7 @@ def _run_check(args: argparse.Namespace) -> int:
     from phylolm_harness.core.rules import Rules
     from phylolm_harness.io.files import write_outputs
 
-    if args.results_dir is None and not args.populations:
-        raise InputError("give a RESULTS_DIR, a --populations file, or both")
-    out = args.out or (args.results_dir / "phylolm-check" if args.results_dir else None)
-    if out is None:
-        raise InputError("with only --populations files, say where to write with -o OUT_DIR")
+    out = out_dir(args, "phylolm-check")
     if not 0 < args.level < 1:
         raise InputError(f"--level must be between 0 and 1, got {args.level}")
     if not 0 <= args.min_support <= 1:
@@ -186,7 +183,7 @@ def _run_check(args: argparse.Namespace) -> int:
         genomes=frozenset(args.genome) or None,
         any_tool_version=args.any_tool_version,
     )
-    write_outputs(Path(out), result.files(), stale=regression.CHECK_OUTPUTS)
+    write_outputs(out, result.files(), stale=regression.CHECK_OUTPUTS)
     sys.stdout.write(result.summary())
     print(f"details -> {out}")
     return 0 if result.passed else 1

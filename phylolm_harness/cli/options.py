@@ -69,11 +69,11 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
 
 
-def out_dir(args: argparse.Namespace) -> Path:
-    """Return the output folder: ``-o``, else ``RESULTS_DIR/phylolm``."""
+def out_dir(args: argparse.Namespace, folder: str = "phylolm") -> Path:
+    """Return the output folder: ``-o``, else ``RESULTS_DIR/<folder>``."""
     if args.results_dir is None and not args.populations:
         raise InputError("give a RESULTS_DIR, a --populations file, or both")
-    out = args.out or (args.results_dir / "phylolm" if args.results_dir else None)
+    out = args.out or (args.results_dir / folder if args.results_dir else None)
     if out is None:
         raise InputError("with only --populations files, say where to write with -o OUT_DIR")
     return Path(out)

@@ -33,7 +33,7 @@ FloatArray = NDArray[np.float64]
 GeneKey = tuple[str, str, str]
 """(genome, fingerprint, gene id)."""
 
-EXACT_TOLERANCE = 1e-3
+EXACT_TOLERANCE = 1e-5
 """Largest Nei distance between two exact collections still read as the same model.
 
 Kernel-level floating-point differences (batch size and padding, thread count) move exact
