@@ -35,7 +35,15 @@ from phylolm_harness.report.outputs import (
     render_tree_outputs,
 )
 
-__all__ = ["DEFAULT_BENCHMARKS", "PredictResult", "TreeResult", "predict", "tree"]
+__all__ = [
+    "DEFAULT_BENCHMARKS",
+    "Inputs",
+    "PredictResult",
+    "TreeResult",
+    "predict",
+    "read_inputs",
+    "tree",
+]
 
 DEFAULT_BENCHMARKS = ("mmlu", "arc_challenge")
 """Benchmarks ``predict`` looks for when none is named (those present in the results are used)."""
@@ -92,6 +100,46 @@ def _tree_files(found: TreeResult, sections: Sequence[str]) -> dict[str, bytes]:
     return render_tree_outputs(found.phylogeny, found.observations, found.notes, [*runs, *sections])
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """Every observation of a results folder and populations files, with what was learnt."""
+
+    observations: tuple[GeneObservation, ...]
+    notes: tuple[str, ...]
+    identities: Mapping[str, Identity]
+    runs: tuple[Run, ...]
+
+
+def read_inputs(
+    results_dir: Path | None,
+    populations: Sequence[Path] = (),
+    *,
+    rename: Mapping[str, str] | None = None,
+    genomes: frozenset[str] | None = None,
+) -> Inputs:
+    """Read the observations of a results folder and of populations files (see :func:`tree`)."""
+    if results_dir is None and not populations:
+        raise InputError("give a RESULTS_DIR, a --populations file, or both")
+    observations: list[GeneObservation] = []
+    notes: list[str] = []
+    identities: Mapping[str, Identity] = {}
+    runs: list[Run] = []
+    if results_dir is not None:
+        runs = index_runs(results_dir, rename)
+        collected = read_observations(results_dir, rename, genomes, runs)
+        observations.extend(collected.observations)
+        notes.extend(collected.notes)
+        identities = collected.identities
+        check_renames(rename or {}, runs, {*identities, *collected.default_labels})
+    for path in populations:
+        observations.extend(
+            o for o in read_populations_file(path) if genomes is None or o.genome in genomes
+        )
+    if genomes is not None and not observations:
+        raise InputError(f"no observation of genome(s) {', '.join(sorted(genomes))}")
+    return Inputs(tuple(observations), tuple(notes), identities, tuple(runs))
+
+
 def tree(
     results_dir: Path | None,
     populations: Sequence[Path] = (),
@@ -130,38 +178,25 @@ def tree(
     InputError
         Missing inputs, bad files, and the checks of the populations and similarities.
     """
-    if results_dir is None and not populations:
-        raise InputError("give a RESULTS_DIR, a --populations file, or both")
     if resamples < 0:
         raise InputError("--resamples must be 0 or more")
     if not 0 <= seed < 2**63:
         raise InputError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
-    observations: list[GeneObservation] = []
-    notes: list[str] = []
-    identities: Mapping[str, Identity] = {}
-    runs: list[Run] = []
-    if results_dir is not None:
-        runs = index_runs(results_dir, rename)
-        collected = read_observations(results_dir, rename, genomes, runs)
-        observations.extend(collected.observations)
-        notes.extend(collected.notes)
-        identities = collected.identities
-        check_renames(rename or {}, runs, {*identities, *collected.default_labels})
-    for path in populations:
-        observations.extend(
-            o for o in read_populations_file(path) if genomes is None or o.genome in genomes
-        )
-    if genomes is not None and not observations:
-        raise InputError(f"no observation of genome(s) {', '.join(sorted(genomes))}")
+    inputs = read_inputs(results_dir, populations, rename=rename, genomes=genomes)
     phylogeny = infer_phylogeny(
-        Populations.from_observations(observations), method, estimator, resamples, seed
+        Populations.from_observations(inputs.observations), method, estimator, resamples, seed
     )
     sections: tuple[str, ...] = ()
     if benchmarks_hint and results_dir is not None:
-        hint = _benchmarks_hint(results_dir, rename, runs)
+        hint = _benchmarks_hint(results_dir, rename, inputs.runs)
         sections = (hint,) if hint else ()
     return TreeResult(
-        phylogeny, tuple(observations), tuple(notes), sections, identities, dict(rename or {})
+        phylogeny,
+        inputs.observations,
+        inputs.notes,
+        sections,
+        inputs.identities,
+        dict(rename or {}),
     )
 
 

@@ -18,12 +18,15 @@ import numpy as np
 from phylolm_harness import __version__
 from phylolm_harness.core.check import by_gene
 from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.core.phylogeny import Phylogeny, infer_phylogeny
+from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.rules import Drift, Rules, TreeSide, Verdict, evaluate
 from phylolm_harness.core.similarity import MIN_SHARED_GENES, Estimator
 from phylolm_harness.core.tree import Method, from_newick, splits
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.baseline import Baseline, format_baseline, mode_of, read_baseline
-from phylolm_harness.pipeline import TreeResult, tree
+from phylolm_harness.io.runs import Identity
+from phylolm_harness.pipeline import TreeResult, read_inputs, tree
 from phylolm_harness.report.check import check_json, check_markdown, console_summary, junit_xml
 
 __all__ = ["CHECK_OUTPUTS", "CheckResult", "baseline", "check"]
@@ -136,36 +139,41 @@ def check(
         )
     rules = _check_rules(rules, base)
     wanted = frozenset(name for name, _, _ in base.genomes)
-    found = tree(
-        results_dir,
-        populations,
-        rename=rename,
-        genomes=wanted & genomes if genomes is not None else wanted,
-        method=base.method,  # type: ignore[arg-type]
-        estimator=base.estimator,  # type: ignore[arg-type]
-        resamples=base.resamples if rules.max_rf is not None else 0,
-        seed=base.seed,
-        benchmarks_hint=False,
+    if genomes is not None and not genomes & wanted:
+        raise InputError(
+            f"--genome {', '.join(sorted(genomes))}: the baseline {baseline_path} holds genomes "
+            f"{', '.join(sorted(wanted))}"
+        )
+    inputs = read_inputs(
+        results_dir, populations, rename=rename, genomes=wanted & genomes if genomes else wanted
     )
-    notes = list(found.notes)
-    current = _per_model(found.observations)
+    pops = Populations.from_observations(inputs.observations)  # the checks of every population
+    notes = list(inputs.notes)
+    current = _per_model(inputs.observations)
     previous = _per_model(base.observations)
-    _check_genomes(base, found, genomes)
-    _check_models(base, found, current, notes)
+    _check_genomes(base, dict(pops.genomes), genomes)
+    _check_models(base, inputs.identities, current, notes)
     _check_genes(previous, current, notes)
-    labels = list(found.phylogeny.labels)
+    current_tree = None
+    if rules.max_rf is not None:
+        phylogeny = infer_phylogeny(
+            pops,
+            base.method,
+            base.estimator,
+            base.resamples,
+            base.seed,
+        )
+        current_tree = _current_tree(phylogeny)
     verdicts = evaluate(
         rules,
         {m: by_gene(obs) for m, obs in previous.items()},
         {m: by_gene(obs) for m, obs in current.items()},
         baseline_nearest=_nearest(base),
-        current_distances=found.phylogeny.distances,
-        labels=labels,
         baseline_tree=_baseline_tree(base) if rules.max_rf is not None else None,
-        current_tree=_current_tree(found) if rules.max_rf is not None else None,
-        estimator=base.estimator,  # type: ignore[arg-type]
+        current_tree=current_tree,
+        estimator=base.estimator,
     )
-    return CheckResult(tuple(verdicts), tuple(notes), rules.level, baseline_path, tuple(labels))
+    return CheckResult(tuple(verdicts), tuple(notes), rules.level, baseline_path, pops.models)
 
 
 def _per_model(observations: Sequence[GeneObservation]) -> dict[str, list[GeneObservation]]:
@@ -212,8 +220,7 @@ def _resolve(drift: Drift, known: set[str], where: Path) -> Drift:
     )
 
 
-def _check_genomes(base: Baseline, found: TreeResult, genomes: frozenset[str] | None) -> None:
-    here = dict(found.phylogeny.populations.genomes)
+def _check_genomes(base: Baseline, here: Mapping[str, str], genomes: frozenset[str] | None) -> None:
     for name, fingerprint, _ in base.genomes:
         if genomes is not None and name not in genomes:
             continue
@@ -231,7 +238,7 @@ def _check_genomes(base: Baseline, found: TreeResult, genomes: frozenset[str] | 
 
 def _check_models(
     base: Baseline,
-    found: TreeResult,
+    identities: Mapping[str, Identity],
     current: Mapping[str, Sequence[GeneObservation]],
     notes: list[str],
 ) -> None:
@@ -257,7 +264,7 @@ def _check_models(
                 f"model {label!r} was collected in {mode} mode here but in {entry.mode} mode in "
                 f"the baseline {base.path}: a check compares collections made the same way"
             )
-        identity = found.identities.get(label)
+        identity = identities.get(label)
         if identity is None or not entry.settings:
             continue
         settings = identity.settings
@@ -318,8 +325,7 @@ def _baseline_tree(base: Baseline) -> TreeSide:
     return TreeSide(splits(from_newick(base.newick)), supports)
 
 
-def _current_tree(found: TreeResult) -> TreeSide:
-    phylogeny = found.phylogeny
+def _current_tree(phylogeny: Phylogeny) -> TreeSide:
     if phylogeny.tree is None:
         raise InputError(f"this run gives no tree ({phylogeny.why_no_tree}): no --max-rf")
     supports = (

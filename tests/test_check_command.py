@@ -219,3 +219,20 @@ def test_fuzz_edited_baselines_give_a_verdict_or_one_clean_line(
     err = capsys.readouterr().err
     assert status in (0, 1, 2)
     assert (status == 2) == bool(err) and err.count("\n") <= 1
+
+
+def test_an_endpoint_answering_garbage_fails_rather_than_erroring(recorded, tmp_path, capsys):
+    """Alleles shared with nothing make distances undefined: a failed rule, not bad input."""
+    results = _collect(
+        tmp_path / "after", seed=8, models={k: v for k, v in TRUTH.items() if k != "b"}
+    )
+    write_run(results, "b", {gene: ["\ufffd\ufffd\ufffd\ufffd"] * 32 for gene in GENES})
+    status = main(
+        ["check", str(results), "--baseline", str(recorded), "--nearest", "b", "-o",
+         str(tmp_path / "o")]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert status == 1, printed
+    assert "FAIL same model: b: sampled on 16 genes: distance inf" in printed
+    report = json.loads((tmp_path / "o" / "check.json").read_text())
+    assert [v["subject"] for v in report["verdicts"] if not v["passed"]] == ["b"]

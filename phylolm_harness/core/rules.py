@@ -18,11 +18,10 @@ rules it holds. A rule fails when the data show, at that level, that it is broke
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from numpy.typing import NDArray
 
 from phylolm_harness.core.check import (
     EXACT_TOLERANCE,
@@ -107,8 +106,6 @@ def evaluate(
     current: Collection,
     *,
     baseline_nearest: Mapping[str, str],
-    current_distances: NDArray[np.float64],
-    labels: Sequence[str],
     baseline_tree: TreeSide | None,
     current_tree: TreeSide | None,
     estimator: Estimator,
@@ -122,10 +119,6 @@ def evaluate(
         Observations of the baseline and of the new run, by model (the same models).
     baseline_nearest : mapping
         Model -> its closest relative in the baseline.
-    current_distances : ndarray
-        Nei distances of the new run, rows and columns in ``labels`` order.
-    labels : sequence of str
-        Models of the new run.
     baseline_tree, current_tree : TreeSide or None
         The two trees, when the tree rule is asked for.
     estimator : {"unbiased", "plugin"}
@@ -135,7 +128,7 @@ def evaluate(
     -------
     list of Verdict
     """
-    same = list(labels) if rules.same_model is None else list(rules.same_model)
+    same = sorted(current) if rules.same_model is None else list(rules.same_model)
     tests = len(same) + len(rules.drift) + len(rules.nearest)
     permutations = rules.permutations or permutations_for(rules.level, tests)
     verdicts: list[Verdict] = []
@@ -152,13 +145,8 @@ def evaluate(
         verdicts.append(_same_model_verdict(model, result, permutations))
     for drift in rules.drift:
         verdicts.append(_drift_verdict(drift, baseline, current, rules, estimator))
-    index = {label: i for i, label in enumerate(labels)}
     for model in rules.nearest:
-        verdicts.append(
-            _nearest_verdict(
-                model, baseline_nearest[model], current, current_distances, index, rules, estimator
-            )
-        )
+        verdicts.append(_nearest_verdict(model, baseline_nearest[model], current, rules, estimator))
     verdicts = _adjust(verdicts, rules.level)
     if rules.max_rf is not None and baseline_tree is not None and current_tree is not None:
         verdicts.append(_tree_verdict(baseline_tree, current_tree, rules))
@@ -221,26 +209,23 @@ def _drift_verdict(
 
 
 def _nearest_verdict(
-    model: str,
-    expected: str,
-    current: Collection,
-    distances: NDArray[np.float64],
-    index: Mapping[str, int],
-    rules: Rules,
-    estimator: Estimator,
+    model: str, expected: str, current: Collection, rules: Rules, estimator: Estimator
 ) -> Verdict:
-    row = distances[index[model]].copy()
-    row[index[model]] = np.inf
-    found = min((d, label) for label, d in zip(index, row, strict=True) if label != model)[1]
-    d_expected, d_found = float(row[index[expected]]), float(row[index[found]])
+    terms = {
+        other: gene_terms(current[model], current[other], estimator)
+        for other in sorted(current)
+        if other != model
+    }
+    row = {other: float(t.distance()[0]) for other, t in terms.items()}
+    found = min((max(d, 0.0), other) for other, d in row.items())[1]
+    d_expected, d_found = max(row[expected], 0.0), max(row[found], 0.0)
     if found == expected:
         return Verdict(
             "nearest relative", model, True, d_expected, d_expected, float("nan"), None, None,
             f"closest relative is still {expected!r} (distance {_fmt(d_expected)})",
             {"expected": expected, "found": found},
         )  # fmt: skip
-    old = gene_terms(current[model], current[expected], estimator)
-    new = gene_terms(current[model], current[found], estimator)
+    old, new = terms[expected], terms[found]
     genes = sorted(set(old.genes) & set(new.genes))
     weights = gene_resamples(len(genes), rules.resamples, rules.seed)
     gap = old.restrict(genes).distance(weights) - new.restrict(genes).distance(weights)

@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,7 +38,8 @@ from numpy.typing import NDArray
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import Phylogeny
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.tree import to_newick
+from phylolm_harness.core.similarity import Estimator
+from phylolm_harness.core.tree import Method, to_newick
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.populations_file import observation_rows, parse_observation
 from phylolm_harness.io.reading import text
@@ -68,8 +69,8 @@ class Baseline:
 
     path: Path
     tool_version: str
-    estimator: str
-    method: str
+    estimator: Estimator
+    method: Method
     resamples: int
     seed: int
     genomes: tuple[tuple[str, str, int], ...]
@@ -266,10 +267,11 @@ def _parse(path: Path, doc: Mapping[str, Any]) -> Baseline:
         )
         for g in doc["genomes"]
     )
-    estimator = doc["estimator"]
-    method = doc["method"]
+    estimator, method = doc["estimator"], doc["method"]
     if estimator not in ("unbiased", "plugin") or method not in ("nj", "upgma"):
         raise ValueError(f"unknown estimator {estimator!r} or method {method!r}")
+    estimator = cast(Estimator, estimator)
+    method = cast(Method, method)
     return Baseline(
         path,
         _str(doc["tool_version"], where, "tool_version"),
