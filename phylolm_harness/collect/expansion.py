@@ -6,8 +6,18 @@ computed: starting from the gene, every branch is extended by the tokens that ho
 share of its next-token mass (at most ``top_k`` of them), level by level, until its decoded text
 settles an allele (4 characters after stripping), the model ends the text, or ``max_tokens``
 tokens were written, as in the sampled path. Branches whose path probability drops below
-``min_mass`` before they settle, and the mass outside each top-p set, go into a ``tail``, so that
-``sum(alleles) + tail == 1``.
+``min_mass`` before they settle, and the mass outside each top-p set, are pruned.
+
+Pruned mass left out would bias every estimate built on the distribution (the homozygosity most).
+Where the backend can draw from whole next-token distributions, the pruned part is instead
+estimated by draws: at every expanded branch a Poisson number of tokens of mean ``branch mass x
+tail_samples`` is drawn from its whole distribution and the draws that fall outside its top-p
+set are kept (thinning a Poisson process leaves one), each pruned branch starts a Poisson number
+of draws of mean ``mass x tail_samples``, and every draw then walks down by ancestral sampling
+until its allele is settled, adding ``1 / tail_samples`` to it. The allele estimates are
+unbiased and the draws form a Poisson process, which makes ``Σ P̂² - count / tail_samples²`` an
+unbiased estimate of ``Σ P²`` (:class:`~phylolm_harness.core.alleles.TailDraws`). Otherwise the
+pruned mass goes into a ``tail``, so that ``sum(alleles) + tail == 1``.
 
 This module holds the backend-independent algorithm. A backend supplies one function that scores
 a whole frontier of branches at once (and so batches across branches and genes) and one that
@@ -23,13 +33,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from phylolm_harness.core.alleles import ALLELE_CHARS, AlleleDistribution, allele_of
+from phylolm_harness.collect.tail import node_stream, poisson_uniforms
+from phylolm_harness.core.alleles import ALLELE_CHARS, AlleleDistribution, TailDraws, allele_of
 from phylolm_harness.errors import InputError
 
 __all__ = [
@@ -65,6 +76,13 @@ class ExpansionSettings:
         expanded further; their mass goes to the tail.
     max_tokens : int
         Continuations stop after this many tokens, as in the sampled path.
+    tail_samples : float
+        The mass the expansion prunes is estimated by draws, each carrying ``1 / tail_samples``
+        of the probability: the pruned part is sampled as densely as ``tail_samples`` samples of
+        the whole distribution would sample it. ``0`` leaves it unexpanded, in the tail. Only
+        backends that can draw from whole next-token distributions use it.
+    seed : int
+        Seed of the draws.
     """
 
     temperature: float = 0.7
@@ -72,6 +90,8 @@ class ExpansionSettings:
     top_k: int = 20
     min_mass: float = 3e-3
     max_tokens: int = 5
+    tail_samples: float = 32.0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
@@ -84,6 +104,8 @@ class ExpansionSettings:
             raise InputError(f"min_mass must be in [0, 1), got {self.min_mass}")
         if self.max_tokens < 1:
             raise InputError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if not (self.tail_samples == 0 or 1 <= self.tail_samples <= 1e6):
+            raise InputError(f"tail_samples must be 0 or in [1, 1e6], got {self.tail_samples}")
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> ExpansionSettings:
@@ -93,7 +115,7 @@ class ExpansionSettings:
         ----------
         options : Mapping[str, Any]
             For example ``{"temperature": 0.7, "top_p": 0.95, "top_k": 20, "min_mass": 0.003,
-            "max_tokens": 5}``; missing keys take the defaults.
+            "max_tokens": 5, "tail_samples": 32, "seed": 0}``; missing keys take the defaults.
 
         Returns
         -------
@@ -105,6 +127,8 @@ class ExpansionSettings:
             "top_k": int,
             "min_mass": float,
             "max_tokens": int,
+            "tail_samples": float,
+            "seed": int,
         }
         values: dict[str, Any] = {}
         for key, kind in known.items():
@@ -127,12 +151,20 @@ class Branch(Generic[TokenT]):
         Log-probability of the path.
     parent : int
         Index of the branch it extends in the previous frontier, ``-1`` for the empty path.
+    expand : bool
+        Whether its top tokens are expanded; ``False`` for a node that only carries draws.
+    draws : tuple of float
+        Uniform numbers in ``[0, 1)``, sorted: the scorer returns, for each, the token whose
+        interval of the cumulative next-token distribution (whole vocabulary, any fixed order)
+        holds it, that is one independent draw from the distribution per number.
     """
 
     prompt: int
     path: tuple[TokenT, ...]
     logprob: float
     parent: int
+    expand: bool = True
+    draws: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,11 +180,17 @@ class NextTokens(Generic[TokenT]):
         vocabulary, in non-increasing order.
     ends : numpy.ndarray of bool
         Whether each token ends the text (end of sequence).
+    drawn : Sequence
+        The tokens drawn at the branch's :attr:`Branch.draws`, in the same order.
+    drawn_ends : numpy.ndarray of bool
+        Whether each drawn token ends the text.
     """
 
     tokens: Sequence[TokenT]
     logprobs: NDArray[np.float64]
     ends: NDArray[np.bool_]
+    drawn: Sequence[TokenT] = ()
+    drawn_ends: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
 
 
 def keep_count(probs: NDArray[np.float64], top_p: float, top_k: int) -> int:
@@ -218,6 +256,9 @@ def expand_alleles(
     score: Callable[[Sequence[Branch[TokenT]]], Sequence[NextTokens[TokenT]]],
     decode: Callable[[int, tuple[TokenT, ...]], str],
     settings: ExpansionSettings,
+    *,
+    draws: bool = False,
+    streams: Sequence[str] | None = None,
 ) -> list[AlleleDistribution]:
     """Allele distributions of several prompts by level-by-level expansion.
 
@@ -227,63 +268,176 @@ def expand_alleles(
         Number of prompts (genes), indexed ``0 .. n_prompts - 1``.
     score : callable
         Given the whole frontier (every branch has the same path length), returns the candidate
-        next tokens of each branch, in the same order. Called at most ``max_tokens`` times.
+        next tokens of each branch, in the same order, and the tokens at each branch's
+        :attr:`Branch.draws`. Called at most ``max_tokens`` times.
     decode : callable
         ``decode(prompt, path)`` returns the text of a token path, decoded as a whole.
     settings : ExpansionSettings
         Expansion limits and temperature (the temperature is applied by ``score``).
+    draws : bool
+        Whether ``score`` can draw tokens from whole next-token distributions. With it and
+        ``settings.tail_samples > 0``, the pruned branches are estimated by draws (see
+        :class:`~phylolm_harness.core.alleles.TailDraws`) instead of left in the tail.
+    streams : Sequence[str], optional
+        Key of each prompt's random draws (default: its index). Keys that name the model as well
+        as the gene keep two models' draws independent.
 
     Returns
     -------
     list of AlleleDistribution
-        One per prompt; for each, the allele probabilities plus ``tail`` sum to 1.
+        One per prompt; for each, the allele probabilities plus ``tail`` sum to 1, or, with draws,
+        the expanded probabilities plus the draws' mass plus ``tail`` do.
     """
-    alleles: list[dict[str, float]] = [{} for _ in range(n_prompts)]
-    tails = np.zeros(n_prompts)
-    queries = np.zeros(n_prompts, dtype=np.int64)
-    frontier: list[Branch[TokenT]] = [Branch(g, (), 0.0, -1) for g in range(n_prompts)]
-
+    run = _Run(n_prompts, decode, settings, draws, streams)
+    frontier = [run.branch(g, (), 0.0, -1) for g in range(n_prompts)]
     for depth in range(settings.max_tokens):
         if not frontier:
             break
         candidates = score(frontier)
         if len(candidates) != len(frontier):
             raise ValueError(f"scorer returned {len(candidates)} results for {len(frontier)}")
-        last_level = depth + 1 == settings.max_tokens
+        run.last_level = depth + 1 == settings.max_tokens
         next_frontier: list[Branch[TokenT]] = []
+        walkers: dict[tuple[int, tuple[TokenT, ...]], list[int]] = {}
         for index, (branch, nxt) in enumerate(zip(frontier, candidates, strict=True)):
-            prompt = branch.prompt
-            queries[prompt] += 1
-            probs = np.exp(np.asarray(nxt.logprobs, dtype=np.float64))
-            kept = keep_count(probs, settings.top_p, settings.top_k)
-            branch_mass = math.exp(branch.logprob)
-            tails[prompt] += branch_mass * max(0.0, 1.0 - float(probs[:kept].sum()))
-            for token, logprob, ends in zip(
-                nxt.tokens[:kept], nxt.logprobs[:kept], nxt.ends[:kept], strict=True
-            ):
-                path_logprob = branch.logprob + float(logprob)
-                mass = math.exp(path_logprob)
-                if ends:
-                    allele = allele_of(decode(prompt, branch.path))
-                else:
-                    path = (*branch.path, token)
-                    text = decode(prompt, path)
-                    settled = allele_of(text) if last_level else settled_allele(text)
-                    if settled is None:
-                        if mass < settings.min_mass:
-                            tails[prompt] += mass
-                        else:
-                            next_frontier.append(Branch(prompt, path, path_logprob, index))
-                        continue
-                    allele = settled
-                found = alleles[prompt]
-                found[allele] = found.get(allele, 0.0) + mass
+            run.queries[branch.prompt] += 1
+            if len(nxt.drawn) != len(branch.draws):
+                raise ValueError(f"scorer drew {len(nxt.drawn)} tokens for {len(branch.draws)}")
+            kept: frozenset[TokenT] = frozenset()
+            if branch.expand:
+                kept = run.expand(branch, index, nxt, next_frontier, walkers)
+            for token, ends in zip(nxt.drawn, nxt.drawn_ends, strict=True):
+                if token not in kept:  # the kept tokens are computed exactly
+                    run.walk(branch, index, token, bool(ends), walkers)
+        for (prompt, path), (parent, count) in walkers.items():
+            uniforms = node_stream(settings.seed, run.keys[prompt], path, "walk").random(count)
+            draws_at = tuple(float(u) for u in np.sort(uniforms))
+            next_frontier.append(Branch(prompt, path, -math.inf, parent, False, draws_at))
         frontier = next_frontier
+    return run.results()
 
-    return [
-        AlleleDistribution(alleles=alleles[g], tail=float(tails[g]), queries=int(queries[g]))
-        for g in range(n_prompts)
-    ]
+
+class _Run(Generic[TokenT]):
+    """What one expansion accumulates per prompt, and how each kind of node adds to it."""
+
+    def __init__(
+        self,
+        n_prompts: int,
+        decode: Callable[[int, tuple[TokenT, ...]], str],
+        settings: ExpansionSettings,
+        draws: bool,
+        streams: Sequence[str] | None,
+    ) -> None:
+        self.decode = decode
+        self.settings = settings
+        self.sampling = draws and settings.tail_samples > 0
+        self.weight = 1.0 / settings.tail_samples if self.sampling else 0.0
+        self.keys = [str(g) for g in range(n_prompts)] if streams is None else list(streams)
+        if len(self.keys) != n_prompts:
+            raise ValueError(f"{len(self.keys)} stream keys for {n_prompts} prompts")
+        self.alleles: list[dict[str, float]] = [{} for _ in range(n_prompts)]
+        self.tails = np.zeros(n_prompts)
+        self.sampled = np.zeros(n_prompts)
+        self.drawn = np.zeros(n_prompts, dtype=np.int64)
+        self.queries = np.zeros(n_prompts, dtype=np.int64)
+        self.last_level = False
+
+    def branch(
+        self, prompt: int, path: tuple[TokenT, ...], logprob: float, parent: int
+    ) -> Branch[TokenT]:
+        """An expanded branch, with the draws that will sample the mass it prunes."""
+        draws_at: tuple[float, ...] = ()
+        if self.sampling:
+            stream = node_stream(self.settings.seed, self.keys[prompt], path, "rest")
+            draws_at = poisson_uniforms(stream, math.exp(logprob) * self.settings.tail_samples)
+        return Branch(prompt, path, logprob, parent, True, draws_at)
+
+    def prune(self, prompt: int, mass: float) -> None:
+        """Mass that leaves the expansion: sampled by draws, or left in the tail."""
+        if self.sampling:
+            self.sampled[prompt] += mass
+        else:
+            self.tails[prompt] += mass
+
+    def settle(self, prompt: int, allele: str, mass: float) -> None:
+        found = self.alleles[prompt]
+        found[allele] = found.get(allele, 0.0) + mass
+
+    def expand(
+        self,
+        branch: Branch[TokenT],
+        index: int,
+        nxt: NextTokens[TokenT],
+        next_frontier: list[Branch[TokenT]],
+        walkers: dict[tuple[int, tuple[TokenT, ...]], list[int]],
+    ) -> frozenset[TokenT]:
+        """Add the top tokens of an expanded branch; return them."""
+        settings, prompt = self.settings, branch.prompt
+        probs = np.exp(np.asarray(nxt.logprobs, dtype=np.float64))
+        kept = keep_count(probs, settings.top_p, settings.top_k)
+        self.prune(prompt, math.exp(branch.logprob) * max(0.0, 1.0 - float(probs[:kept].sum())))
+        for token, logprob, ends in zip(
+            nxt.tokens[:kept], nxt.logprobs[:kept], nxt.ends[:kept], strict=True
+        ):
+            path_logprob = branch.logprob + float(logprob)
+            mass = math.exp(path_logprob)
+            if ends:
+                self.settle(prompt, allele_of(self.decode(prompt, branch.path)), mass)
+                continue
+            path = (*branch.path, token)
+            settled = self.allele(prompt, path)
+            if settled is not None:
+                self.settle(prompt, settled, mass)
+            elif mass >= settings.min_mass:
+                next_frontier.append(self.branch(prompt, path, path_logprob, index))
+            else:
+                self.prune(prompt, mass)
+                if self.sampling:
+                    stream = node_stream(settings.seed, self.keys[prompt], path, "prune")
+                    count = int(stream.poisson(mass * settings.tail_samples))
+                    if count:
+                        walkers.setdefault((prompt, path), [index, 0])[1] += count
+        return frozenset(nxt.tokens[:kept])
+
+    def walk(
+        self,
+        branch: Branch[TokenT],
+        index: int,
+        token: TokenT,
+        ends: bool,
+        walkers: dict[tuple[int, tuple[TokenT, ...]], list[int]],
+    ) -> None:
+        """Move one draw by the token it drew: settle it, or carry it to the next level."""
+        prompt = branch.prompt
+        if ends:
+            settled: str | None = allele_of(self.decode(prompt, branch.path))
+        else:
+            path = (*branch.path, token)
+            settled = self.allele(prompt, path)
+            if settled is None:
+                walkers.setdefault((prompt, path), [index, 0])[1] += 1
+                return
+        self.settle(prompt, settled, self.weight)
+        self.drawn[prompt] += 1
+
+    def allele(self, prompt: int, path: tuple[TokenT, ...]) -> str | None:
+        text = self.decode(prompt, path)
+        return allele_of(text) if self.last_level else settled_allele(text)
+
+    def results(self) -> list[AlleleDistribution]:
+        return [
+            AlleleDistribution(
+                alleles=self.alleles[g],
+                tail=float(self.tails[g]),
+                queries=int(self.queries[g]),
+                draws=(
+                    TailDraws(float(self.sampled[g]), int(self.drawn[g]), self.weight)
+                    if self.sampling
+                    else None
+                ),
+            )
+            for g in range(len(self.alleles))
+        ]
 
 
 def rescale_top_logprobs(logprobs: NDArray[np.float64], temperature: float) -> NDArray[np.float64]:

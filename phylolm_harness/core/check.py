@@ -115,8 +115,10 @@ def _probabilities(obs: GeneObservation) -> dict[str, float]:
 
 def _within(obs: GeneObservation, p: Mapping[str, float], estimator: Estimator) -> float:
     plugin = float(sum(v * v for v in p.values()))
-    if obs.exact or estimator == "plugin":
+    if estimator == "plugin":
         return plugin
+    if obs.exact:
+        return plugin - obs.self_pairs
     n = float(obs.probes or 0)
     if n < 2:
         raise InputError(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from phylolm_harness.core.alleles import TailDraws
+
 
 @dataclass(frozen=True)
 class GeneObservation:
@@ -25,7 +27,10 @@ class GeneObservation:
     probes : int or None
         Number of sampled continuations, or ``None`` for an exact distribution.
     tail : float
-        Exact distributions only: probability mass that was not expanded.
+        Exact distributions only: probability mass that was neither expanded nor sampled.
+    draws : TailDraws or None
+        Exact distributions only: how the pruned branches were sampled, if they were (the
+        alleles then hold unbiased estimates).
     source : str
         File the observation was read from, for error messages.
     """
@@ -38,6 +43,12 @@ class GeneObservation:
     probes: int | None
     tail: float = 0.0
     source: str = field(default="", compare=False)
+    draws: TailDraws | None = None
+
+    @property
+    def self_pairs(self) -> float:
+        """What tail draws add to ``Σ P̂²`` by pairing with themselves (0 without draws)."""
+        return 0.0 if self.draws is None else self.draws.self_pairs
 
     @property
     def exact(self) -> bool:

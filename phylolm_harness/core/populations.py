@@ -52,6 +52,10 @@ class Populations:
         distributions, ``0`` where the model was not observed on the gene.
     tail : ndarray of float64
         ``(n_models, n_genes)``: probability mass an exact distribution left unexpanded.
+    self_pairs : ndarray of float64
+        ``(n_models, n_genes)``: for exact distributions whose pruned branches were sampled,
+        ``count · weight²`` of the draws (see :class:`~phylolm_harness.core.alleles.TailDraws`);
+        0 elsewhere.
     """
 
     models: tuple[str, ...]
@@ -61,6 +65,7 @@ class Populations:
     column_allele: tuple[str, ...]
     probes: NDArray[np.float64]
     tail: NDArray[np.float64]
+    self_pairs: NDArray[np.float64]
 
     @property
     def observed(self) -> NDArray[np.bool_]:
@@ -103,6 +108,7 @@ class Populations:
         gene_index = {(g.genome, g.fingerprint, g.id): i for i, g in enumerate(genes)}
         probes = np.zeros((len(models), len(genes)))
         tail = np.zeros((len(models), len(genes)))
+        self_pairs = np.zeros((len(models), len(genes)))
         column_index: dict[tuple[int, str], int] = {}
         rows: list[int] = []
         cols: list[int] = []
@@ -118,6 +124,7 @@ class Populations:
             freqs, n = _frequencies(obs)
             probes[i, g] = n
             tail[i, g] = obs.tail
+            self_pairs[i, g] = obs.self_pairs
             for allele, p in freqs.items():
                 if p:
                     rows.append(i)
@@ -132,7 +139,9 @@ class Populations:
             (np.asarray(values, dtype=np.float64), (rows, cols)),
             shape=(len(models), len(column_index)),
         )
-        return cls(models, genes, matrix, column_gene, tuple(column_allele), probes, tail)
+        return cls(
+            models, genes, matrix, column_gene, tuple(column_allele), probes, tail, self_pairs
+        )
 
 
 def _where(obs: GeneObservation) -> str:
@@ -149,11 +158,15 @@ def _frequencies(obs: GeneObservation) -> tuple[dict[str, float], float]:
         )
     total = float(sum(values))
     if obs.probes is None:
-        mass = total + obs.tail
+        drawn, sampled = 0.0, 0.0
+        if obs.draws is not None:
+            drawn, sampled = obs.draws.count * obs.draws.weight, obs.draws.mass
+        mass = total - drawn + sampled + obs.tail
         if not 0 <= obs.tail <= 1 or abs(mass - 1.0) > _PROBABILITY_SLACK or total <= 0:
+            more = f", {sampled:.6g} sampled by {drawn:.6g} of draws" if obs.draws else ""
             raise InputError(
                 f"{_where(obs)}: model {obs.model!r}, gene {obs.gene!r}: exact probabilities sum "
-                f"to {total:.6g} with tail {obs.tail:.6g}; the two must add up to 1"
+                f"to {total:.6g} with tail {obs.tail:.6g}{more}; they must add up to 1"
             )
         return dict(obs.alleles), math.inf
     if not all(float(v).is_integer() for v in values):

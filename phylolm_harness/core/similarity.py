@@ -45,7 +45,9 @@ def homozygosity(pops: Populations, estimator: Estimator = "unbiased") -> FloatM
     estimator : {"unbiased", "plugin"}
         ``"plugin"`` squares the observed frequencies, as in [3]_; it over-estimates ``J`` by about
         ``(1 - J) / N`` for ``N`` sampled continuations. ``"unbiased"`` uses Nei's estimate
-        ``(N Σ P̂² - 1) / (N - 1)`` [2]_ for sampled genes; exact distributions need no correction.
+        ``(N Σ P̂² - 1) / (N - 1)`` [2]_ for sampled genes; exact distributions need no correction,
+        except that the draws that estimate their pruned branches are not paired with themselves
+        (``Σ P̂² - count · weight²``, see :class:`~phylolm_harness.core.alleles.TailDraws`).
 
     Returns
     -------
@@ -58,7 +60,7 @@ def homozygosity(pops: Populations, estimator: Estimator = "unbiased") -> FloatM
         return plugin
     n = pops.probes
     sampled = np.isfinite(n) & (n > 1)
-    out = plugin.copy()
+    out = plugin - pops.self_pairs
     out[sampled] = (n[sampled] * plugin[sampled] - 1.0) / (n[sampled] - 1.0)
     single = np.isfinite(n) & (n == 1)
     out[single] = np.nan

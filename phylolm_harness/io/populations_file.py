@@ -7,6 +7,9 @@ join a tree, and collections made on many machines can be concatenated::
      "mode": "sampled", "probes": 32, "alleles": {"The ": 20, "x = ": 12}}
     {"model": "m", "genome": "math", "fingerprint": "sha256:...", "gene": "math-001",
      "mode": "exact", "tail": 0.03, "alleles": {"The ": 0.6, "x = ": 0.37}}
+
+An exact line whose pruned branches were sampled adds ``"draws": {"mass": m, "count": n,
+"weight": w}`` (:class:`~phylolm_harness.core.alleles.TailDraws`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from phylolm_harness.core.alleles import TailDraws
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.reading import json_lines, text
@@ -61,8 +65,14 @@ def parse_observation(row: Any, where: str) -> GeneObservation:
         tail = row.get("tail", 0.0)
         if not _is_number(tail):
             raise InputError(f"{where}: tail must be a number")
+        draws = row.get("draws")
         return GeneObservation(
-            alleles=alleles, probes=None, tail=float(tail), source=where, **common
+            alleles=alleles,
+            probes=None,
+            tail=float(tail),
+            source=where,
+            draws=None if draws is None else TailDraws.from_dict(draws, where),
+            **common,
         )
     raise InputError(f"{where}: mode must be 'sampled' or 'exact', got {mode!r}")
 
@@ -86,6 +96,8 @@ def observation_rows(observations: Iterable[GeneObservation]) -> list[dict[str, 
         row: dict[str, Any] = {k: getattr(obs, k) for k in _KEYS}
         if obs.exact:
             row.update(mode="exact", tail=obs.tail)
+            if obs.draws is not None:
+                row["draws"] = obs.draws.to_dict()
         else:
             row.update(mode="sampled", probes=obs.probes)
         row["alleles"] = dict(sorted(obs.alleles.items()))

@@ -201,8 +201,9 @@ def _observation(sample: Any, label: str, exact: bool, where: str) -> GeneObserv
         return GeneObservation(alleles=dict(counts), probes=len(responses), **common)
     distribution = parse_distribution(responses[0], f"{where}: exact-mode response")
     alleles = {text(a, where, "allele"): p for a, p in distribution.alleles.items()}
-    tail = distribution.tail
-    return GeneObservation(alleles=alleles, probes=None, tail=tail, **common)
+    return GeneObservation(
+        alleles=alleles, probes=None, tail=distribution.tail, draws=distribution.draws, **common
+    )
 
 
 def _strings(value: Any, where: str) -> Iterator[str]:

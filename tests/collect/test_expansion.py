@@ -156,6 +156,8 @@ def test_distribution_json_round_trip() -> None:
         {"top_k": 0},
         {"min_mass": 1},
         {"max_tokens": 0},
+        {"tail_samples": 0.5},
+        {"tail_samples": float("nan")},
     ],
 )
 def test_settings_reject_bad_values(options: dict[str, float]) -> None:
@@ -166,3 +168,89 @@ def test_settings_reject_bad_values(options: dict[str, float]) -> None:
 def test_settings_from_mapping_ignores_unknown_keys() -> None:
     s = ExpansionSettings.from_mapping({"until": [], "top_p": "0.9", "top_k": 5})
     assert s.top_p == 0.9 and s.top_k == 5 and s.temperature == 0.7
+
+
+def _draw_runs(s: ExpansionSettings, runs: int, label: str = "m") -> list[list[AlleleDistribution]]:
+    scorer = ToyScorer(s.temperature)
+    return [
+        expand_alleles(
+            3,
+            scorer,
+            lambda _g, path: decode(path),
+            ExpansionSettings(**{**s.__dict__, "seed": seed}),
+            draws=True,
+            streams=[f"{label}/{g}" for g in range(3)],
+        )
+        for seed in range(runs)
+    ]
+
+
+PRUNED_WITH_DRAWS = ExpansionSettings(
+    temperature=0.9, top_p=0.6, top_k=2, min_mass=0.05, tail_samples=6.0
+)
+
+
+def test_tail_draws_give_unbiased_alleles_and_homozygosity() -> None:
+    """Averaged over seeds, the estimates match brute-force enumeration within their noise."""
+    runs = _draw_runs(PRUNED_WITH_DRAWS, 500)
+    gaps = []
+    for prompt in range(3):
+        truth = brute_force(prompt, ToyScorer(0.9), PRUNED_WITH_DRAWS.max_tokens)
+        found = [run[prompt] for run in runs]
+        assert np.mean([d.draws.mass for d in found if d.draws]) > 0.2  # a real tail
+        for allele, p in truth.items():
+            values = np.array([d.alleles.get(allele, 0.0) for d in found])
+            # Poisson draws of weight w give Var(P̂) <= w * P: the bound covers unseen alleles.
+            bound = np.sqrt(p / PRUNED_WITH_DRAWS.tail_samples / len(values))
+            error = max(values.std(ddof=1) / np.sqrt(len(values)), bound)
+            assert abs(values.mean() - p) <= 4.5 * error + 1e-12, allele
+        j = np.array(
+            [sum(v * v for v in d.alleles.values()) - (d.draws.self_pairs if d.draws else 0)
+             for d in found]
+        )
+        true_j = sum(p * p for p in truth.values())
+        assert abs(j.mean() - true_j) <= 4.5 * j.std(ddof=1) / np.sqrt(len(j))
+        # Leaving the pruned mass out instead is biased: by more than the noise on some prompt.
+        plain = run(PRUNED_WITH_DRAWS, n_prompts=3)[prompt]
+        gaps.append((true_j - sum(v * v for v in plain.alleles.values())) / j.std(ddof=1) * np.sqrt(len(j)))
+    assert max(gaps) > 6
+
+
+def test_draws_of_two_models_are_independent_and_their_cross_term_unbiased() -> None:
+    a, b = _draw_runs(PRUNED_WITH_DRAWS, 300, "a"), _draw_runs(PRUNED_WITH_DRAWS, 300, "b")
+    truth = brute_force(0, ToyScorer(0.9), PRUNED_WITH_DRAWS.max_tokens)
+    cross = np.array(
+        [sum(p * y[0].alleles.get(k, 0.0) for k, p in x[0].alleles.items()) for x, y in zip(a, b)]
+    )
+    true_j = sum(p * p for p in truth.values())
+    assert abs(cross.mean() - true_j) <= 4.5 * cross.std(ddof=1) / np.sqrt(len(cross))
+    assert any(x[0].alleles != y[0].alleles for x, y in zip(a, b))
+
+
+def test_draws_are_reproducible_from_the_seed_alone() -> None:
+    first = _draw_runs(PRUNED_WITH_DRAWS, 3)
+    again = _draw_runs(PRUNED_WITH_DRAWS, 3)
+    assert [[d.to_json() for d in r] for r in first] == [[d.to_json() for d in r] for r in again]
+    assert first[0][0].to_json() != first[1][0].to_json()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    top_p=st.floats(0.3, 1.0),
+    top_k=st.integers(1, len(VOCAB)),
+    min_mass=st.floats(0.0, 0.2),
+    max_tokens=st.integers(1, 5),
+    tail_samples=st.floats(1.0, 64),
+    seed=st.integers(0, 1000),
+)
+def test_expanded_plus_sampled_mass_is_one(
+    top_p: float, top_k: int, min_mass: float, max_tokens: int, tail_samples: float, seed: int
+) -> None:
+    s = ExpansionSettings(0.8, top_p, top_k, min_mass, max_tokens, tail_samples, seed)
+    for dist in _draw_runs(s, 1)[0]:
+        assert dist.draws is not None and dist.tail == 0.0
+        expanded = sum(dist.alleles.values()) - dist.draws.count * dist.draws.weight
+        assert expanded + dist.draws.mass == pytest.approx(1.0, abs=1e-9)
+        assert parse_distribution(dist.to_json()) == AlleleDistribution(
+            dist.alleles, dist.tail, 0, dist.draws
+        )

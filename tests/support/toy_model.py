@@ -44,5 +44,18 @@ class ToyScorer:
         for b in frontier:
             lp = self.logprobs(b.prompt, b.path)
             order = np.argsort(-lp, kind="stable")
-            out.append(NextTokens([int(t) for t in order], lp[order], order == EOS))
+            cumulative = np.cumsum(np.exp(lp))
+            drawn = np.minimum(
+                np.searchsorted(cumulative, np.asarray(b.draws) * cumulative[-1], side="right"),
+                len(VOCAB) - 1,
+            )
+            out.append(
+                NextTokens(
+                    [int(t) for t in order],
+                    lp[order],
+                    order == EOS,
+                    [int(t) for t in drawn],
+                    drawn == EOS,
+                )
+            )
         return out
