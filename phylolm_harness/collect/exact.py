@@ -2,9 +2,10 @@
 
 Each gene becomes one request of type ``phylolm_alleles`` with arguments ``(gene_text, options)``,
 where ``options`` holds the expansion settings (``temperature``, ``top_p``, ``top_k``, ``min_mass``,
-``max_tokens``). lm-eval calls ``lm.phylolm_alleles(requests)``, which the ``phylolm-*`` model
-classes provide; each answer is the JSON string ``{"alleles": {...}, "tail": t}`` and lands in
-the samples file under ``resps[0][0]`` and ``filtered_resps[0]``.
+``max_tokens``, ``tail_samples``, ``seed``). lm-eval calls ``lm.phylolm_alleles(requests)``, which
+the ``phylolm-*`` model classes provide; each answer is the JSON string ``{"alleles": {...},
+"tail": t}`` (with ``"draws"`` where the pruned branches were sampled) and lands in the samples
+file under ``resps[0][0]`` and ``filtered_resps[0]``.
 
 The YAML keeps ``output_type: generate_until`` (lm-eval accepts no other name there) and stores
 the expansion settings in ``generation_kwargs``, so ``--gen_kwargs top_p=0.99,min_mass=0.001``
@@ -44,7 +45,8 @@ def expansion_options(generation_kwargs: dict[str, Any] | None) -> dict[str, Any
     Returns
     -------
     dict
-        ``temperature``, ``top_p``, ``top_k``, ``min_mass`` and ``max_tokens``.
+        ``temperature``, ``top_p``, ``top_k``, ``min_mass``, ``max_tokens``, ``tail_samples``
+        and ``seed``.
     """
     settings = ExpansionSettings.from_mapping(generation_kwargs or {})
     return {
@@ -53,6 +55,8 @@ def expansion_options(generation_kwargs: dict[str, Any] | None) -> dict[str, Any
         "top_k": settings.top_k,
         "min_mass": settings.min_mass,
         "max_tokens": settings.max_tokens,
+        "tail_samples": settings.tail_samples,
+        "seed": settings.seed,
     }
 
 
@@ -66,14 +70,22 @@ def summarise(distribution: AlleleDistribution) -> dict[str, float]:
     Returns
     -------
     dict
-        ``effective_alleles``: ``1 / sum p^2`` over the expanded alleles, renormalised to their
-        mass (``nan`` when nothing was expanded); ``unexpanded_mass``: the tail.
+        ``effective_alleles``: ``1 / sum p^2`` over the alleles, renormalised to their mass
+        (``nan`` when nothing was found), with the draws' pairs with themselves left out;
+        ``unexpanded_mass``: the tail; ``sampled_mass``: the mass estimated by draws.
     """
+    draws = distribution.draws
+    metrics = {
+        "effective_alleles": float("nan"),
+        "unexpanded_mass": distribution.tail,
+        "sampled_mass": 0.0 if draws is None else draws.mass,
+    }
     mass = sum(distribution.alleles.values())
-    if mass <= 0:
-        return {"effective_alleles": float("nan"), "unexpanded_mass": distribution.tail}
-    sum_sq = sum((p / mass) ** 2 for p in distribution.alleles.values())
-    return {"effective_alleles": 1.0 / sum_sq, "unexpanded_mass": distribution.tail}
+    sum_sq = sum(p * p for p in distribution.alleles.values())
+    sum_sq -= 0.0 if draws is None else draws.self_pairs
+    if mass > 0 and sum_sq > 0:
+        metrics["effective_alleles"] = mass * mass / sum_sq
+    return metrics
 
 
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, float]:

@@ -345,7 +345,7 @@ class _Run(Generic[TokenT]):
     def branch(
         self, prompt: int, path: tuple[TokenT, ...], logprob: float, parent: int
     ) -> Branch[TokenT]:
-        """An expanded branch, with the draws that will sample the mass it prunes."""
+        """Make an expanded branch, with the draws that will sample the mass it prunes."""
         draws_at: tuple[float, ...] = ()
         if self.sampling:
             stream = node_stream(self.settings.seed, self.keys[prompt], path, "rest")
@@ -410,13 +410,14 @@ class _Run(Generic[TokenT]):
         """Move one draw by the token it drew: settle it, or carry it to the next level."""
         prompt = branch.prompt
         if ends:
-            settled: str | None = allele_of(self.decode(prompt, branch.path))
+            settled = allele_of(self.decode(prompt, branch.path))
         else:
             path = (*branch.path, token)
-            settled = self.allele(prompt, path)
-            if settled is None:
+            found = self.allele(prompt, path)
+            if found is None:
                 walkers.setdefault((prompt, path), [index, 0])[1] += 1
                 return
+            settled = found
         self.settle(prompt, settled, self.weight)
         self.drawn[prompt] += 1
 

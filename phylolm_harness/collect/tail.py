@@ -17,8 +17,10 @@ from numpy.typing import NDArray
 __all__ = ["node_stream", "poisson_uniforms"]
 
 
-def node_stream(seed: int, prompt_key: str, path: tuple[Hashable, ...], kind: str) -> np.random.Generator:
-    """A random generator for one node, reproducible from its identity alone.
+def node_stream(
+    seed: int, prompt_key: str, path: tuple[Hashable, ...], kind: str
+) -> np.random.Generator:
+    """Return a random generator for one node, reproducible from its identity alone.
 
     Parameters
     ----------
@@ -42,7 +44,7 @@ def node_stream(seed: int, prompt_key: str, path: tuple[Hashable, ...], kind: st
 
 
 def poisson_uniforms(rng: np.random.Generator, rate: float) -> tuple[float, ...]:
-    """A Poisson number of mean ``rate`` of uniform numbers in ``[0, 1)``, sorted.
+    """Draw a Poisson number of mean ``rate`` of uniform numbers in ``[0, 1)``, sorted.
 
     Examples
     --------

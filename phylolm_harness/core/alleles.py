@@ -103,8 +103,7 @@ class TailDraws:
             or not 0 < weight <= 1
         ):
             raise InputError(
-                f"{source}: tail draws out of range (mass {mass}, count {count!r}, "
-                f"weight {weight})"
+                f"{source}: tail draws out of range (mass {mass}, count {count!r}, weight {weight})"
             )
         return cls(mass, count, weight)
 

@@ -205,14 +205,18 @@ def test_tail_draws_give_unbiased_alleles_and_homozygosity() -> None:
             error = max(values.std(ddof=1) / np.sqrt(len(values)), bound)
             assert abs(values.mean() - p) <= 4.5 * error + 1e-12, allele
         j = np.array(
-            [sum(v * v for v in d.alleles.values()) - (d.draws.self_pairs if d.draws else 0)
-             for d in found]
+            [
+                sum(v * v for v in d.alleles.values()) - (d.draws.self_pairs if d.draws else 0)
+                for d in found
+            ]
         )
         true_j = sum(p * p for p in truth.values())
         assert abs(j.mean() - true_j) <= 4.5 * j.std(ddof=1) / np.sqrt(len(j))
         # Leaving the pruned mass out instead is biased: by more than the noise on some prompt.
         plain = run(PRUNED_WITH_DRAWS, n_prompts=3)[prompt]
-        gaps.append((true_j - sum(v * v for v in plain.alleles.values())) / j.std(ddof=1) * np.sqrt(len(j)))
+        gaps.append(
+            (true_j - sum(v * v for v in plain.alleles.values())) / j.std(ddof=1) * np.sqrt(len(j))
+        )
     assert max(gaps) > 6
 
 

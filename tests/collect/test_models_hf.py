@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from support.paths import REPO
@@ -125,7 +126,7 @@ def test_full_enumeration_two_tokens_matches_exact(tiny: tuple[Any, Any]) -> Non
 @pytest.mark.slow
 def test_cached_batched_expansion_matches_uncached_reference(tiny: tuple[Any, Any]) -> None:
     model, tok = tiny
-    s = ExpansionSettings(temperature=0.7, top_p=0.95, top_k=20, min_mass=3e-3, max_tokens=5)
+    s = ExpansionSettings(0.7, top_p=0.95, top_k=20, min_mass=3e-3, max_tokens=5, tail_samples=0)
     # Small chunks force several forward passes per level and reuse of per-branch caches.
     found, positions = _exact(model, tok, GENES, s, prompt_batch=3, max_rows=7)
     assert positions < sum(len(tok.encode(g)) for g in GENES) + sum(d.queries for d in found)
@@ -168,7 +169,7 @@ def test_only_last_position_logits_are_computed(tiny: tuple[Any, Any]) -> None:
 def test_sampled_frequencies_converge_to_exact(tiny: tuple[Any, Any]) -> None:
     model, tok = tiny
     vocab = model.config.vocab_size
-    s = ExpansionSettings(temperature=0.7, top_p=0.999, top_k=vocab, min_mass=1e-3)
+    s = ExpansionSettings(0.7, top_p=0.999, top_k=vocab, min_mass=1e-3, tail_samples=0)
     gene = GENES[0]
     (dist,), _ = _exact(model, tok, [gene], s)
     n = 3000
@@ -238,8 +239,48 @@ def test_phylolm_hf_serves_requests_in_lm_eval(tmp_path: Path, tiny: tuple[Any, 
         assert sample["doc"]["genome"] == "tiny" and sample["doc"]["gene"].startswith("tiny-")
         answer = json.loads(sample["filtered_resps"][0])
         assert answer == json.loads(sample["resps"][0][0])
-        assert sum(answer["alleles"].values()) + answer["tail"] == pytest.approx(1.0, abs=1e-6)
+        draws = answer["draws"]
+        assert answer["tail"] == 0.0 and draws["weight"] == pytest.approx(1 / 32)
+        expanded = sum(answer["alleles"].values()) - draws["count"] * draws["weight"]
+        assert expanded + draws["mass"] == pytest.approx(1.0, abs=1e-6)
         assert sample["arguments"][0][1]["top_p"] == 0.95
     metrics = results["results"]["phylolm_genes_exact_math"]
     assert metrics["effective_alleles,none"] >= 1.0
-    assert 0.0 <= metrics["unexpanded_mass,none"] < 1.0
+    assert metrics["unexpanded_mass,none"] == 0.0
+    assert 0.0 < metrics["sampled_mass,none"] < 1.0
+
+
+@pytest.mark.slow
+def test_tail_draws_do_not_depend_on_batching(tiny: tuple[Any, Any]) -> None:
+    model, tok = tiny
+    s = ExpansionSettings(temperature=1.0, top_p=0.8, top_k=5, min_mass=0.02, tail_samples=16)
+    one, _ = _exact(model, tok, GENES, s)
+    other, _ = _exact(model, tok, GENES, s, prompt_batch=2, max_rows=3)
+    assert any(d.draws and d.draws.count for d in one)
+    for a, b in zip(one, other, strict=True):
+        assert a.draws == b.draws or (a.draws and b.draws and a.draws.count == b.draws.count)
+        assert a.alleles.keys() == b.alleles.keys()
+        for allele, p in a.alleles.items():
+            assert b.alleles[allele] == pytest.approx(p, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_tail_draws_are_unbiased_against_full_enumeration(tiny: tuple[Any, Any]) -> None:
+    """Two-token alleles: the mean over seeds of pruned-plus-draws estimates is the truth."""
+    model, tok = tiny
+    vocab = model.config.vocab_size
+    full = ExpansionSettings(0.7, top_p=1.0, top_k=vocab, min_mass=0.0, max_tokens=2)
+    (truth,), _ = _exact(model, tok, GENES[:1], full)
+    runs = []
+    for seed in range(200):
+        s = ExpansionSettings(0.7, 0.7, 3, 0.05, max_tokens=2, tail_samples=8, seed=seed)
+        (found,), _ = _exact(model, tok, GENES[:1], s)
+        runs.append(found)
+    assert np.mean([d.draws.mass for d in runs if d.draws]) > 0.2
+    for allele, p in truth.alleles.items():
+        values = np.array([d.alleles.get(allele, 0.0) for d in runs])
+        error = max(values.std(ddof=1), np.sqrt(p / 8)) / np.sqrt(len(values))
+        assert abs(values.mean() - p) <= 4.5 * error, allele
+    true_j = sum(p * p for p in truth.alleles.values())
+    j = np.array([sum(v * v for v in d.alleles.values()) - d.draws.self_pairs for d in runs])
+    assert abs(j.mean() - true_j) <= 4.5 * j.std(ddof=1) / np.sqrt(len(j))
