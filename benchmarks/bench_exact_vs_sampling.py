@@ -60,8 +60,10 @@ TEMPERATURE = 0.7
 MAX_TOKENS = 5
 SAMPLED_N = (8, 16, 32)
 DEFAULT_EXACT = ExpansionSettings()
-TIGHTER_EXACT = ExpansionSettings(top_p=0.99, min_mass=1e-3)
-LOOSER_EXACT = ExpansionSettings(top_p=0.90, min_mass=1e-2)
+TIGHTER_EXACT = ExpansionSettings(top_p=0.95, min_mass=3e-3, top_k=20, tail_samples=32)
+LOOSER_EXACT = ExpansionSettings(top_p=0.8, min_mass=2e-2, top_k=10, tail_samples=16)
+OLD_DEFAULT = ExpansionSettings(top_p=0.95, min_mass=3e-3, top_k=20, tail_samples=0)
+"""The settings exact mode had before its pruned branches were sampled."""
 GENOME = "code"
 
 Row = dict[str, Any]
@@ -227,7 +229,16 @@ def observations(label: str, per_gene: Sequence[Any]) -> list[GeneObservation]:
     for g, found in enumerate(per_gene):
         if isinstance(found, AlleleDistribution):
             out.append(
-                GeneObservation(label, GENOME, "sha256:0", f"g{g}", found.alleles, None, found.tail)
+                GeneObservation(
+                    label,
+                    GENOME,
+                    "sha256:0",
+                    f"g{g}",
+                    found.alleles,
+                    None,
+                    found.tail,
+                    draws=found.draws,
+                )
             )
         else:
             total = sum(found.values())
@@ -256,6 +267,7 @@ def simulated_distances(
     repeats: int,
     seed: int,
     m: int | None = None,
+    draws: Sequence[tuple[float, float]] | None = None,
 ) -> NDArray[np.float64]:
     """Distances that sampling noise alone produces, taking the reference as the truth.
 
@@ -263,7 +275,10 @@ def simulated_distances(
     frequencies and either a sample of ``n`` (``n`` given) or the frequencies themselves (``n``
     is ``None``: an error-free exact population), and returns their Nei distance (unbiased, not
     clipped). A method whose observed distance lies inside this spread shows no error beyond
-    sampling noise. ``m`` overrides the size of the simulated reference.
+    sampling noise. ``m`` overrides the size of the simulated reference. ``draws`` gives, per
+    gene, the mass an exact population sampled and the weight of its draws: that share of the
+    truth is redrawn as Poisson counts of that weight, the expanded rest taken proportional to the
+    truth (an approximation of where the draws fall).
     """
     rng = np.random.default_rng(seed)
     probs = [np.array(list(c.values()), dtype=np.float64) / sum(c.values()) for c in reference]
@@ -271,10 +286,15 @@ def simulated_distances(
     cross = np.zeros(repeats)
     j_method = np.zeros(repeats)
     j_ref = np.zeros(repeats)
-    for p in probs:
+    for g, p in enumerate(probs):
         ref = rng.multinomial(m, p, size=repeats) / m
         j_ref += (m * (ref**2).sum(1) - 1) / (m - 1)
-        if n is None:
+        if n is None and draws is not None and draws[g][0] > 0:
+            mass, weight = draws[g]
+            counts = rng.poisson(mass * p / weight, size=(repeats, len(p)))
+            method = (1 - mass) * p + weight * counts
+            j_method += (method**2).sum(1) - weight * weight * counts.sum(1)
+        elif n is None:
             method = np.broadcast_to(p, ref.shape)
             j_method += (p**2).sum()
         else:
@@ -291,27 +311,58 @@ def run_exact(
     genes: Sequence[str],
     settings: ExpansionSettings,
     device: str,
-    prompt_batch: int = 32,
+    prompt_batch: int | None = None,
+    backend: Callable[..., tuple[list[AlleleDistribution], int]] | None = None,
+    repeats: int = 1,
 ) -> tuple[list[AlleleDistribution], int, float]:
-    """Exact distributions as ``phylolm-hf`` computes them; returns them, positions, seconds."""
+    """Exact distributions as ``phylolm-hf`` computes them; returns them, positions, seconds.
+
+    ``backend`` replaces ``exact_alleles_hf`` (the earlier expansion, see :func:`old_backend`);
+    with ``repeats`` the time is the median of that many runs (the results are the same).
+    """
     prompts = [tok.encode(g) for g in genes]
 
     def decode(ids: Sequence[int]) -> str:
         return str(tok.decode(list(ids), skip_special_tokens=True))
 
-    synchronise(device)
-    t0 = time.perf_counter()
-    found, positions = exact_alleles_hf(
-        model,
-        prompts,
-        decode,
-        settings,
-        eos_token_ids(model, tok),
-        pad_id=tok.pad_token_id,
-        prompt_batch=prompt_batch,
-    )
-    synchronise(device)
-    return found, positions, time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        synchronise(device)
+        t0 = time.perf_counter()
+        found, positions = (backend or exact_alleles_hf)(
+            model,
+            prompts,
+            decode,
+            settings,
+            eos_token_ids(model, tok),
+            pad_id=tok.pad_token_id,
+            prompt_batch=prompt_batch or (32 if backend else None),
+        )
+        synchronise(device)
+        times.append(time.perf_counter() - t0)
+    return found, positions, float(np.median(times))
+
+
+def old_backend(revision: str) -> Callable[..., tuple[list[AlleleDistribution], int]]:
+    """``exact_alleles_hf`` as the file ``phylolm_harness/collect/models/hf.py`` was at a commit.
+
+    The file is read with ``git show`` and run as a module of its own; it uses today's expansion
+    algorithm without draws (the earlier call signature), so the comparison isolates what the
+    model side of the expansion costs.
+    """
+    import subprocess
+
+    source = subprocess.run(
+        ["git", "show", f"{revision}:phylolm_harness/collect/models/hf.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout
+    module = types.ModuleType(f"hf_at_{revision}")
+    exec(compile(source, module.__name__, "exec"), module.__dict__)  # noqa: S102
+    backend: Callable[..., tuple[list[AlleleDistribution], int]] = module.exact_alleles_hf
+    return backend
 
 
 def run_sampling(
@@ -333,7 +384,8 @@ def run_sampling(
 
 
 def settings_label(s: ExpansionSettings) -> str:
-    return f"top-p {s.top_p} / min_mass {s.min_mass:g} / top-k {s.top_k}"
+    draws = f"draws 1/{s.tail_samples:g}" if s.tail_samples else "no draws"
+    return f"top-p {s.top_p} / min_mass {s.min_mass:g} / top-k {s.top_k} / {draws}"
 
 
 def machine(device: str) -> str:
@@ -391,8 +443,12 @@ def compare(args: argparse.Namespace, tok: Any, model: Any, genes: list[str]) ->
     reference_counts = [a + b for a, b in zip(half_a, half_b, strict=True)]
     dumped: dict[str, Any] = {"reference half A": half_a, "reference half B": half_b}
 
-    def spread(n: int | None, m: int | None = None) -> tuple[float, float]:
-        null = simulated_distances(reference_counts, n, args.simulations, seed=n or 0, m=m)
+    def spread(
+        n: int | None, m: int | None = None, draws: Sequence[tuple[float, float]] | None = None
+    ) -> tuple[float, float]:
+        null = simulated_distances(
+            reference_counts, n, args.simulations, seed=n or 0, m=m, draws=draws
+        )
         return float(np.quantile(null, 0.05)), float(np.quantile(null, 0.95))
 
     def add(
@@ -400,10 +456,11 @@ def compare(args: argparse.Namespace, tok: Any, model: Any, genes: list[str]) ->
     ) -> None:
         obs = observations(label, per_gene)
         dumped[label] = [
-            {"alleles": f.alleles, "tail": f.tail} if isinstance(f, AlleleDistribution) else f
-            for f in per_gene
+            json.loads(f.to_json()) if isinstance(f, AlleleDistribution) else f for f in per_gene
         ]
-        tails = [f.tail for f in per_gene if isinstance(f, AlleleDistribution)]
+        exact = [f for f in per_gene if isinstance(f, AlleleDistribution)]
+        tails = [f.tail + (f.draws.mass if f.draws else 0.0) for f in exact]
+        draws = [(f.draws.mass, f.draws.weight) if f.draws else (0.0, 1.0) for f in exact]
         row = {
             "label": label,
             "time": elapsed,
@@ -412,7 +469,8 @@ def compare(args: argparse.Namespace, tok: Any, model: Any, genes: list[str]) ->
             "d_halves": (distance(obs, obs_a, "unbiased"), distance(obs, obs_b, "unbiased")),
             "d_plugin": distance(obs, reference, "plugin"),
             "tail": float(np.mean(tails)) if tails else 0.0,
-            "null": spread(n),
+            "sampled": any(f.draws for f in exact),
+            "null": spread(n, draws=draws if exact else None),
         }
         rows.append(row)
         print(row, flush=True)
@@ -426,13 +484,26 @@ def compare(args: argparse.Namespace, tok: Any, model: Any, genes: list[str]) ->
         model, tok, genes, 32, 32_000, args.rows[0], args.device, shared_prefix=True
     )
     add("sampled N=32, prompt run once (shared cache)", counts, elapsed, positions, 32)
-    exact_settings = [("exact, default", DEFAULT_EXACT), ("exact, tighter", TIGHTER_EXACT)]
+    run_exact(model, tok, genes[:8], DEFAULT_EXACT, args.device)  # warm-up, not timed
+    if args.old:
+        found, positions, elapsed = run_exact(
+            model, tok, genes, OLD_DEFAULT, args.device,
+            backend=old_backend(args.old), repeats=args.exact_repeats,
+        )  # fmt: skip
+        label = f"exact, earlier expansion (at {args.old}), its default"
+        add(f"{label} ({settings_label(OLD_DEFAULT)})", found, elapsed, positions, None)
+    exact_settings = [
+        ("exact, this expansion, earlier default", OLD_DEFAULT),
+        ("exact, default", DEFAULT_EXACT),
+        ("exact, denser", TIGHTER_EXACT),
+    ]
     if args.looser:
         exact_settings.append(("exact, looser", LOOSER_EXACT))
     for name, settings in exact_settings:
         found, positions, elapsed = run_exact(
-            model, tok, genes, settings, args.device, args.prompt_batch[0]
-        )
+            model, tok, genes, settings, args.device, args.prompt_batch[0],
+            repeats=args.exact_repeats,
+        )  # fmt: skip
         add(f"{name} ({settings_label(settings)})", found, elapsed, positions, None)
 
     if args.dump:
@@ -453,23 +524,37 @@ def compare(args: argparse.Namespace, tok: Any, model: Any, genes: list[str]) ->
         "",
         f"'D if no error' is the 5-95% range of D over {args.simulations} simulations that take "
         "the reference frequencies as the truth and redraw both the method's sample (or, for "
-        "exact rows, use the frequencies themselves) and a reference of the same size: the "
-        "spread that sampling noise alone produces. A D outside it is error of the method.",
+        "exact rows, use the frequencies themselves, redrawing the share an exact row sampled as "
+        "Poisson draws of its weight) and a reference of the same size: the spread that sampling "
+        "noise alone produces. A D outside it is error of the method. Exact rows are timed as "
+        f"the median of {args.exact_repeats} runs after a warm-up; sampling rows run once.",
         "",
         "| method | wall time (s) | token positions | positions vs N=32 | time vs N=32 "
         "| D to reference | D if no error (5-95%) | D to half A / half B "
-        "| D plug-in (paper) | mean tail |",
+        "| D plug-in (paper) | mean pruned mass |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    shared = next(r for r in rows if "shared cache" in r["label"])
     for r in rows:
+        pruned = f"{r['tail']:.3f} ({'sampled' if r['sampled'] else 'left out'})"
         lines.append(
             f"| {r['label']} | {r['time']:.1f} | {r['positions']:,} "
             f"| {base['positions'] / r['positions']:.1f}x fewer "
             f"| {base['time'] / r['time']:.1f}x faster | {r['d']:+.4f} "
             f"| {r['null'][0]:+.4f} to {r['null'][1]:+.4f} "
             f"| {r['d_halves'][0]:+.4f} / {r['d_halves'][1]:+.4f} | {r['d_plugin']:.4f} "
-            f"| {r['tail']:.3f} |"
+            f"| {pruned if 'exact' in r['label'] else ''} |"
         )
+    lines += [
+        "",
+        "Exact rows against shared-cache N=32: "
+        + "; ".join(
+            f"{r['label'].split(' (')[0]} {shared['time'] / r['time']:.1f}x faster"
+            for r in rows
+            if "exact" in r["label"]
+        )
+        + ".",
+    ]
     lines += [
         f"| noise floor: half A vs half B (N={half} each) | | | | | {floor:+.4f} "
         f"| {floor_null[0]:+.4f} to {floor_null[1]:+.4f} | | {floor_plugin:.4f} | |",
@@ -524,7 +609,7 @@ def timing(args: argparse.Namespace, tok: Any, model: Any, genes: list[str]) -> 
                 rows.append(
                     {
                         "label": f"{name} ({settings_label(settings)}), "
-                        f"{prompt_batch} prompts per batch",
+                        f"{prompt_batch or 'memory-chosen'} prompts per batch",
                         "time": elapsed,
                         "positions": positions,
                         "tail": float(np.mean([f.tail for f in found])),
@@ -573,11 +658,19 @@ def main() -> None:
         "--rows", type=int, nargs="+", default=[128], help="sequences per sampling batch"
     )
     parser.add_argument(
-        "--prompt-batch", type=int, nargs="+", default=[32], help="exact: prompts per batch"
+        "--prompt-batch",
+        type=int,
+        nargs="+",
+        default=[None],
+        help="exact: prompts per batch (default: from the free memory)",
     )
     parser.add_argument("--repeats", type=int, default=1, help="timing mode: runs per method")
     parser.add_argument("--simulations", type=int, default=400, help="noise simulations")
-    parser.add_argument("--looser", action="store_true", help="also run top-p 0.90 / 1e-2")
+    parser.add_argument("--looser", action="store_true", help="also run a looser expansion")
+    parser.add_argument(
+        "--old", default=None, help="commit whose phylolm-hf expansion to run side by side"
+    )
+    parser.add_argument("--exact-repeats", type=int, default=3, help="timed runs per exact row")
     parser.add_argument("--out", default=None)
     parser.add_argument("--dump", default=None, help="compare mode: write populations as JSON")
     args = parser.parse_args()

@@ -86,11 +86,11 @@ class ExpansionSettings:
     """
 
     temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 20
-    min_mass: float = 3e-3
+    top_p: float = 0.9
+    top_k: int = 10
+    min_mass: float = 1e-2
     max_tokens: int = 5
-    tail_samples: float = 32.0
+    tail_samples: float = 16.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -114,8 +114,8 @@ class ExpansionSettings:
         Parameters
         ----------
         options : Mapping[str, Any]
-            For example ``{"temperature": 0.7, "top_p": 0.95, "top_k": 20, "min_mass": 0.003,
-            "max_tokens": 5, "tail_samples": 32, "seed": 0}``; missing keys take the defaults.
+            For example ``{"temperature": 0.7, "top_p": 0.9, "top_k": 10, "min_mass": 0.01,
+            "max_tokens": 5, "tail_samples": 16, "seed": 0}``; missing keys take the defaults.
 
         Returns
         -------
