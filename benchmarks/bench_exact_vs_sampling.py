@@ -360,6 +360,7 @@ def old_backend(revision: str) -> Callable[..., tuple[list[AlleleDistribution], 
         cwd=Path(__file__).resolve().parents[1],
     ).stdout
     module = types.ModuleType(f"hf_at_{revision}")
+    sys.modules[module.__name__] = module
     exec(compile(source, module.__name__, "exec"), module.__dict__)  # noqa: S102
     backend: Callable[..., tuple[list[AlleleDistribution], int]] = module.exact_alleles_hf
     return backend
