@@ -547,7 +547,15 @@ def compare(args: argparse.Namespace, tok: Any, model: Any, genes: list[str]) ->
             f"| {pruned if 'exact' in r['label'] else ''} |"
         )
     lines += [
+        f"| noise floor: half A vs half B (N={half} each) | | | | | {floor:+.4f} "
+        f"| {floor_null[0]:+.4f} to {floor_null[1]:+.4f} | | {floor_plugin:.4f} | |",
         "",
+        "The plug-in column squares raw frequencies, as the paper does: it charges every sampled "
+        "population (the reference too) a bias of about (1 - sum p^2) / N per gene, so it is "
+        "large for small N and not zero even for the exact rows (the reference's own bias).",
+        "",
+    ]
+    lines += [
         "Exact rows against shared-cache N=32: "
         + "; ".join(
             f"{r['label'].split(' (')[0]} {shared['time'] / r['time']:.1f}x faster"
@@ -555,14 +563,6 @@ def compare(args: argparse.Namespace, tok: Any, model: Any, genes: list[str]) ->
             if "exact" in r["label"]
         )
         + ".",
-    ]
-    lines += [
-        f"| noise floor: half A vs half B (N={half} each) | | | | | {floor:+.4f} "
-        f"| {floor_null[0]:+.4f} to {floor_null[1]:+.4f} | | {floor_plugin:.4f} | |",
-        "",
-        "The plug-in column squares raw frequencies, as the paper does: it charges every sampled "
-        "population (the reference too) a bias of about (1 - sum p^2) / N per gene, so it is "
-        "large for small N and not zero even for the exact rows (the reference's own bias).",
         "",
     ]
     return lines

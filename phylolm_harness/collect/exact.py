@@ -71,8 +71,9 @@ def summarise(distribution: AlleleDistribution) -> dict[str, float]:
     -------
     dict
         ``effective_alleles``: ``1 / sum p^2`` over the alleles, renormalised to their mass
-        (``nan`` when nothing was found), with the draws' pairs with themselves left out;
-        ``unexpanded_mass``: the tail; ``sampled_mass``: the mass estimated by draws.
+        (``nan`` when nothing was found; with draws, a plug-in figure: a few draws that all
+        differ would make the unbiased square 0); ``unexpanded_mass``: the tail;
+        ``sampled_mass``: the mass estimated by draws.
     """
     draws = distribution.draws
     metrics = {
@@ -82,7 +83,6 @@ def summarise(distribution: AlleleDistribution) -> dict[str, float]:
     }
     mass = sum(distribution.alleles.values())
     sum_sq = sum(p * p for p in distribution.alleles.values())
-    sum_sq -= 0.0 if draws is None else draws.self_pairs
     if mass > 0 and sum_sq > 0:
         metrics["effective_alleles"] = mass * mass / sum_sq
     return metrics

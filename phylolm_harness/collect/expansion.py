@@ -241,7 +241,7 @@ class _Run(Generic[TokenT]):
                 tail=float(self.tails[g]),
                 queries=int(self.queries[g]),
                 draws=(
-                    TailDraws(float(self.sampled[g]), int(self.drawn[g]), self.weight)
+                    TailDraws(min(1.0, float(self.sampled[g])), int(self.drawn[g]), self.weight)
                     if self.sampling
                     else None
                 ),

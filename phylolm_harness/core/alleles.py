@@ -99,7 +99,7 @@ class TailDraws:
             not isinstance(count, int)
             or isinstance(count, bool)
             or count < 0
-            or not 0 <= mass <= 1
+            or not 0 <= mass <= 1 + 1e-6
             or not 0 < weight <= 1
         ):
             raise InputError(

@@ -152,7 +152,7 @@ def test_multibyte_characters_are_whole_in_alleles(tiny: tuple[Any, Any]) -> Non
                 assert len(a.rstrip("\ufffd")) < 4
 
 
-def test_only_last_position_logits_are_computed(tiny: tuple[Any, Any]) -> None:
+def test_logits_are_computed_only_where_a_distribution_is_needed(tiny: tuple[Any, Any]) -> None:
     model, tok = tiny
     shapes: list[tuple[int, ...]] = []
     handle = model.lm_head.register_forward_hook(
@@ -162,7 +162,10 @@ def test_only_last_position_logits_are_computed(tiny: tuple[Any, Any]) -> None:
         _exact(model, tok, GENES, ExpansionSettings())
     finally:
         handle.remove()
-    assert shapes and all(shape[1] == 1 for shape in shapes)
+    prompt_pass, *levels = shapes
+    # Packed prompts: logits at the prompts' last tokens only (the union over packed rows).
+    assert prompt_pass[1] <= len(GENES) < sum(len(tok.encode(g)) for g in GENES)
+    assert levels and all(shape[1] == 1 for shape in levels)
 
 
 @pytest.mark.slow
@@ -284,3 +287,16 @@ def test_tail_draws_are_unbiased_against_full_enumeration(tiny: tuple[Any, Any])
     true_j = sum(p * p for p in truth.alleles.values())
     j = np.array([sum(v * v for v in d.alleles.values()) - d.draws.self_pairs for d in runs])
     assert abs(j.mean() - true_j) <= 4.5 * j.std(ddof=1) / np.sqrt(len(j))
+
+
+def test_draws_are_keyed_by_the_weights(tiny: tuple[Any, Any], tmp_path: Path) -> None:
+    """The same weights loaded from another folder draw alike; changed weights draw anew."""
+    from phylolm_harness.collect.models.hf import weights_key
+
+    model, tok = tiny
+    model.save_pretrained(tmp_path / "copy")
+    again = AutoModelForCausalLM.from_pretrained(tmp_path / "copy", dtype=torch.float32).eval()
+    assert weights_key(again) == weights_key(model)
+    with torch.no_grad():
+        again.model.layers[-1].mlp.down_proj.weight.mul_(1.001)
+    assert weights_key(again) != weights_key(model)

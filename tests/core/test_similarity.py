@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from phylolm_harness.core.alleles import TailDraws
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import (
@@ -121,6 +122,41 @@ def test_unbiased_estimator_removes_the_sampling_bias():
 def test_homozygosity_exact_needs_no_correction():
     pops = Populations.from_observations([obs("m", "g1", {"a": 0.5, "b": 0.5}, None)])
     assert homozygosity(pops, "unbiased")[0, 0] == pytest.approx(0.5)
+
+
+def test_exact_populations_with_tail_draws_are_unbiased():
+    """A head computed exactly plus Poisson draws of the rest: no bias in the distance."""
+    rng = np.random.default_rng(1)
+    probs = np.array([0.4, 0.3, 0.2, 0.1])
+    head, tail_mass, weight = np.array([0.4, 0.3, 0.0, 0.0]), 0.3, 1 / 8
+    observations = []
+    for model in ("drawn", "other"):
+        for g in range(600):
+            counts = rng.poisson(probs[2:] / weight)
+            alleles = dict(zip("ab", head[:2], strict=True))
+            alleles.update({a: c * weight for a, c in zip("cd", counts, strict=True) if c})
+            observations.append(
+                GeneObservation(
+                    model, "g", FP, f"g{g}", alleles, None,
+                    draws=TailDraws(tail_mass, int(counts.sum()), weight),
+                )
+            )  # fmt: skip
+    pops = Populations.from_observations(observations)
+    unbiased = nei_similarity(pops, "unbiased")
+    plugin = nei_similarity(pops, "plugin")
+    j = homozygosity(pops, "unbiased")
+    assert j.mean() == pytest.approx((probs**2).sum(), abs=0.005)
+    assert homozygosity(pops, "plugin").mean() > (probs**2).sum() + 0.01
+    assert nei_distance(unbiased.similarity)[0, 1] < 0.005
+    assert nei_distance(plugin.similarity)[0, 1] > 0.02
+
+
+def test_exact_probabilities_with_draws_must_add_up():
+    bad = GeneObservation(
+        "m", "g", FP, "g1", {"a": 0.7, "b": 0.25}, None, draws=TailDraws(0.3, 3, 0.125)
+    )
+    with pytest.raises(InputError, match="sampled by"):
+        Populations.from_observations([bad])
 
 
 def test_zero_similarity_names_the_pair():

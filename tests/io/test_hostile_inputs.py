@@ -265,3 +265,45 @@ def test_a_line_break_in_a_name_stays_on_one_error_line(tmp_path, capsys):
     pops.write_text("\n".join(lines) + "\n")
     argv = ["tree", "--populations", str(pops), "-o", str(tmp_path / "o")]
     expect_exit_2(capsys, argv, "two\\nlines")
+
+
+def exact_rows_with_draws(path: Path) -> None:
+    """A populations file of three exact models whose pruned mass was sampled by draws."""
+    rows = []
+    for m, model in enumerate(STYLES):
+        for g in range(8):
+            alleles = {"alph": 0.5 + 0.05 * m, "beta": 0.375 - 0.05 * m}
+            rows.append(
+                {"model": model, "genome": "math", "fingerprint": "sha256:00", "gene": f"g{g}",
+                 "mode": "exact", "tail": 0.0, "alleles": alleles,
+                 "draws": {"mass": 0.25, "count": 1, "weight": 0.125}}
+            )  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_exact_rows_with_draws_in_a_populations_file(tmp_path, capsys):
+    pops = tmp_path / "pops.jsonl"
+    exact_rows_with_draws(pops)
+    assert main(["tree", "--populations", str(pops), "-o", str(tmp_path / "out")]) == 0
+    lines = pops.read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].replace('"count": 1', '"count": "1"')
+    pops.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = ["-o", str(tmp_path / "out")]
+    expect_exit_2(capsys, ["tree", "--populations", str(pops), *out], "pops.jsonl:4", "tail draws")
+    lines[3] = lines[3].replace('"count": "1"', '"count": 3')
+    pops.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expect_exit_2(capsys, ["tree", "--populations", str(pops), *out], "pops.jsonl:4", "add up to 1")
+
+
+@fuzz(150)
+@given(data=st.data())
+def test_fuzz_populations_file_with_draws(tmp_path_factory, data):
+    pops = tmp_path_factory.mktemp("fuzz") / "pops.jsonl"
+    exact_rows_with_draws(pops)
+    mutate_json_line(pops, data)
+    try:
+        found = pipeline.tree(None, [pops], resamples=0)
+    except InputError as error:
+        assert "\n" not in str(error)
+        return
+    format_populations_file(found.observations).encode("utf-8")

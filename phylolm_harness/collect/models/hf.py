@@ -6,6 +6,7 @@ scored by :class:`~phylolm_harness.collect.models.hf_scorer.HFScorer`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from phylolm_harness.collect.models.hf_scorer import (
 )
 from phylolm_harness.core.alleles import AlleleDistribution
 
-__all__ = ["PhyloHFLM", "eos_token_ids", "exact_alleles_hf", "prompt_batch_for"]
+__all__ = ["PhyloHFLM", "eos_token_ids", "exact_alleles_hf", "prompt_batch_for", "weights_key"]
 
 
 def exact_alleles_hf(
@@ -151,6 +152,34 @@ def _free_memory(device: torch.device) -> int:
         return 4 * 2**30
 
 
+def weights_key(model: Any, values: int = 4096) -> str:
+    """Fingerprint a model's weights: the key of its random draws.
+
+    Two loads of the same weights (in the same dtype) get the same key wherever they are stored,
+    so a re-collection draws the same pruned continuations; any other weights get another key,
+    so two models' draws are independent (their cross terms stay unbiased).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    values : int
+        Values of each parameter tensor, evenly spaced across it, that enter the fingerprint.
+
+    Returns
+    -------
+    str
+        ``blake2b:<hex>``.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            flat = parameter.detach().flatten()
+            sample = flat[:: max(1, flat.numel() // values)][:values].contiguous()
+            digest.update(f"{name}:{tuple(parameter.shape)}:{parameter.dtype}".encode())
+            digest.update(sample.view(torch.uint8).cpu().numpy().tobytes())
+    return f"blake2b:{digest.hexdigest()}"
+
+
 def eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
     """End-of-text ids: the tokenizer's plus the generation config's.
 
@@ -191,8 +220,8 @@ class PhyloHFLM(ExactAllelesMixin, HFLM):  # type: ignore[misc]
         batch = (
             self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 1 else None
         )
-        # The draws of two models must be independent: their streams are keyed by the model.
-        name = str(getattr(model.config, "_name_or_path", "") or type(model).__name__)
+        # The draws of two models must be independent, and those of one model reproducible.
+        key = weights_key(model)
         found, _ = exact_alleles_hf(
             model,
             [self.tok_encode(gene) for gene in genes],
@@ -201,6 +230,6 @@ class PhyloHFLM(ExactAllelesMixin, HFLM):  # type: ignore[misc]
             eos_token_ids(model, self.tokenizer),
             pad_id=int(pad_id) if pad_id is not None else 0,
             prompt_batch=batch,
-            streams=[f"{name}\n{gene}" for gene in genes],
+            streams=[f"{key}\n{gene}" for gene in genes],
         )
         return found

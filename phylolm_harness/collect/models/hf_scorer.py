@@ -1,6 +1,6 @@
 """Scoring a frontier of branches with a transformers causal LM, keeping every branch's cache.
 
-The prompt of every gene is run once, in groups of similar length so that little padding is
+The prompt of every gene is run once, packed end to end with other prompts so that no padding is
 computed. Every branch keeps its key/value cache (prompt and path) until its children are scored,
 so each expanded branch or draw costs one model position and one gather of its parent's cache.
 Only the last position's logits are computed (``logits_to_keep=1``) and branches are scored in
@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from transformers.cache_utils import DynamicLayer
 
 from phylolm_harness.collect.frontier import Branch, ExpansionSettings, NextTokens
 
-__all__ = ["DEFAULT_CACHE_POSITIONS", "DEFAULT_MAX_ROWS", "HFScorer", "length_groups"]
+__all__ = ["DEFAULT_CACHE_POSITIONS", "DEFAULT_MAX_ROWS", "HFScorer", "even_rows", "pack_rows"]
 
 DEFAULT_CACHE_POSITIONS = 32_768
 """Cached positions (branches x sequence length) scored in one forward pass."""
@@ -28,17 +29,21 @@ DEFAULT_CACHE_POSITIONS = 32_768
 DEFAULT_MAX_ROWS = 256
 """Largest number of branches scored in one forward pass (bounds the logits' memory)."""
 
-PADDING_SLACK = 0.15
-"""Prompts are run in groups of similar length; a group grows while its padding stays below this
-share of its positions, or while it holds fewer than :data:`MIN_GROUP_POSITIONS`."""
+PACK_WIDTH = 128
+"""Prompts are packed end to end in rows of this many tokens (or the longest prompt's length):
+little padding, and attention stays cheap."""
 
-MIN_GROUP_POSITIONS = 128
-"""Smallest number of positions of a group of prompts: smaller forward passes waste a CPU."""
+PACK_ROWS = 8
+"""Rows of packed prompts run in one forward pass."""
 
 
 @dataclass
 class _Chunk:
-    """Key/value cache of some frontier rows, left-padded to one width."""
+    """Key/value cache of some frontier rows, left-padded to one width.
+
+    ``keys`` and ``values`` are buffers at least as wide as ``mask``: the positions past it are
+    free slots the next tokens are written into.
+    """
 
     rows: torch.Tensor
     """Frontier indices of its rows."""
@@ -152,8 +157,56 @@ def _new_cache(model: Any, keys: list[torch.Tensor], values: list[torch.Tensor])
     return cache
 
 
-def _forward(model: Any, cache: Any = None, **inputs: Any) -> Any:
-    """Run the model keeping only the last position's logits.
+class _SlotLayer(DynamicLayer):  # type: ignore[no-untyped-call]
+    """A cache layer that writes new positions into the free slots of preallocated buffers.
+
+    transformers' own layer concatenates, which copies the whole cache of every branch at every
+    level; here the only copy is the gather of each branch's parent.
+    """
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, filled: int) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.buffers = (keys, values)
+        self.filled = filled
+        self.device = keys.device
+        self.keys, self.values = keys[:, :, :filled], values[:, :, :filled]
+        self.is_initialized = True
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        end = self.filled + key_states.shape[-2]
+        keys, values = self.buffers
+        keys[:, :, self.filled : end] = key_states
+        values[:, :, self.filled : end] = value_states
+        self.filled = end
+        self.keys, self.values = keys[:, :, :end], values[:, :, :end]
+        return self.keys, self.values
+
+
+def _slot_cache(
+    model: Any, keys: list[torch.Tensor], values: list[torch.Tensor], filled: int
+) -> Any | None:
+    """Build a cache over buffers with free slots; ``None`` where the model's layers differ."""
+    from transformers import DynamicCache
+
+    if keys[0].shape[2] <= filled:
+        return None
+    try:
+        cache = DynamicCache(config=model.config)
+    except TypeError:
+        return None
+    layers = getattr(cache, "layers", None)
+    if layers is None or len(layers) != len(keys):
+        return None
+    if any(type(layer) is not DynamicLayer for layer in layers):
+        return None  # sliding windows and other layouts keep transformers' own layers
+    cache.layers = [_SlotLayer(k, v, filled) for k, v in zip(keys, values, strict=True)]
+    return cache
+
+
+def _forward(model: Any, cache: Any = None, keep: torch.Tensor | None = None, **inputs: Any) -> Any:
+    """Run the model computing logits only at the last position, or at the positions ``keep``.
 
     The cache goes in as ``cache`` where the model takes that name (transformers 5.24 and later),
     as ``past_key_values`` before.
@@ -162,43 +215,57 @@ def _forward(model: Any, cache: Any = None, **inputs: Any) -> Any:
         takes = inspect.signature(model.forward).parameters
         inputs["cache" if "cache" in takes else "past_key_values"] = cache
     try:
-        return model(**inputs, logits_to_keep=1)
+        return model(**inputs, logits_to_keep=1 if keep is None else keep)
     except TypeError:
         outputs = model(**inputs)
-        outputs.logits = outputs.logits[:, -1:, :]
+        outputs.logits = outputs.logits[:, -1:, :] if keep is None else outputs.logits[:, keep, :]
         return outputs
 
 
-def length_groups(lengths: Sequence[int], max_rows: int, cache_positions: int) -> list[list[int]]:
-    """Group prompt indices by length so that each group pads little.
+def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """Place prompts in rows of at most ``capacity`` tokens, longest first, first row that fits.
 
-    Prompts are taken shortest first; a group closes when the next prompt would push its padding
-    above :data:`PADDING_SLACK` of its positions (once it has :data:`MIN_GROUP_POSITIONS`), its
-    rows above ``max_rows`` or its positions above ``cache_positions``.
+    A prompt longer than ``capacity`` gets a row of its own.
 
     Examples
     --------
-    >>> length_groups([300, 3000, 400, 3100], max_rows=8, cache_positions=10_000)
-    [[0, 2], [1, 3]]
+    >>> pack_rows([3, 6, 2, 5], capacity=8)
+    [[1, 2], [3, 0]]
     """
-    groups: list[list[int]] = []
-    current: list[int] = []
-    real = 0
-    for index in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
         n = lengths[index]
-        cells = (len(current) + 1) * n
-        if current and (
-            (cells - real - n > PADDING_SLACK * cells and real >= MIN_GROUP_POSITIONS)
-            or len(current) >= max_rows
-            or cells > cache_positions
-        ):
-            groups.append(current)
-            current, real = [], 0
-        current.append(index)
-        real += n
-    if current:
-        groups.append(current)
-    return groups
+        for r, free in enumerate(room):
+            if n <= free:
+                rows[r].append(index)
+                room[r] -= n
+                break
+        else:
+            rows.append([index])
+            room.append(capacity - n)
+    return rows
+
+
+def even_rows(lengths: Sequence[int], width: int) -> list[list[int]]:
+    """Pack prompts in as few rows of about ``width`` tokens as fit, filled evenly.
+
+    The rows' capacity grows from an even share of the tokens until :func:`pack_rows` needs no
+    more rows than ``width`` would, so that no row is mostly padding.
+
+    Examples
+    --------
+    >>> even_rows([30, 30, 20, 10, 5, 5], 40)
+    [[0, 4], [1, 5], [2, 3]]
+    """
+    total, longest = sum(lengths), max(lengths)
+    count = len(pack_rows(lengths, max(longest, width)))
+    capacity = max(longest, -(-total // count))
+    while True:
+        rows = pack_rows(lengths, capacity)
+        if len(rows) <= count:
+            return rows
+        capacity += 1
 
 
 def _gather(
@@ -211,36 +278,6 @@ def _gather(
         torch.cat([t[layer].index_select(0, i) for t, i in zip(tensors, indices, strict=True)])
         for layer in range(len(tensors[0]))
     ]
-
-
-def _pad_together(chunks: Sequence[_Chunk]) -> _Chunk:
-    """One chunk of the rows of several, left-padded to the widest (padding is masked out)."""
-    if len(chunks) == 1:
-        return chunks[0]
-    width = max(chunk.mask.shape[1] for chunk in chunks)
-    rows = sum(len(chunk.rows) for chunk in chunks)
-
-    def stack(parts: Sequence[torch.Tensor]) -> torch.Tensor:
-        shape = (rows, parts[0].shape[1], width, parts[0].shape[3])
-        out = parts[0].new_zeros(shape)
-        start = 0
-        for part in parts:
-            out[start : start + part.shape[0], :, width - part.shape[2] :] = part
-            start += part.shape[0]
-        return out
-
-    mask = chunks[0].mask.new_zeros((rows, width))
-    start = 0
-    for chunk in chunks:
-        mask[start : start + len(chunk.rows), width - chunk.mask.shape[1] :] = chunk.mask
-        start += len(chunk.rows)
-    return _Chunk(
-        torch.cat([chunk.rows for chunk in chunks]),
-        [stack([chunk.keys[i] for chunk in chunks]) for i in range(len(chunks[0].keys))],
-        [stack([chunk.values[i] for chunk in chunks]) for i in range(len(chunks[0].values))],
-        mask,
-        torch.cat([chunk.lengths for chunk in chunks]),
-    )
 
 
 class HFScorer:
@@ -276,18 +313,22 @@ class HFScorer:
         """Score one level: every branch's top tokens and the tokens at its draws."""
         depth = len(frontier[0].path)
         results: list[NextTokens[int] | None] = [None] * len(frontier)
-        chunks: list[_Chunk] = []
-        for chunk in self._level(frontier, depth):
+        if depth == 0:
+            chunk, logits = self._prompts(frontier)
+            work = [(chunk, logits)]
+        else:
+            work = []
+            for chunk in self._level(frontier, depth):
+                tokens = [frontier[i].path[-1] for i in chunk.rows.tolist()]
+                work.append(self._run(chunk, tokens, depth))
+        for chunk, logits in work:
             rows = chunk.rows.tolist()
-            tokens = [frontier[i].path[-1] for i in rows] if depth else None
-            kept, logits = self._run(chunk, tokens, depth)
-            chunks.append(kept)
             branches = [frontier[i] for i in rows]
             for i, nxt in zip(
                 rows, _candidates(logits, branches, self.settings, self.eos), strict=True
             ):
                 results[i] = nxt
-        self.chunks = [_pad_together(chunks)] if depth == 0 else chunks
+        self.chunks = [chunk for chunk, _ in work]
         where = torch.empty((len(frontier), 2), dtype=torch.long)
         for c, chunk in enumerate(self.chunks):
             where[chunk.rows, 0] = c
@@ -295,17 +336,95 @@ class HFScorer:
         self.where = where
         return [r for r in results if r is not None]
 
-    def _level(self, frontier: Sequence[Branch[int]], depth: int) -> list[_Chunk]:
-        """Split the frontier's rows in chunks, each with the (gathered) cache it extends.
+    def _prompts(self, frontier: Sequence[Branch[int]]) -> tuple[_Chunk, torch.Tensor]:
+        """Run every prompt once and lay their caches out left-padded to the longest.
 
-        At the first level the chunks are prompts of similar length; after it, every row has the
-        same width and a chunk holds up to ``max_rows`` rows (fewer for long caches), so that
-        forward passes are large: a CPU computes a few rows at once several times slower per row.
+        Prompts are packed end to end in rows (:func:`pack_rows`), each attending to itself only
+        (a block-diagonal causal mask, positions restarting at 0), so little padding is computed
+        and the passes are large.
         """
-        if depth == 0:
-            lengths = [len(self.prompts[b.prompt]) for b in frontier]
-            groups = length_groups(lengths, self.max_rows, self.cache_positions)
-            return [self._prompt_chunk(frontier, rows) for rows in groups]
+        prompts = [list(self.prompts[b.prompt]) for b in frontier]
+        width = max(len(p) for p in prompts)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long, device=self.device)
+        keys: list[torch.Tensor] = []
+        values: list[torch.Tensor] = []
+        logits: list[torch.Tensor | None] = [None] * len(prompts)
+        rows = even_rows([len(p) for p in prompts], PACK_WIDTH)
+        for start in range(0, len(rows), PACK_ROWS):
+            batch = rows[start : start + PACK_ROWS]
+            out, places = self._run_packed([[prompts[i] for i in row] for row in batch])
+            layers = _cache_layers(out)
+            if not keys:
+                slots = width + self.settings.max_tokens
+                for k, v in layers:
+                    keys.append(k.new_zeros((len(prompts), k.shape[1], slots, k.shape[3])))
+                    values.append(v.new_zeros((len(prompts), v.shape[1], slots, v.shape[3])))
+            for r, row in enumerate(batch):
+                for i, (begin, column) in zip(row, places[r], strict=True):
+                    n = len(prompts[i])
+                    for layer, (k, v) in enumerate(layers):
+                        keys[layer][i, :, width - n : width] = k[r, :, begin : begin + n]
+                        values[layer][i, :, width - n : width] = v[r, :, begin : begin + n]
+                    mask[i, width - n :] = 1
+                    logits[i] = out.logits[r, column]
+        chunk = _Chunk(torch.arange(len(prompts)), keys, values, mask, mask.sum(-1))
+        return chunk, torch.stack([x for x in logits if x is not None])
+
+    def _run_packed(
+        self, rows: Sequence[Sequence[list[int]]]
+    ) -> tuple[Any, list[list[tuple[int, int]]]]:
+        """Run one forward pass over rows of packed prompts.
+
+        Returns the outputs, whose logits are kept at the union of the prompts' last positions,
+        and for each prompt of each row its first position and the column of its logits.
+        """
+        length = max(sum(len(p) for p in row) for row in rows)
+        ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
+        segment = torch.full((len(rows), length), -1, dtype=torch.long)
+        positions = torch.zeros((len(rows), length), dtype=torch.long)
+        starts: list[list[int]] = []
+        for r, row in enumerate(rows):
+            at = 0
+            starts.append([])
+            for s, prompt in enumerate(row):
+                n = len(prompt)
+                ids[r, at : at + n] = torch.tensor(prompt, dtype=torch.long)
+                segment[r, at : at + n] = s
+                positions[r, at : at + n] = torch.arange(n)
+                starts[r].append(at)
+                at += n
+            self.positions += at
+        pairs = [zip(begins, row, strict=True) for row, begins in zip(rows, starts, strict=True)]
+        ends = sorted({b + len(p) - 1 for pair in pairs for b, p in pair})
+        column = {e: c for c, e in enumerate(ends)}
+        order = torch.arange(length)
+        causal = order[None, :] <= order[:, None]
+        same = segment[:, :, None] == segment[:, None, :]
+        real = segment >= 0
+        # Padding attends to itself only, so that no row of the mask is empty.
+        allowed = (same & causal & real[:, None, :]) | torch.eye(length, dtype=torch.bool)
+        with torch.inference_mode():
+            out = _forward(
+                self.model,
+                input_ids=ids.to(self.device),
+                attention_mask=allowed[:, None].to(self.device),
+                position_ids=positions.to(self.device),
+                use_cache=True,
+                keep=torch.tensor(ends, device=self.device),
+            )
+        places = [
+            [(b, column[b + len(p) - 1]) for b, p in zip(begins, row, strict=True)]
+            for row, begins in zip(rows, starts, strict=True)
+        ]
+        return out, places
+
+    def _level(self, frontier: Sequence[Branch[int]], depth: int) -> list[_Chunk]:
+        """Split the frontier's rows in chunks, each with the gathered cache it extends.
+
+        Every row has the same width; a chunk holds up to ``max_rows`` rows (fewer for long
+        caches), so that forward passes are large: a CPU computes a few rows at once several times
+        slower per row.
+        """
         parents = torch.tensor([b.parent for b in frontier], dtype=torch.long)
         where = self.where[parents]
         order = torch.argsort(where[:, 0], stable=True)
@@ -329,49 +448,29 @@ class HFScorer:
             )
         return out
 
-    def _prompt_chunk(self, frontier: Sequence[Branch[int]], rows: list[int]) -> _Chunk:
-        prompts = [self.prompts[frontier[i].prompt] for i in rows]
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, prompt in enumerate(prompts):
-            ids[row, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
-            mask[row, width - len(prompt) :] = 1
-        return _Chunk(
-            torch.tensor(rows, dtype=torch.long),
-            [ids.to(self.device)],
-            [],
-            mask.to(self.device),
-            mask.sum(-1).to(self.device),
-        )
-
-    def _run(self, chunk: _Chunk, tokens: list[int] | None, depth: int) -> tuple[_Chunk, Any]:
-        """Run one chunk: its prompts (``tokens`` is ``None``) or one more token per row."""
+    def _run(self, chunk: _Chunk, tokens: list[int], depth: int) -> tuple[_Chunk, torch.Tensor]:
+        """Run one chunk: one more token per row."""
+        filled = chunk.mask.shape[1]
+        ones = torch.ones((len(tokens), 1), dtype=torch.long, device=self.device)
+        mask = torch.cat([chunk.mask, ones], dim=1)
+        self.positions += len(tokens)
+        cache = _slot_cache(self.model, chunk.keys, chunk.values, filled)
+        if cache is None:
+            keys = [k[:, :, :filled] for k in chunk.keys]
+            cache = _new_cache(self.model, keys, [v[:, :, :filled] for v in chunk.values])
         with torch.inference_mode():
-            if tokens is None:
-                ids, mask = chunk.keys[0], chunk.mask
-                self.positions += int(mask.sum())
-                out = _forward(
-                    self.model,
-                    input_ids=ids,
-                    attention_mask=mask,
-                    position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                    use_cache=True,
-                )
-            else:
-                ones = torch.ones((len(tokens), 1), dtype=torch.long, device=self.device)
-                mask = torch.cat([chunk.mask, ones], dim=1)
-                self.positions += len(tokens)
-                out = _forward(
-                    self.model,
-                    input_ids=torch.tensor(tokens, dtype=torch.long, device=self.device)[:, None],
-                    attention_mask=mask,
-                    position_ids=(chunk.lengths + depth - 1)[:, None],
-                    cache=_new_cache(self.model, chunk.keys, chunk.values),
-                    use_cache=True,
-                )
-        layers = _cache_layers(out)
-        kept = _Chunk(
-            chunk.rows, [k for k, _ in layers], [v for _, v in layers], mask, chunk.lengths
-        )
-        return kept, out.logits[:, -1, :]
+            out = _forward(
+                self.model,
+                input_ids=torch.tensor(tokens, dtype=torch.long, device=self.device)[:, None],
+                attention_mask=mask,
+                position_ids=(chunk.lengths + depth - 1)[:, None],
+                cache=cache,
+                use_cache=True,
+            )
+        if isinstance(cache.layers[0], _SlotLayer):
+            keys = [layer.buffers[0] for layer in cache.layers]
+            values = [layer.buffers[1] for layer in cache.layers]
+        else:
+            layers = _cache_layers(out)
+            keys, values = [k for k, _ in layers], [v for _, v in layers]
+        return _Chunk(chunk.rows, keys, values, mask, chunk.lengths), out.logits[:, -1, :]
