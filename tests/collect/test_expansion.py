@@ -223,12 +223,13 @@ def test_tail_draws_give_unbiased_alleles_and_homozygosity() -> None:
 def test_draws_of_two_models_are_independent_and_their_cross_term_unbiased() -> None:
     a, b = _draw_runs(PRUNED_WITH_DRAWS, 300, "a"), _draw_runs(PRUNED_WITH_DRAWS, 300, "b")
     truth = brute_force(0, ToyScorer(0.9), PRUNED_WITH_DRAWS.max_tokens)
+    pairs = list(zip(a, b, strict=True))
     cross = np.array(
-        [sum(p * y[0].alleles.get(k, 0.0) for k, p in x[0].alleles.items()) for x, y in zip(a, b)]
+        [sum(p * y[0].alleles.get(k, 0.0) for k, p in x[0].alleles.items()) for x, y in pairs]
     )
     true_j = sum(p * p for p in truth.values())
     assert abs(cross.mean() - true_j) <= 4.5 * cross.std(ddof=1) / np.sqrt(len(cross))
-    assert any(x[0].alleles != y[0].alleles for x, y in zip(a, b))
+    assert any(x[0].alleles != y[0].alleles for x, y in pairs)
 
 
 def test_draws_are_reproducible_from_the_seed_alone() -> None:
