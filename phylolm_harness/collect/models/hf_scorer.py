@@ -111,14 +111,17 @@ def _draw(
         cumulative = torch.cumsum(probs, dim=-1)
         for r, i in enumerate(beyond):
             pairs = zip(branches[i].draws, picks[i], strict=True)
-            rest = [u - top_cumulative[i, -1] for u, t in pairs if t < 0]
+            # Rounding may leave u past the last token's bound: it goes to the last such token.
+            end = float(cumulative[r, -1]) * (1 - 1e-6)
+            rest = [min(u - top_cumulative[i, -1], end) for u, t in pairs if t < 0]
             slots = torch.searchsorted(
                 cumulative[r],
                 torch.tensor(rest, dtype=cumulative.dtype, device=scaled.device),
                 right=True,
             ).clamp(max=scaled.shape[-1] - 1)
             found = iter(slots.tolist())
-            picks[i] = [t if t >= 0 else int(next(found)) for t in picks[i]]
+            last = int(top_tokens[i, -1])  # nothing beyond the top tokens: rounding only
+            picks[i] = [t if t >= 0 else (int(next(found)) if end > 0 else last) for t in picks[i]]
     eos_ids = set(eos.tolist())
     for i, tokens in picks.items():
         out[i] = (tokens, np.array([t in eos_ids for t in tokens], dtype=np.bool_))
