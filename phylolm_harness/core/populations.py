@@ -56,6 +56,8 @@ class Populations:
         ``(n_models, n_genes)``: for exact distributions whose pruned branches were sampled,
         ``count · weight²`` of the draws (see :class:`~phylolm_harness.core.alleles.TailDraws`);
         0 elsewhere.
+    sampled : ndarray of float64
+        ``(n_models, n_genes)``: probability mass an exact distribution estimated by draws.
     """
 
     models: tuple[str, ...]
@@ -66,6 +68,7 @@ class Populations:
     probes: NDArray[np.float64]
     tail: NDArray[np.float64]
     self_pairs: NDArray[np.float64]
+    sampled: NDArray[np.float64]
 
     @property
     def observed(self) -> NDArray[np.bool_]:
@@ -109,6 +112,7 @@ class Populations:
         probes = np.zeros((len(models), len(genes)))
         tail = np.zeros((len(models), len(genes)))
         self_pairs = np.zeros((len(models), len(genes)))
+        sampled = np.zeros((len(models), len(genes)))
         column_index: dict[tuple[int, str], int] = {}
         rows: list[int] = []
         cols: list[int] = []
@@ -125,6 +129,7 @@ class Populations:
             probes[i, g] = n
             tail[i, g] = obs.tail
             self_pairs[i, g] = obs.self_pairs
+            sampled[i, g] = obs.draws.mass if obs.draws is not None else 0.0
             for allele, p in freqs.items():
                 if p:
                     rows.append(i)
@@ -140,7 +145,15 @@ class Populations:
             shape=(len(models), len(column_index)),
         )
         return cls(
-            models, genes, matrix, column_gene, tuple(column_allele), probes, tail, self_pairs
+            models,
+            genes,
+            matrix,
+            column_gene,
+            tuple(column_allele),
+            probes,
+            tail,
+            self_pairs,
+            sampled,
         )
 
 

@@ -52,7 +52,7 @@ def render_report(
     ]
     for i, model in enumerate(pops.models):
         lines.append(
-            f"| {_cell(model)} | {_probes_text(pops.probes[i], pops.tail[i])} | "
+            f"| {_cell(model)} | {_probes_text(pops.probes[i], pops.tail[i], pops.sampled[i])} | "
             f"{int(pops.observed[i].sum())}/{n_genes} | {_closest(phylogeny, i)} |"
         )
     if phylogeny.supports is not None and len(phylogeny.supports.splits):
@@ -164,10 +164,14 @@ def _closest(phylogeny: Phylogeny, i: int) -> str:
     return f"{_cell(phylogeny.labels[j])} | {row[j]:.4f}{error_text}"
 
 
-def _probes_text(probes: NDArray[np.float64], tail: NDArray[np.float64]) -> str:
+def _probes_text(
+    probes: NDArray[np.float64], tail: NDArray[np.float64], sampled: NDArray[np.float64]
+) -> str:
     seen = probes[probes > 0]
     if seen.size and np.all(np.isinf(seen)):
-        return f"exact (mean tail {tail[probes > 0].mean():.3f})"
+        drawn = sampled[probes > 0].mean()
+        by_draws = f", {drawn:.3f} sampled by draws" if drawn > 0 else ""
+        return f"exact (mean tail {tail[probes > 0].mean():.3f}{by_draws})"
     finite = seen[np.isfinite(seen)]
     low, high = int(finite.min()), int(finite.max())
     text = str(low) if low == high else f"{low}–{high}"

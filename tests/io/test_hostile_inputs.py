@@ -285,6 +285,8 @@ def test_exact_rows_with_draws_in_a_populations_file(tmp_path, capsys):
     pops = tmp_path / "pops.jsonl"
     exact_rows_with_draws(pops)
     assert main(["tree", "--populations", str(pops), "-o", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "exact (mean tail 0.000, 0.250 sampled by draws)" in report
     lines = pops.read_text(encoding="utf-8").splitlines()
     lines[3] = lines[3].replace('"count": 1', '"count": "1"')
     pops.write_text("\n".join(lines) + "\n", encoding="utf-8")
