@@ -194,7 +194,14 @@ def _drift_verdict(
     resampled = terms.distance(gene_resamples(len(terms.genes), rules.resamples, rules.seed))
     finite = resampled[np.isfinite(resampled)]
     noise = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
-    exact = all(current[drift.model][g].exact and other[g].exact for g in terms.genes)
+    # Deterministic only without tail draws: draws of two different weights are independent.
+    exact = all(
+        current[drift.model][g].exact
+        and other[g].exact
+        and current[drift.model][g].draws is None
+        and other[g].draws is None
+        for g in terms.genes
+    )
     p = None if exact else exceedance_p(value, drift.max_distance, noise)
     passed = value <= drift.max_distance + rules.tolerance if p is None else True
     subject = drift.model if drift.parent is None else f"{drift.model} -> {drift.parent}"

@@ -9,7 +9,6 @@ chunks bounded by a number of cached positions, so memory stays bounded with lar
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from transformers.cache_utils import DynamicLayer
 
 from phylolm_harness.collect.frontier import Branch, ExpansionSettings, NextTokens
+from phylolm_harness.collect.models.hf_cache import (
+    SlotLayer,
+    cache_layers,
+    forward,
+    new_cache,
+    slot_cache,
+)
 
 __all__ = ["DEFAULT_CACHE_POSITIONS", "DEFAULT_MAX_ROWS", "HFScorer", "even_rows", "pack_rows"]
 
@@ -126,103 +131,6 @@ def _draw(
     for i, tokens in picks.items():
         out[i] = (tokens, np.array([t in eos_ids for t in tokens], dtype=np.bool_))
     return out
-
-
-def _cache_layers(outputs: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Key and value tensors of every layer of the cache a forward pass returned."""
-    cache = getattr(outputs, "cache", None)
-    if cache is None:
-        cache = outputs.past_key_values
-    layers = getattr(cache, "layers", None)
-    if layers is not None:
-        return [(layer.keys, layer.values) for layer in layers]
-    return list(zip(cache.key_cache, cache.value_cache, strict=True))
-
-
-def _new_cache(model: Any, keys: list[torch.Tensor], values: list[torch.Tensor]) -> Any:
-    """Build a transformers ``DynamicCache`` that holds the given per-layer tensors, uncopied."""
-    from transformers import DynamicCache
-
-    try:
-        cache = DynamicCache(config=model.config)
-    except TypeError:
-        cache = DynamicCache()
-    layers = getattr(cache, "layers", None)
-    if layers is not None and len(layers) == len(keys):
-        for layer, k, v in zip(layers, keys, values, strict=True):
-            layer.lazy_initialization(k, v)
-            layer.keys, layer.values = k, v
-            if isinstance(getattr(layer, "cumulative_length", None), int):
-                layer.cumulative_length = k.shape[-2]
-        return cache
-    for index, (k, v) in enumerate(zip(keys, values, strict=True)):
-        cache.update(k, v, index)
-    return cache
-
-
-class _SlotLayer(DynamicLayer):  # type: ignore[no-untyped-call]
-    """A cache layer that writes new positions into the free slots of preallocated buffers.
-
-    transformers' own layer concatenates, which copies the whole cache of every branch at every
-    level; here the only copy is the gather of each branch's parent.
-    """
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, filled: int) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.buffers = (keys, values)
-        self.filled = filled
-        self.device = keys.device
-        self.keys, self.values = keys[:, :, :filled], values[:, :, :filled]
-        self.is_initialized = True
-
-    def update(
-        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        end = self.filled + key_states.shape[-2]
-        keys, values = self.buffers
-        keys[:, :, self.filled : end] = key_states
-        values[:, :, self.filled : end] = value_states
-        self.filled = end
-        self.keys, self.values = keys[:, :, :end], values[:, :, :end]
-        return self.keys, self.values
-
-
-def _slot_cache(
-    model: Any, keys: list[torch.Tensor], values: list[torch.Tensor], filled: int
-) -> Any | None:
-    """Build a cache over buffers with free slots; ``None`` where the model's layers differ."""
-    from transformers import DynamicCache
-
-    if keys[0].shape[2] <= filled:
-        return None
-    try:
-        cache = DynamicCache(config=model.config)
-    except TypeError:
-        return None
-    layers = getattr(cache, "layers", None)
-    if layers is None or len(layers) != len(keys):
-        return None
-    if any(type(layer) is not DynamicLayer for layer in layers):
-        return None  # sliding windows and other layouts keep transformers' own layers
-    cache.layers = [_SlotLayer(k, v, filled) for k, v in zip(keys, values, strict=True)]
-    return cache
-
-
-def _forward(model: Any, cache: Any = None, keep: torch.Tensor | None = None, **inputs: Any) -> Any:
-    """Run the model computing logits only at the last position, or at the positions ``keep``.
-
-    The cache goes in as ``cache`` where the model takes that name (transformers 5.24 and later),
-    as ``past_key_values`` before.
-    """
-    if cache is not None:
-        takes = inspect.signature(model.forward).parameters
-        inputs["cache" if "cache" in takes else "past_key_values"] = cache
-    try:
-        return model(**inputs, logits_to_keep=1 if keep is None else keep)
-    except TypeError:
-        outputs = model(**inputs)
-        outputs.logits = outputs.logits[:, -1:, :] if keep is None else outputs.logits[:, keep, :]
-        return outputs
 
 
 def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
@@ -356,7 +264,7 @@ class HFScorer:
         for start in range(0, len(rows), PACK_ROWS):
             batch = rows[start : start + PACK_ROWS]
             out, places = self._run_packed([[prompts[i] for i in row] for row in batch])
-            layers = _cache_layers(out)
+            layers = cache_layers(out)
             if not keys:
                 slots = width + self.settings.max_tokens
                 for k, v in layers:
@@ -407,7 +315,7 @@ class HFScorer:
         # Padding attends to itself only, so that no row of the mask is empty.
         allowed = (same & causal & real[:, None, :]) | torch.eye(length, dtype=torch.bool)
         with torch.inference_mode():
-            out = _forward(
+            out = forward(
                 self.model,
                 input_ids=ids.to(self.device),
                 attention_mask=allowed[:, None].to(self.device),
@@ -457,12 +365,12 @@ class HFScorer:
         ones = torch.ones((len(tokens), 1), dtype=torch.long, device=self.device)
         mask = torch.cat([chunk.mask, ones], dim=1)
         self.positions += len(tokens)
-        cache = _slot_cache(self.model, chunk.keys, chunk.values, filled)
+        cache = slot_cache(self.model, chunk.keys, chunk.values, filled)
         if cache is None:
             keys = [k[:, :, :filled] for k in chunk.keys]
-            cache = _new_cache(self.model, keys, [v[:, :, :filled] for v in chunk.values])
+            cache = new_cache(self.model, keys, [v[:, :, :filled] for v in chunk.values])
         with torch.inference_mode():
-            out = _forward(
+            out = forward(
                 self.model,
                 input_ids=torch.tensor(tokens, dtype=torch.long, device=self.device)[:, None],
                 attention_mask=mask,
@@ -470,10 +378,10 @@ class HFScorer:
                 cache=cache,
                 use_cache=True,
             )
-        if isinstance(cache.layers[0], _SlotLayer):
+        if isinstance(cache.layers[0], SlotLayer):
             keys = [layer.buffers[0] for layer in cache.layers]
             values = [layer.buffers[1] for layer in cache.layers]
         else:
-            layers = _cache_layers(out)
+            layers = cache_layers(out)
             keys, values = [k for k, _ in layers], [v for _, v in layers]
         return _Chunk(chunk.rows, keys, values, mask, chunk.lengths), out.logits[:, -1, :]
