@@ -34,7 +34,7 @@ __all__ = ["CHECK_OUTPUTS", "CheckResult", "baseline", "check"]
 CHECK_OUTPUTS = ("check.json", "junit.xml", "check.md")
 """Files ``check`` writes into its output folder."""
 
-_COMPARED_SETTINGS = ("mode", "temperature", "chat")
+_COMPARED_SETTINGS = ("mode", "temperature", "chat", "expansion")
 """Collection settings a model must share with its baseline entry to be compared at all."""
 
 
@@ -269,10 +269,12 @@ def _check_models(
             continue
         settings = identity.settings
         for key in _COMPARED_SETTINGS:
-            if key in entry.settings and settings.get(key) != entry.settings[key]:
+            if key not in entry.settings and (key != "expansion" or key not in settings):
+                continue
+            if settings.get(key) != entry.settings.get(key):
                 raise InputError(
-                    f"model {label!r}: {key}={settings.get(key)} here but "
-                    f"{key}={entry.settings[key]} in the baseline {base.path}"
+                    f"model {label!r}: {key}={settings.get(key, '(unrecorded)')} here but "
+                    f"{key}={entry.settings.get(key, '(unrecorded)')} in the baseline {base.path}"
                 )
         changed = sorted(
             k

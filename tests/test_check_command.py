@@ -141,6 +141,28 @@ def test_other_mode_is_refused(recorded, tmp_path, capsys):
     assert "collected in exact mode here but in sampled mode" in capsys.readouterr().err
 
 
+def test_exact_runs_with_other_expansion_settings_are_refused(tmp_path, capsys):
+    exact = json.dumps({"alleles": {"alph": 0.6, "beta": 0.3}, "tail": 0.1})
+
+    def run(root, top_p):
+        for name in "abc":
+            write_run(
+                root, name, {g: [exact] for g in GENES}, task="phylolm_genes_exact_math",
+                generation_kwargs={"top_p": top_p, "top_k": 10, "min_mass": 0.01},
+            )  # fmt: skip
+        return root
+
+    baseline = tmp_path / "exact.json"
+    assert main(["baseline", str(run(tmp_path / "before", 0.9)), "-o", str(baseline)]) == 0
+    status = main(
+        ["check", str(run(tmp_path / "after", 0.95)), "--baseline", str(baseline),
+         "-o", str(tmp_path / "o")]
+    )  # fmt: skip
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "expansion=top_p=0.95" in err and "expansion=top_p=0.9," in err
+
+
 def _edit(path: Path, edit, keep_checksum=False) -> Path:
     document = json.loads(path.read_text())
     edit(document)

@@ -50,8 +50,9 @@ WEIGHT_ARGS = (
 )
 """``--model_args`` that change a model's weights or arithmetic, hence its outputs.
 
-Only these (and the backend, mode, temperature and chat template) are read from a run's settings;
-nothing else of ``model_args`` (paths, addresses, keys) reaches a label or a report.
+Only these (and the backend, mode, temperature, chat template and an exact run's expansion
+settings) are read from a run's settings; nothing else of ``model_args`` (paths, addresses,
+keys) reaches a label or a report.
 """
 
 _RESULTS_NAME = re.compile(r"results_(?P<stamp>.+)\.json")
@@ -105,12 +106,15 @@ class Run:
         task_config = (self.data.get("configs") or {}).get(task)
         generation = task_config.get("generation_kwargs") if isinstance(task_config, dict) else None
         temperature = generation.get("temperature") if isinstance(generation, dict) else None
+        exact = "_exact" in task
         collection = {
             "backend": _plain(backend).removeprefix("phylolm-") if backend else "unknown",
-            "mode": "exact" if "_exact" in task else "sampled",
+            "mode": "exact" if exact else "sampled",
             "temperature": _plain(temperature) if temperature is not None else "default",
             "chat": "yes" if self.data.get("chat_template") else "no",
         }
+        if exact:
+            collection["expansion"] = _expansion(generation)
         return Identity(self.label, self.model_name, self.weights, collection)
 
 
@@ -124,12 +128,34 @@ class Identity:
     weights: Mapping[str, str]
     """The :data:`WEIGHT_ARGS` given to lm-eval."""
     collection: Mapping[str, str]
-    """Backend, mode (sampled or exact), temperature and chat template."""
+    """Backend, mode (sampled or exact), temperature, chat template and, for exact runs, the
+    expansion settings."""
 
     @property
     def settings(self) -> dict[str, str]:
         """Weight and collection settings together."""
         return {**self.weights, **self.collection}
+
+
+EXPANSION_KEYS = ("top_p", "top_k", "min_mass", "max_tokens", "tail_samples")
+"""Settings of an exact run that change what its distributions estimate (the seed does not)."""
+
+
+def _expansion(generation: Any) -> str:
+    """Write an exact run's expansion settings as one text, ``top_p=0.9,top_k=10,...``.
+
+    Runs made before tail draws existed record no ``tail_samples``: they left the pruned mass out,
+    which ``tail_samples=0`` says.
+    """
+    found = generation if isinstance(generation, dict) else {}
+    parts = []
+    for key in EXPANSION_KEYS:
+        value = found.get(key)
+        if value is None:
+            parts.append(f"{key}={'0' if key == 'tail_samples' else 'default'}")
+        else:
+            parts.append(f"{key}={_plain(value)}")
+    return ",".join(parts)
 
 
 def _model_args(config: Any) -> dict[str, Any]:

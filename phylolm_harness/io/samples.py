@@ -133,6 +133,10 @@ def _left_out(results_dir: Path, runs: Sequence[Run]) -> list[str]:
     return notes
 
 
+_OWN_SETTINGS = frozenset({"expansion"})
+"""Settings that only some runs have (exact ones)."""
+
+
 def _population_labels(of: Mapping[tuple[Run, str], Identity]) -> dict[tuple[Run, str], str]:
     """Label of every (run, PhyloLM task): the model's label, plus the settings that differ."""
     settings = {key: identity.settings for key, identity in of.items()}
@@ -144,6 +148,14 @@ def _population_labels(of: Mapping[tuple[Run, str], Identity]) -> dict[tuple[Run
         group = by_base[run.label]
         keys = sorted({key for other in group for key in other})
         differ = [k for k in keys if len({other.get(k, "default") for other in group}) > 1]
+        # Settings only some runs have (an exact run's expansion) tell apart only those runs.
+        differ = [
+            k
+            for k in differ
+            if k in values
+            and len({other[k] for other in group if k in other}) > 1
+            or k not in _OWN_SETTINGS
+        ]
         label = run.label
         if differ:
             label += " [" + ", ".join(f"{k}={values.get(k, 'default')}" for k in differ) + "]"

@@ -58,6 +58,25 @@ def test_sampled_and_exact_runs_of_one_model_are_two_models(tmp_path):
     assert labels_of(tmp_path / "p") == ["llm [mode=sampled]", "llm-x", "other"]
 
 
+def test_exact_runs_with_other_expansion_settings_are_two_models(tmp_path):
+    exact = json.dumps({"alleles": {"alph": 0.6, "beta": 0.3}, "tail": 0.1})
+    for top_p, stamp in ((0.9, "2026-01-01T00-00-00.0"), (0.95, "2026-01-02T00-00-00.0")):
+        write_run(
+            tmp_path / "r", "/m/llm", {g: [exact] for g in GENES}, task="phylolm_genes_exact_math",
+            generation_kwargs={"top_p": top_p, "top_k": 10, "min_mass": 0.01, "max_tokens": 5,
+                               "tail_samples": 16, "seed": 0},
+            timestamp=stamp,
+        )  # fmt: skip
+    write_run(tmp_path / "r", "/m/llm", {g: ["alph"] * 4 for g in GENES})
+    assert main(["tree", str(tmp_path / "r"), "-o", str(tmp_path / "o")]) == 0
+    rest = ",top_k=10,min_mass=0.01,max_tokens=5,tail_samples=16]"
+    assert labels_of(tmp_path / "o") == [
+        f"llm [expansion=top_p=0.9{rest[:-1]}, mode=exact]",
+        f"llm [expansion=top_p=0.95{rest[:-1]}, mode=exact]",
+        "llm [mode=sampled]",
+    ]
+
+
 def test_repeated_runs_of_one_identity_use_the_newest_and_name_the_others(tmp_path, capsys):
     root = tmp_path / "r"
     old = write_run(root, "/m/a", conts(["alph"]), model_args={"dtype": "float32"}, date=1.0)

@@ -27,13 +27,14 @@ def write_run(
     model_args: Mapping[str, object] | None = None,
     model: str = "hf",
     date: float = 0.0,
+    generation_kwargs: Mapping[str, object] | None = None,
 ) -> Path:
     """Write one run of one model; ``continuations`` maps gene id -> repeated continuations."""
     folder = root / model_name.strip("/").replace("/", "__")
     folder.mkdir(parents=True, exist_ok=True)
     results = {
         "results": {task: {"alias": task}},
-        "configs": {task: {"task": task}},
+        "configs": {task: {"task": task, "generation_kwargs": dict(generation_kwargs or {})}},
         "versions": {task: 1.0},
         "n-samples": {task: {"original": len(continuations), "effective": len(continuations)}},
         "config": {"model": model, "model_args": {"pretrained": model_name, **(model_args or {})}},
