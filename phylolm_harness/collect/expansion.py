@@ -46,7 +46,7 @@ from phylolm_harness.collect.frontier import (
     rescale_top_logprobs,
     settled_allele,
 )
-from phylolm_harness.collect.tail import node_stream, poisson_uniforms
+from phylolm_harness.collect.tail import node_stream, poisson_uniforms, sorted_uniforms
 from phylolm_harness.core.alleles import AlleleDistribution, TailDraws, allele_of
 
 __all__ = [
@@ -119,8 +119,8 @@ def expand_alleles(
                 if token not in kept:  # the kept tokens are computed exactly
                     run.walk(branch, index, token, bool(ends), walkers)
         for (prompt, path), (parent, count) in walkers.items():
-            uniforms = node_stream(settings.seed, run.keys[prompt], path, "walk").random(count)
-            draws_at = tuple(float(u) for u in np.sort(uniforms))
+            stream = node_stream(settings.seed, run.keys[prompt], path, "walk")
+            draws_at = sorted_uniforms(stream, count)
             next_frontier.append(Branch(prompt, path, -math.inf, parent, False, draws_at))
         frontier = next_frontier
     return run.results()

@@ -14,7 +14,7 @@ from collections.abc import Hashable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["node_stream", "poisson_uniforms"]
+__all__ = ["node_stream", "poisson_uniforms", "sorted_uniforms"]
 
 
 def node_stream(
@@ -51,6 +51,10 @@ def poisson_uniforms(rng: np.random.Generator, rate: float) -> tuple[float, ...]
     >>> len(poisson_uniforms(np.random.default_rng(0), 0.0))
     0
     """
-    count = int(rng.poisson(rate)) if rate > 0 else 0
+    return sorted_uniforms(rng, int(rng.poisson(rate)) if rate > 0 else 0)
+
+
+def sorted_uniforms(rng: np.random.Generator, count: int) -> tuple[float, ...]:
+    """Draw ``count`` uniform numbers in ``[0, 1)``, sorted."""
     values: NDArray[np.float64] = np.sort(rng.random(count))
     return tuple(float(v) for v in values)

@@ -184,16 +184,15 @@ def same_model_test(
     -------
     SameModel
     """
-    terms = gene_terms(baseline, current, estimator)
+    exact = all(baseline[g].exact and current[g].exact for g in set(baseline) & set(current))
+    # Exact collections are compared as numbers. Their tail draws are keyed by the weights, so
+    # unchanged weights draw the same continuations; the raw squares are then what makes two
+    # identical collections 0 apart (the unbiased term leaves out each draw's pairing with
+    # itself, which the cross term of identical draws keeps).
+    terms = gene_terms(baseline, current, "plugin" if exact else estimator)
     observed = float(terms.distance()[0])
-    exact = all(baseline[g].exact and current[g].exact for g in terms.genes)
     if exact:
-        # Exact collections are compared as numbers. Their tail draws are keyed by the weights,
-        # so unchanged weights draw the same continuations; the raw squares are then what makes
-        # two identical collections 0 apart (the unbiased term leaves out each draw's pairing
-        # with itself, which the cross term of identical draws keeps).
-        plain = float(gene_terms(baseline, current, "plugin").distance()[0])
-        return SameModel(plain, 0.0, tolerance, None, len(terms.genes), True)
+        return SameModel(observed, 0.0, tolerance, None, len(terms.genes), True)
     null = _permutation_null(baseline, current, terms.genes, permutations, seed, estimator)
     p = (1.0 + np.count_nonzero(null >= observed - 1e-12)) / (1.0 + len(null))
     finite = null[np.isfinite(null)]

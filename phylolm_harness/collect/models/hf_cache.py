@@ -26,15 +26,20 @@ def cache_layers(outputs: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return list(zip(cache.key_cache, cache.value_cache, strict=True))
 
 
-def new_cache(model: Any, keys: list[torch.Tensor], values: list[torch.Tensor]) -> Any:
-    """Build a transformers ``DynamicCache`` that holds the given per-layer tensors, uncopied."""
+def _dynamic_cache(model: Any) -> tuple[Any, list[Any] | None]:
+    """Make an empty ``DynamicCache`` laid out for the model; return it and its layers, if any."""
     from transformers import DynamicCache
 
     try:
         cache = DynamicCache(config=model.config)
     except TypeError:
         cache = DynamicCache()
-    layers = getattr(cache, "layers", None)
+    return cache, getattr(cache, "layers", None)
+
+
+def new_cache(model: Any, keys: list[torch.Tensor], values: list[torch.Tensor]) -> Any:
+    """Build a transformers ``DynamicCache`` that holds the given per-layer tensors, uncopied."""
+    cache, layers = _dynamic_cache(model)
     if layers is not None and len(layers) == len(keys):
         for layer, k, v in zip(layers, keys, values, strict=True):
             layer.lazy_initialization(k, v)
@@ -79,15 +84,9 @@ def slot_cache(
     model: Any, keys: list[torch.Tensor], values: list[torch.Tensor], filled: int
 ) -> Any | None:
     """Build a cache over buffers with free slots; ``None`` where the model's layers differ."""
-    from transformers import DynamicCache
-
     if keys[0].shape[2] <= filled:
         return None
-    try:
-        cache = DynamicCache(config=model.config)
-    except TypeError:
-        return None
-    layers = getattr(cache, "layers", None)
+    cache, layers = _dynamic_cache(model)
     if layers is None or len(layers) != len(keys):
         return None
     if any(type(layer) is not DynamicLayer for layer in layers):

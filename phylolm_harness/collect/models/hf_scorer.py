@@ -19,7 +19,6 @@ from numpy.typing import NDArray
 
 from phylolm_harness.collect.frontier import Branch, ExpansionSettings, NextTokens
 from phylolm_harness.collect.models.hf_cache import (
-    SlotLayer,
     cache_layers,
     forward,
     new_cache,
@@ -366,6 +365,7 @@ class HFScorer:
         mask = torch.cat([chunk.mask, ones], dim=1)
         self.positions += len(tokens)
         cache = slot_cache(self.model, chunk.keys, chunk.values, filled)
+        slotted = cache is not None
         if cache is None:
             keys = [k[:, :, :filled] for k in chunk.keys]
             cache = new_cache(self.model, keys, [v[:, :, :filled] for v in chunk.values])
@@ -378,7 +378,7 @@ class HFScorer:
                 cache=cache,
                 use_cache=True,
             )
-        if isinstance(cache.layers[0], SlotLayer):
+        if slotted:  # the buffers now hold the new positions: no copy
             keys = [layer.buffers[0] for layer in cache.layers]
             values = [layer.buffers[1] for layer in cache.layers]
         else:
