@@ -16,7 +16,7 @@ import numpy as np
 
 from phylolm_harness.core.crossval import Evaluation
 from phylolm_harness.core.families import families_from_tree
-from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.core.observations import GeneObservation, collapsed_probes
 from phylolm_harness.core.phylogeny import Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.predict import Predictions, paper_reference, predict_scores
@@ -137,6 +137,7 @@ def read_inputs(
         )
     if genomes is not None and not observations:
         raise InputError(f"no observation of genome(s) {', '.join(sorted(genomes))}")
+    notes.extend(collapsed_probes(observations))
     return Inputs(tuple(observations), tuple(notes), identities, tuple(runs))
 
 

@@ -2,15 +2,29 @@
 
 The sampled task YAML files under ``tasks/phylolm/`` refer to the callables here with
 ``!function``; lm-eval imports this module when it builds such a task.
+
+Each of a gene's N probes is its own request, with its own ``seed`` in the generation settings
+where the backend takes one (API models and vLLM). Servers honour a request's seed, and lm-eval
+sends one fixed seed with every request: N copies of one request would come back identical. The
+seeds are keyed by the model's identity in ``--model_args`` (``pretrained``, ``model``,
+``base_url``, ``revision``, ``dtype``, ``seed``) and by the gene, so two models never share a
+random stream (shared streams would pull close relatives together), a re-run of the same command
+asks the same questions (lm-eval's ``--use_cache`` can resume it), and ``--metadata seed=S``
+draws a fresh sample. The ``hf`` backend takes no per-request seed; its sampler (torch's
+generator) is re-seeded from the same identity.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
 from phylolm_harness.core.alleles import allele_of
@@ -32,7 +46,7 @@ def process_results(doc: dict[str, Any], results: list[list[str]]) -> dict[str, 
     that two continuations share their allele.
     """
     del doc
-    continuations = results[0]
+    continuations = [c for result in results for c in result]
     counts = Counter(allele_of(c) for c in continuations)
     n = sum(counts.values())
     sum_sq = sum((c / n) ** 2 for c in counts.values())
@@ -41,7 +55,7 @@ def process_results(doc: dict[str, Any], results: list[list[str]]) -> dict[str, 
 
 
 class PhyloGenesTask(ConfigurableTask):  # type: ignore[misc]
-    """Sampled PhyloLM task: ``repeats`` comes from ``--metadata probes=N`` (default 32)."""
+    """Sampled PhyloLM task: ``--metadata probes=N`` (default 32) requests per gene."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         config = dict(config)
@@ -49,6 +63,70 @@ class PhyloGenesTask(ConfigurableTask):  # type: ignore[misc]
         metadata = config.get("metadata") or {}
         config["repeats"] = _positive_int(metadata.get("probes", DEFAULT_PROBES), "probes")
         super().__init__(config=config)
+        self._identity = probe_identity(metadata)
+        self._seeded = takes_request_seeds(metadata)
+        if not self._seeded:
+            _reseed_torch(probe_seed(self._identity, "", 0))
+
+    def construct_requests(self, doc: dict[str, Any], ctx: Any, **kwargs: Any) -> list[Any]:
+        """One request per probe; each carries its own seed where the backend takes one."""
+        probes = int(self.config.repeats)
+        task, doc_id, _ = kwargs.pop("metadata")
+        base = super().construct_requests(doc, ctx, metadata=(task, doc_id, 1), **kwargs)
+        requests = []
+        for probe in range(probes):
+            context, settings = base.arguments[0], dict(base.arguments[1])
+            if self._seeded:
+                settings["seed"] = probe_seed(self._identity, str(doc.get("text", "")), probe)
+            requests.append(
+                Instance(
+                    request_type=base.request_type,
+                    doc=doc,
+                    arguments=(context, settings, *base.arguments[2:]),
+                    idx=probe,
+                    metadata=(task, doc_id, 1),
+                )
+            )
+        return requests
+
+
+_IDENTITY_KEYS = ("pretrained", "model", "base_url", "revision", "dtype", "seed")
+"""``--model_args`` (and ``--metadata``) keys that pick a model's probe seeds."""
+
+
+def probe_identity(metadata: Mapping[str, Any]) -> str:
+    """Pick what keys the seeds from a task's metadata (lm-eval puts ``--model_args`` there).
+
+    >>> probe_identity({"model": "m", "base_url": "http://h/v1", "num_concurrent": 4})
+    '{"base_url": "http://h/v1", "model": "m"}'
+    """
+    chosen = {key: str(metadata[key]) for key in _IDENTITY_KEYS if key in metadata}
+    return json.dumps(chosen, sort_keys=True)
+
+
+def probe_seed(identity: str, gene: str, probe: int) -> int:
+    """Derive a 31-bit seed for one probe of one gene by one model.
+
+    >>> probe_seed("{}", "gene", 0) != probe_seed("{}", "gene", 1)
+    True
+    """
+    key = json.dumps([identity, gene, probe]).encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big") >> 1
+
+
+def takes_request_seeds(metadata: Mapping[str, Any]) -> bool:
+    """Whether the backend takes a ``seed`` per request: API models (no ``pretrained``) and vLLM.
+
+    The model is built before the tasks, so vLLM's adapter has imported ``vllm`` by now; the
+    ``hf`` adapter never does, and its ``generate`` refuses unknown settings.
+    """
+    return "pretrained" not in metadata or "vllm" in sys.modules
+
+
+def _reseed_torch(seed: int) -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
 
 
 def _positive_int(value: Any, name: str) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Hashable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["node_stream", "poisson_uniforms", "sorted_uniforms"]
+__all__ = ["engine_seed", "node_stream", "poisson_uniforms", "sorted_uniforms"]
 
 
 def node_stream(
@@ -58,3 +58,16 @@ def sorted_uniforms(rng: np.random.Generator, count: int) -> tuple[float, ...]:
     """Draw ``count`` uniform numbers in ``[0, 1)``, sorted."""
     values: NDArray[np.float64] = np.sort(rng.random(count))
     return tuple(float(v) for v in values)
+
+
+def engine_seed(uniforms: tuple[float, ...]) -> int:
+    """Derive a 31-bit seed for an engine's own sampler from a node's uniforms.
+
+    Engines that cannot take our uniforms (vLLM, servers) draw a node's tokens themselves with
+    this seed: the uniforms are keyed by the model, the prompt and the node, so the seed is too.
+
+    >>> engine_seed((0.25, 0.5)) == engine_seed((0.25, 0.5)) != engine_seed((0.5,))
+    True
+    """
+    digest = hashlib.blake2b(repr(uniforms).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") >> 1

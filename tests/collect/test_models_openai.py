@@ -12,8 +12,10 @@ from phylolm_harness.collect.expansion import ExpansionSettings
 from phylolm_harness.collect.models.openai import (
     PhyloLocalChatCompletions,
     PhyloLocalCompletions,
+    ServerError,
     chat_candidates,
     completion_candidates,
+    token_id_candidates,
 )
 
 # A toy server: next-token distribution depends on the prompt text.
@@ -55,7 +57,8 @@ def test_completion_and_chat_parsers_agree() -> None:
             }
         ]
     }
-    a, b = completion_candidates(resp, s, None), chat_candidates(chat, s, None)
+    a = completion_candidates(resp["choices"][0], s, None)
+    b = chat_candidates(chat["choices"][0], s, None)
     assert list(a.tokens) == list(b.tokens) and np.allclose(a.logprobs, b.logprobs)
 
 
@@ -66,7 +69,7 @@ def test_partial_byte_tokens_go_to_the_tail() -> None:
             {"logprobs": {"top_logprobs": [{"a": math.log(0.5), "bytes:\\xe2": math.log(0.3)}]}}
         ]
     }
-    cand = completion_candidates(resp, s, None)
+    cand = completion_candidates(resp["choices"][0], s, None)
     assert list(cand.tokens) == ["a"]
 
 
@@ -119,3 +122,38 @@ def test_api_models_serve_phylolm_alleles(cls: type) -> None:
     assert all(c["max_tokens"] == 1 and c["temperature"] == 1.0 for c in calls)
     if cls is PhyloLocalChatCompletions:
         assert any(c.get("continue_final_message") for c in calls)
+
+
+def test_token_id_answers_keep_partial_characters_and_find_every_end() -> None:
+    s = ExpansionSettings(temperature=1.0, top_k=3)
+    choice = {
+        "logprobs": {
+            "top_logprobs": [
+                {"token_id:7": math.log(0.5), "token_id:2": math.log(0.3), "token_id:9": -9.0}
+            ]
+        }
+    }
+    cand = token_id_candidates(choice, s, frozenset({2, 5}))
+    assert list(cand.tokens) == [7, 2, 9]  # a byte token (no text) keeps its mass
+    assert list(cand.ends) == [False, True, False]
+
+
+def test_a_server_without_token_ids_is_refused_with_the_setting_to_use() -> None:
+    s = ExpansionSettings(temperature=1.0, top_k=3)
+    choice = {"logprobs": {"top_logprobs": [{" the": -0.1}]}}
+    with pytest.raises(ServerError, match="tokenized_requests=False"):
+        token_id_candidates(choice, s, frozenset())
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [None, {"error": "overloaded"}, {"choices": []}, {"choices": [{"logprobs": None}]}],
+)
+def test_malformed_answers_are_server_errors(answer: Any) -> None:
+    client = PhyloLocalCompletions.__new__(PhyloLocalCompletions)
+    client.model_call = lambda *_a, **_k: answer
+    client.max_retries = 1
+    client.eos_string = None
+    requests = [SimpleNamespace(args=("Let x", {"top_k": 3, "max_tokens": 2}))]
+    with pytest.raises(ServerError):
+        client.phylolm_alleles(requests)

@@ -1,4 +1,6 @@
-"""PhyloVLLM's expansion against stand-ins of vLLM's output classes (vLLM is not installed here).
+"""PhyloVLLM's expansion against stand-ins of vLLM's output classes, without draws.
+
+vLLM is not installed in this environment; tests/engines runs the real engine, draws included.
 
 The stand-ins mirror vllm.outputs.RequestOutput / CompletionOutput and vllm.sequence.Logprob:
 ``RequestOutput.outputs[0].logprobs`` is a list (one entry per generated token) of dicts
@@ -63,20 +65,19 @@ class FakeLLM:
     def generate(
         self,
         prompts: list[dict[str, list[int]]],
-        sampling_params: SamplingParams,
+        sampling_params: list[SamplingParams],
         use_tqdm: bool = False,
     ) -> list[RequestOutput]:
         self.calls.append(len(prompts))
-        assert sampling_params.max_tokens == 1
-        t = sampling_params.temperature if self.temperature_applied else 1.0
-        scorer = ToyScorer(t)
         outs = []
-        for i, prompt in enumerate(prompts):
+        for i, (prompt, params) in enumerate(zip(prompts, sampling_params, strict=True)):
+            assert params.max_tokens == 1
+            scorer = ToyScorer(params.temperature if self.temperature_applied else 1.0)
             ids = prompt["prompt_token_ids"]
             lp = scorer.logprobs(ids[0], ids[1:])
             order = np.argsort(-lp)
             sampled = int(order[-1])  # the sampled token is reported even outside the top k
-            keep = [*order[: sampling_params.logprobs].tolist(), sampled]
+            keep = [*order[: params.logprobs].tolist(), sampled]
             step = {
                 int(tk): Logprob(float(lp[tk]), r + 1, VOCAB[tk].decode("latin-1"))
                 for r, tk in enumerate(keep)
@@ -98,7 +99,9 @@ def test_vllm_expansion_matches_direct_expansion(processed: bool) -> None:
     from phylolm_harness.collect.models.vllm import exact_alleles_vllm
 
     temperature = 0.7 if processed else 1.0
-    s = ExpansionSettings(temperature=temperature, top_p=0.9, top_k=4, min_mass=1e-3)
+    s = ExpansionSettings(
+        temperature=temperature, top_p=0.9, top_k=4, min_mass=1e-3, tail_samples=0
+    )
     llm = FakeLLM(temperature_applied=processed)
     found = exact_alleles_vllm(
         llm,
@@ -122,7 +125,7 @@ def test_vllm_expansion_matches_direct_expansion(processed: bool) -> None:
 def test_raw_logprobs_at_lower_temperature_give_lower_bounds() -> None:
     from phylolm_harness.collect.models.vllm import exact_alleles_vllm
 
-    s = ExpansionSettings(temperature=0.7, top_p=0.9, top_k=4, min_mass=1e-3)
+    s = ExpansionSettings(temperature=0.7, top_p=0.9, top_k=4, min_mass=1e-3, tail_samples=0)
     found = exact_alleles_vllm(
         FakeLLM(temperature_applied=False),
         [[0]],

@@ -23,10 +23,23 @@ def lm_eval_env() -> dict[str, str]:
     )
 
 
-def run_lm_eval(*args: str, timeout: int = 900) -> None:
-    """Run ``python -m lm_eval ARGS``; fail the test with the end of its stderr if it fails."""
-    command = [sys.executable, "-m", "lm_eval", *args]
+def run_lm_eval(
+    *args: str,
+    timeout: int = 900,
+    python: str | os.PathLike[str] = sys.executable,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run ``python -m lm_eval ARGS``; fail the test with the end of its stderr if it fails.
+
+    ``python`` picks another environment (vLLM's); ``env`` adds variables.
+    """
+    command = [str(python), "-m", "lm_eval", *args]
     result = subprocess.run(
-        command, capture_output=True, text=True, env=lm_eval_env(), timeout=timeout, check=False
+        command,
+        capture_output=True,
+        text=True,
+        env={**lm_eval_env(), **(env or {})},
+        timeout=timeout,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]

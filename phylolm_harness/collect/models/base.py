@@ -17,7 +17,7 @@ from phylolm_harness.collect.exact import REQUEST_TYPE
 from phylolm_harness.collect.expansion import ExpansionSettings
 from phylolm_harness.core.alleles import AlleleDistribution
 
-__all__ = ["ExactAllelesMixin", "group_requests"]
+__all__ = ["ExactAllelesMixin", "end_token_ids", "group_requests", "saved_generation_config"]
 
 
 def group_requests(requests: Sequence[Any]) -> Iterator[tuple[ExpansionSettings, list[int]]]:
@@ -28,6 +28,51 @@ def group_requests(requests: Sequence[Any]) -> Iterator[tuple[ExpansionSettings,
         groups.setdefault(key, []).append(index)
     for key, indices in groups.items():
         yield ExpansionSettings.from_mapping(json.loads(key)), indices
+
+
+def end_token_ids(tokenizer: Any, generation_config: Any = None) -> list[int]:
+    """End-of-text ids: the tokenizer's plus the generation config's.
+
+    Chat models often end a turn with a token other than the tokenizer's ``eos_token`` (listed
+    only in ``generation_config.json``); a branch that reaches any of them has ended.
+
+    Parameters
+    ----------
+    tokenizer : object with ``eos_token_id``, or None
+    generation_config : object with ``eos_token_id`` (int or list), or None
+
+    Returns
+    -------
+    list of int
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> end_token_ids(NS(eos_token_id=2), NS(eos_token_id=[2, 7]))
+    [2, 7]
+    """
+    ids: set[int] = set()
+    eos = getattr(tokenizer, "eos_token_id", None)
+    if eos is not None:
+        ids.add(int(eos))
+    configured = getattr(generation_config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured is not None:
+        ids.update(int(i) for i in configured)
+    return sorted(ids)
+
+
+def saved_generation_config(source: Any) -> Any:
+    """Read the ``generation_config.json`` of a local or cached model (None if there is none)."""
+    if not isinstance(source, str) or not source:
+        return None
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(source)
+    except (OSError, ValueError):
+        return None
 
 
 class ExactAllelesMixin:

@@ -17,7 +17,7 @@ from phylolm_harness.collect.expansion import (
     ExpansionSettings,
     expand_alleles,
 )
-from phylolm_harness.collect.models.base import ExactAllelesMixin
+from phylolm_harness.collect.models.base import ExactAllelesMixin, end_token_ids
 from phylolm_harness.collect.models.hf_scorer import (
     DEFAULT_CACHE_POSITIONS,
     DEFAULT_MAX_ROWS,
@@ -181,27 +181,8 @@ def weights_key(model: Any, values: int = 4096) -> str:
 
 
 def eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
-    """End-of-text ids: the tokenizer's plus the generation config's.
-
-    Parameters
-    ----------
-    model : transformers.PreTrainedModel
-    tokenizer : transformers.PreTrainedTokenizerBase
-
-    Returns
-    -------
-    list of int
-    """
-    ids: set[int] = set()
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    generation = getattr(model, "generation_config", None)
-    configured = getattr(generation, "eos_token_id", None)
-    if isinstance(configured, int):
-        ids.add(configured)
-    elif configured is not None:
-        ids.update(int(i) for i in configured)
-    return sorted(ids)
+    """End-of-text ids of a loaded model: its tokenizer's plus its generation config's."""
+    return end_token_ids(tokenizer, getattr(model, "generation_config", None))
 
 
 class PhyloHFLM(ExactAllelesMixin, HFLM):  # type: ignore[misc]

@@ -28,7 +28,12 @@ from phylolm_harness.collect.expansion import (
     expand_alleles,
     rescale_top_logprobs,
 )
-from phylolm_harness.collect.models.base import ExactAllelesMixin
+from phylolm_harness.collect.models.base import (
+    ExactAllelesMixin,
+    end_token_ids,
+    saved_generation_config,
+)
+from phylolm_harness.collect.tail import engine_seed
 from phylolm_harness.core.alleles import AlleleDistribution
 
 __all__ = ["candidates_from_output", "exact_alleles_vllm"]  # and PhyloVLLM, built on first use
@@ -77,6 +82,7 @@ def exact_alleles_vllm(
     make_params: Callable[..., Any],
     make_prompt: Callable[[list[int]], Any],
     processed: bool = False,
+    streams: Sequence[str] | None = None,
 ) -> list[AlleleDistribution]:
     """Exact allele distributions of tokenised prompts under a ``vllm.LLM``.
 
@@ -99,32 +105,48 @@ def exact_alleles_vllm(
     processed : bool
         Whether the engine reports log-probs after temperature (``logprobs_mode=
         "processed_logprobs"``).
+    streams : Sequence[str], optional
+        Key of each prompt's draws; keys that name the model keep two models' draws apart.
 
     Returns
     -------
     list of AlleleDistribution
     """
     eos = frozenset(int(i) for i in eos_ids)
-    if processed:
-        params = make_params(
+    # Raw log-probs do not depend on the request's temperature; processed ones need T.
+    scoring = settings.temperature if processed else 1.0
+    params = make_params(max_tokens=1, logprobs=settings.top_k, temperature=scoring)
+
+    def drawing(branch: Branch[int]) -> Any:
+        """Ask vLLM's own sampler for the node's draws, at the task's temperature."""
+        return make_params(
             max_tokens=1,
             logprobs=settings.top_k,
             temperature=settings.temperature,
-            top_p=1.0,
-            top_k=-1,
+            n=len(branch.draws),
+            seed=engine_seed(branch.draws),
         )
-    else:
-        params = make_params(max_tokens=1, logprobs=settings.top_k, temperature=1.0)
 
     def score(frontier: Sequence[Branch[int]]) -> list[NextTokens[int]]:
         batch = [make_prompt([*prompts[b.prompt], *b.path]) for b in frontier]
-        outputs = llm.generate(batch, sampling_params=params, use_tqdm=False)
-        return [candidates_from_output(out, settings, eos, processed) for out in outputs]
+        # A drawing request also reports the node's top log-probs: raw ones do not depend on
+        # its temperature, processed ones come at the task's temperature, as wanted.
+        each = [drawing(b) if b.draws else params for b in frontier]
+        outputs = llm.generate(batch, sampling_params=each, use_tqdm=False)
+        found = []
+        for branch, out in zip(frontier, outputs, strict=True):
+            top = candidates_from_output(out, settings, eos, processed)
+            if branch.draws:
+                drawn = [int(o.token_ids[0]) for o in out.outputs]
+                ends = np.array([t in eos for t in drawn], dtype=np.bool_)
+                top = NextTokens(top.tokens, top.logprobs, top.ends, drawn, ends)
+            found.append(top)
+        return found
 
     def decode_path(_prompt: int, path: tuple[int, ...]) -> str:
         return decode(list(path))
 
-    return expand_alleles(len(prompts), score, decode_path, settings)
+    return expand_alleles(len(prompts), score, decode_path, settings, draws=True, streams=streams)
 
 
 def _engine_processes_logprobs(llm: Any) -> bool:
@@ -154,10 +176,14 @@ def _phylo_vllm_class() -> type:
                 [self.tok_encode(gene) for gene in genes],
                 lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True),
                 settings,
-                [int(self.eot_token_id)],
+                end_token_ids(
+                    self.tokenizer,
+                    saved_generation_config(getattr(self.tokenizer, "name_or_path", None)),
+                ),
                 SamplingParams,
                 lambda ids: TokensPrompt(prompt_token_ids=ids),
                 processed=_engine_processes_logprobs(self.model),
+                streams=[f"{sorted(self.model_args.items())!r}\n{gene}" for gene in genes],
             )
 
     return PhyloVLLM
