@@ -7,11 +7,12 @@ Each of a gene's N probes is its own request, with its own ``seed`` in the gener
 where the backend takes one (API models and vLLM). Servers honour a request's seed, and lm-eval
 sends one fixed seed with every request: N copies of one request would come back identical. The
 seeds are keyed by the model's identity in ``--model_args`` (``pretrained``, ``model``,
-``base_url``, ``revision``, ``dtype``, ``seed``) and by the gene, so two models never share a
-random stream (shared streams would pull close relatives together), a re-run of the same command
-asks the same questions (lm-eval's ``--use_cache`` can resume it), and ``--metadata seed=S``
-draws a fresh sample. The ``hf`` backend takes no per-request seed; its sampler (torch's
-generator) is re-seeded from the same identity.
+``base_url``, ``revision``, ``dtype``, ``seed``), by the torch seed lm-eval sets (``--seed``) and by
+the gene, so two models never share a random stream (shared streams would pull close relatives
+together), a re-run of the same command asks the same questions (lm-eval's ``--use_cache`` can
+resume it), and another ``--seed`` or ``--metadata seed=S`` draws a fresh sample. The ``hf``
+backend takes no per-request seed; its sampler (torch's generator) is re-seeded from the same
+identity.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class PhyloGenesTask(ConfigurableTask):  # type: ignore[misc]
         metadata = config.get("metadata") or {}
         config["repeats"] = _positive_int(metadata.get("probes", DEFAULT_PROBES), "probes")
         super().__init__(config=config)
-        self._identity = probe_identity(metadata)
+        self._identity = probe_identity({**metadata, "torch_seed": _torch_seed()})
         self._seeded = takes_request_seeds(metadata)
         if not self._seeded:
             _reseed_torch(probe_seed(self._identity, "", 0))
@@ -90,7 +91,7 @@ class PhyloGenesTask(ConfigurableTask):  # type: ignore[misc]
         return requests
 
 
-_IDENTITY_KEYS = ("pretrained", "model", "base_url", "revision", "dtype", "seed")
+_IDENTITY_KEYS = ("pretrained", "model", "base_url", "revision", "dtype", "seed", "torch_seed")
 """``--model_args`` (and ``--metadata``) keys that pick a model's probe seeds."""
 
 
@@ -121,6 +122,12 @@ def takes_request_seeds(metadata: Mapping[str, Any]) -> bool:
     ``hf`` adapter never does, and its ``generate`` refuses unknown settings.
     """
     return "pretrained" not in metadata or "vllm" in sys.modules
+
+
+def _torch_seed() -> int | None:
+    """Read the seed lm-eval gave torch (``--seed``'s third value, 1234 by default)."""
+    torch = sys.modules.get("torch")
+    return None if torch is None else int(torch.initial_seed())
 
 
 def _reseed_torch(seed: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,8 @@ GENES = 12
 GENOME_TASK = "math"
 # Thresholds. Same model through two backends: the expected distance is 0, its noise is what
 # the gene bootstrap measures (distance_errors.csv): within 3 standard errors, or 0.03 at most.
-# The fine-tuned relative sits at 0.6-0.9 from SmolLM2 on these genes.
+# Measured: 0 to 0.005 (standard errors about 0.003). The fine-tuned relative sits at 0.44-0.52
+# from SmolLM2 through every backend on these genes.
 NOISE_SE = 3.0
 SAME_MODEL_MAX = 0.03
 RELATIVE_MIN = 0.3
@@ -102,10 +104,9 @@ def collection(
 
 
 def _merged(collection: dict[str, Path], names: list[str], into: Path) -> Path:
-    """One results folder holding the named runs (symlinks), as a user would gather them."""
-    into.mkdir()
+    """One results folder holding copies of the named runs, as a user would gather them."""
     for name in names:
-        (into / name).symlink_to(collection[name], target_is_directory=True)
+        shutil.copytree(collection[name], into / name)
     return into
 
 
@@ -136,7 +137,7 @@ def test_one_model_through_every_backend_is_one_population(
     assert same <= max(NOISE_SE * se, SAME_MODEL_MAX), (same, se)
     assert distances[hf][relative] >= RELATIVE_MIN
     assert distances[served][relative] >= RELATIVE_MIN
-    assert distances[hf][relative] - same > NOISE_SE * errors[hf][relative]
+    assert same * 10 < distances[hf][relative]
 
 
 def _probes(folder: Path) -> list[list[str]]:

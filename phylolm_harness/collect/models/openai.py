@@ -224,7 +224,11 @@ def _send(
     chunks = [list(prompts[i : i + per_request]) for i in range(0, len(prompts), per_request)]
 
     def one(chunk: list[Any]) -> list[dict[str, Any]]:
-        answer = call(chunk, generate=True, gen_kwargs=dict(gen_kwargs))
+        try:
+            answer = call(chunk, generate=True, gen_kwargs=dict(gen_kwargs))
+        except (OSError, ValueError) as error:  # requests' errors, answers that are not JSON
+            where = getattr(client, "base_url", "the server")
+            raise ServerError(f"{where}: no usable answer ({error})") from None
         return _choices(answer, len(chunk) * per_prompt)
 
     answers = _each(client, one, chunks)
