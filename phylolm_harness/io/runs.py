@@ -111,7 +111,7 @@ class Run:
             "backend": _plain(backend).removeprefix("phylolm-") if backend else "unknown",
             "mode": "exact" if exact else "sampled",
             "temperature": _plain(temperature) if temperature is not None else "default",
-            "chat": "yes" if self.data.get("chat_template") else "no",
+            "chat": "yes" if _chat(self.data, backend) else "no",
         }
         if exact:
             collection["expansion"] = _expansion(generation)
@@ -139,6 +139,16 @@ class Identity:
 
 EXPANSION_KEYS = ("top_p", "top_k", "min_mass", "max_tokens", "tail_samples")
 """Settings of an exact run that change what its distributions estimate (the seed does not)."""
+
+
+def _chat(data: Mapping[str, Any], backend: Any) -> bool:
+    """Whether a run probed the model as a chat.
+
+    lm-eval writes ``chat_template`` as ``null`` without ``--apply_chat_template`` and as the
+    template text otherwise, which is ``""`` for API models (the server applies its own).
+    Chat-completions endpoints are chats whatever was asked.
+    """
+    return isinstance(data.get("chat_template"), str) or str(backend).endswith("chat-completions")
 
 
 def _expansion(generation: Any) -> str:

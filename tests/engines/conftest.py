@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.lm_eval_runner import lm_eval_env
 from support.paths import REPO
 
 SERVED_NAME = "smollm2"
@@ -36,14 +37,7 @@ def vllm_python() -> Path:
 
 def engine_env() -> dict[str, str]:
     """Environment of vLLM on this CPU: offline, a 1 GiB key/value cache."""
-    return dict(
-        os.environ,
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        VLLM_CPU_KVCACHE_SPACE="1",
-        VLLM_LOGGING_LEVEL="WARNING",
-    )
+    return {**lm_eval_env(), "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
 
 
 @pytest.fixture(scope="session")

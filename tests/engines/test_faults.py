@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 def _exact_run(base_url: str, server: Server, out: Path) -> subprocess.CompletedProcess[str]:
     args = (
         f"model={server.model},base_url={base_url}/v1/completions,tokenizer={server.tokenizer},"
+        "tokenizer_backend=huggingface,"
         "max_retries=2,timeout=60"
     )
     return subprocess.run(

@@ -86,7 +86,7 @@ def collection(
                         {"env": server_env}),
         "server-repeats": (("--model", "local-completions", "--model_args",
                             f"{served},tokenizer={smol},tokenized_requests=False",
-                            "--batch_size", "32", "--tasks", "phylolm_repeats_math",
+                            "--batch_size", "32", "--tasks", "phylolm_genes_repeats_math",
                             "--include_path", str(Path(__file__).parents[1] / "tasks")),
                            {"env": server_env}),
         "vllm-exact": (("--model", "phylolm-vllm", "--model_args",
