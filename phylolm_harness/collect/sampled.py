@@ -116,12 +116,18 @@ def probe_seed(identity: str, gene: str, probe: int) -> int:
 
 
 def takes_request_seeds(metadata: Mapping[str, Any]) -> bool:
-    """Whether the backend takes a ``seed`` per request: API models (no ``pretrained``) and vLLM.
+    """Whether the backend takes a ``seed`` per request: API models and vLLM.
 
-    The model is built before the tasks, so vLLM's adapter has imported ``vllm`` by now; the
-    ``hf`` adapter never does, and its ``generate`` refuses unknown settings.
+    API models are named by ``model`` (and ``base_url``), local ones by ``pretrained``. The model
+    is built before the tasks, so vLLM's adapter has imported ``vllm`` by now; the ``hf`` adapter
+    never does, and its ``generate`` refuses unknown settings. A model passed as an object (no
+    ``--model_args``) gets no seeds: if it is a seed-honouring server, ``tree`` notes the collapse.
+
+    >>> takes_request_seeds({"model": "gpt-x"}), takes_request_seeds({})
+    (True, False)
     """
-    return "pretrained" not in metadata or "vllm" in sys.modules
+    api = "pretrained" not in metadata and ("model" in metadata or "base_url" in metadata)
+    return api or "vllm" in sys.modules
 
 
 def _torch_seed() -> int | None:
