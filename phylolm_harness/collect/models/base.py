@@ -17,7 +17,13 @@ from phylolm_harness.collect.exact import REQUEST_TYPE
 from phylolm_harness.collect.expansion import ExpansionSettings
 from phylolm_harness.core.alleles import AlleleDistribution
 
-__all__ = ["ExactAllelesMixin", "end_token_ids", "group_requests", "saved_generation_config"]
+__all__ = [
+    "ExactAllelesMixin",
+    "end_token_ids",
+    "group_requests",
+    "saved_generation_config",
+    "tokenizer_end_ids",
+]
 
 
 def group_requests(requests: Sequence[Any]) -> Iterator[tuple[ExpansionSettings, list[int]]]:
@@ -73,6 +79,12 @@ def saved_generation_config(source: Any) -> Any:
         return GenerationConfig.from_pretrained(source)
     except (OSError, ValueError):
         return None
+
+
+def tokenizer_end_ids(tokenizer: Any) -> list[int]:
+    """End-of-text ids of a tokenizer and of the generation config saved beside it, if any."""
+    source = getattr(tokenizer, "name_or_path", None)
+    return end_token_ids(tokenizer, saved_generation_config(source))
 
 
 class ExactAllelesMixin:

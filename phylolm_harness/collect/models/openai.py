@@ -46,11 +46,7 @@ from phylolm_harness.collect.expansion import (
     expand_alleles,
     rescale_top_logprobs,
 )
-from phylolm_harness.collect.models.base import (
-    ExactAllelesMixin,
-    end_token_ids,
-    saved_generation_config,
-)
+from phylolm_harness.collect.models.base import ExactAllelesMixin, tokenizer_end_ids
 from phylolm_harness.collect.tail import engine_seed
 from phylolm_harness.core.alleles import AlleleDistribution
 
@@ -147,15 +143,7 @@ def token_id_candidates(
     ServerError
         The server answered with token strings instead of ids.
     """
-    pairs = []
-    for key, logprob in _top_logprobs(choice).items():
-        if not str(key).startswith(_TOKEN_ID):
-            raise ServerError(
-                f"the server answered token {key!r}, not a token id: it ignores "
-                "return_tokens_as_token_ids; pass tokenized_requests=False in --model_args "
-                "to expand in text (approximate: branches are re-tokenised)"
-            )
-        pairs.append((int(str(key)[len(_TOKEN_ID) :]), float(logprob)))
+    pairs = [(_token_id(key), float(lp)) for key, lp in _top_logprobs(choice).items()]
     ranked = _ranked(pairs, settings)
     logprobs = rescale_top_logprobs(np.array([lp for _, lp in ranked]), settings.temperature)
     tokens = [token for token, _ in ranked]
@@ -254,9 +242,19 @@ def sampled_token_id(choice: dict[str, Any]) -> int:
         token = str(choice["logprobs"]["tokens"][0])
     except (KeyError, IndexError, TypeError) as error:
         raise ServerError(f"a sampled choice has no logprobs.tokens[0]: {error!r}") from None
-    if not token.startswith(_TOKEN_ID):
-        raise ServerError(f"the server answered token {token!r}, not a token id")
-    return int(token[len(_TOKEN_ID) :])
+    return _token_id(token)
+
+
+def _token_id(key: Any) -> int:
+    """Read ``"token_id:<id>"``, as servers write tokens asked ``return_tokens_as_token_ids``."""
+    text = str(key)
+    if not text.startswith(_TOKEN_ID):
+        raise ServerError(
+            f"the server answered token {text!r}, not a token id: it ignores "
+            "return_tokens_as_token_ids; pass tokenized_requests=False in --model_args "
+            "to expand in text (approximate: branches are re-tokenised)"
+        )
+    return int(text[len(_TOKEN_ID) :])
 
 
 def _batch(client: Any) -> int:
@@ -290,7 +288,7 @@ class PhyloLocalCompletions(ExactAllelesMixin, LocalCompletionsAPI):  # type: ig
         self, genes: Sequence[str], settings: ExpansionSettings, asked: dict[str, Any]
     ) -> list[AlleleDistribution]:
         prompts = [list(self.tok_encode(gene)) for gene in genes]
-        eos = frozenset(self.end_ids())
+        eos = frozenset(tokenizer_end_ids(self.tokenizer))
         asked = {**asked, "return_tokens_as_token_ids": True}
         # Draws come from the server's own sampler, seeded per node; the node's key names the
         # model so that two served models never share draws.
@@ -335,11 +333,6 @@ class PhyloLocalCompletions(ExactAllelesMixin, LocalCompletionsAPI):  # type: ig
 
         streams = [f"{name}\n{gene}" for gene in genes]
         return expand_alleles(len(genes), score, decode, settings, draws=True, streams=streams)
-
-    def end_ids(self) -> list[int]:
-        """End-of-text ids: the tokenizer's and those of the model's generation config."""
-        source = getattr(self.tokenizer, "name_or_path", None)
-        return end_token_ids(self.tokenizer, saved_generation_config(source))
 
 
 class PhyloLocalChatCompletions(ExactAllelesMixin, LocalChatCompletion):  # type: ignore[misc]

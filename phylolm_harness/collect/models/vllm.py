@@ -28,11 +28,7 @@ from phylolm_harness.collect.expansion import (
     expand_alleles,
     rescale_top_logprobs,
 )
-from phylolm_harness.collect.models.base import (
-    ExactAllelesMixin,
-    end_token_ids,
-    saved_generation_config,
-)
+from phylolm_harness.collect.models.base import ExactAllelesMixin, tokenizer_end_ids
 from phylolm_harness.collect.tail import engine_seed
 from phylolm_harness.core.alleles import AlleleDistribution
 
@@ -176,10 +172,7 @@ def _phylo_vllm_class() -> type:
                 [self.tok_encode(gene) for gene in genes],
                 lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True),
                 settings,
-                end_token_ids(
-                    self.tokenizer,
-                    saved_generation_config(getattr(self.tokenizer, "name_or_path", None)),
-                ),
+                tokenizer_end_ids(self.tokenizer),
                 SamplingParams,
                 lambda ids: TokensPrompt(prompt_token_ids=ids),
                 processed=_engine_processes_logprobs(self.model),
