@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from phylolm_harness.core.conformal import DEFAULT_LEVEL, fold_coverage
 from phylolm_harness.core.predictors import Candidate, Task, candidates
 from phylolm_harness.errors import InputError
 
@@ -53,6 +54,13 @@ class Evaluation:
         Number of held-out groups.
     note : str
         Why the protocol could not run, or an empty string.
+    coverage : float
+        Share of real scores inside their conformal interval, each calibrated on the errors of
+        the other folds (see :mod:`phylolm_harness.core.conformal`).
+    width : float
+        Mean width of those intervals.
+    radius : ndarray or None
+        Per model, the radius of its interval.
     """
 
     protocol: str
@@ -65,6 +73,9 @@ class Evaluation:
     mae: float
     n_folds: int
     note: str = ""
+    coverage: float = math.nan
+    width: float = math.nan
+    radius: FloatArray | None = None
 
 
 def _folds(groups: IntArray) -> list[IntArray]:
@@ -164,6 +175,7 @@ def cross_validate(
     method: str,
     protocol: str,
     labels: Sequence[str] | None = None,
+    level: float = DEFAULT_LEVEL,
 ) -> Evaluation:
     """Held-out predictions of every scored model under one protocol.
 
@@ -183,6 +195,8 @@ def cross_validate(
         Which models are held out together.
     labels : sequence of str, optional
         Model names, kept in the result.
+    level : float
+        Nominal coverage of the conformal intervals.
 
     Returns
     -------
@@ -223,6 +237,7 @@ def cross_validate(
             chosen[name] += 1
     top, count = chosen.most_common(1)[0]
     chosen_text = top if len(chosen) == 1 else f"{top} ({count}/{len(folds)} folds)"
+    radius, coverage, width = fold_coverage(scores, predicted, folds, level)
     return Evaluation(
         protocol,
         method,
@@ -233,4 +248,7 @@ def cross_validate(
         _pearson(predicted, scores),
         float(np.mean(np.abs(predicted - scores))),
         len(folds),
+        coverage=coverage,
+        width=width,
+        radius=radius,
     )

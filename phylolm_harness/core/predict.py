@@ -6,11 +6,13 @@ known, with one of the predictors of :mod:`phylolm_harness.core.predictors` (``p
 
 ``auto``
     Picks among the ``kernel`` and ``knn`` candidates (a small grid of hyper-parameters each)
-    by inner cross-validation on the training models: the default.
+    and the paper's predictor by inner cross-validation on the training models: the default.
 
 Evaluation is leave-one-out (each scored model predicted from all others) and
 leave-one-family-out (each family predicted from the other families, as in [1]_). Predictions
-are clipped to ``[0, 1]``.
+are clipped to ``[0, 1]``. Every prediction carries a split-conformal interval calibrated on the
+held-out errors, and a flag when its nearest scored relative is farther than any held-out
+prediction was checked at (see :mod:`phylolm_harness.core.conformal`).
 
 This module is pure numeric: it takes arrays and mappings, never reads files.
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from phylolm_harness.core.conformal import DEFAULT_LEVEL, conformal_radius, interval, reach
 from phylolm_harness.core.crossval import (
     PROTOCOLS,
     Evaluation,
@@ -76,6 +79,19 @@ class Predictions:
         Family of every model, as used by leave-one-family-out.
     evaluations : tuple of Evaluation
         Leave-one-out and leave-one-family-out results.
+    level : float
+        Nominal coverage of the intervals.
+    lower, upper : ndarray
+        Interval of every prediction: for scored models calibrated on the other folds' held-out
+        errors, for the others on every held-out error (under ``protocol``).
+    nearest : tuple of str
+        Every model's nearest scored relative (itself excluded).
+    nearest_distance : ndarray
+        Distance to it.
+    reach : float
+        Farthest distance at which a held-out prediction was checked under ``protocol``.
+    extrapolates : ndarray of bool
+        True where ``nearest_distance`` exceeds ``reach``.
     """
 
     benchmark: str
@@ -88,6 +104,13 @@ class Predictions:
     protocol: str
     families: Mapping[str, str]
     evaluations: tuple[Evaluation, ...]
+    level: float
+    lower: FloatArray
+    upper: FloatArray
+    nearest: tuple[str, ...]
+    nearest_distance: FloatArray
+    reach: float
+    extrapolates: NDArray[np.bool_]
 
     def evaluation(self, protocol: str) -> Evaluation:
         """Return the evaluation under ``protocol``."""
@@ -137,6 +160,7 @@ def predict_scores(
     method: str = "auto",
     benchmark: str = "benchmark",
     protocol: str = "leave-one-family-out",
+    level: float = DEFAULT_LEVEL,
 ) -> Predictions:
     """Predict one benchmark's score for every model from PhyloLM distances.
 
@@ -156,7 +180,10 @@ def predict_scores(
     benchmark : str
         Name used in messages and in the result.
     protocol : {"leave-one-family-out", "leave-one-out"}
-        Protocol of the held-out predictions reported for scored models in ``predicted``.
+        Protocol of the held-out predictions reported for scored models in ``predicted``, and
+        of the errors the intervals are calibrated on.
+    level : float
+        Nominal coverage of the intervals, in ``(0, 1)``.
 
     Returns
     -------
@@ -168,7 +195,7 @@ def predict_scores(
     ------
     InputError
         Bad matrix, duplicated labels, scores for unknown models, fewer than 2 scored models,
-        scores outside ``[0, 1]``, or scored models with no family.
+        scores outside ``[0, 1]``, scored models with no family, or a level outside ``(0, 1)``.
 
     Examples
     --------
@@ -181,6 +208,8 @@ def predict_scores(
         raise InputError(f"unknown prediction method {method!r}; expected one of {METHODS}")
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown evaluation protocol {protocol!r}; expected one of {PROTOCOLS}")
+    if not 0 < level < 1:
+        raise InputError(f"interval coverage must be between 0 and 1, got {level}")
     d = _check_distances(distances, labels)
     _check_scores(benchmark, scores, labels)
     fam = dict(families) if families is not None else families_from_tree(d, labels)
@@ -197,7 +226,9 @@ def predict_scores(
 
     sub = np.ix_(scored, scored)
     evaluations = tuple(
-        cross_validate(d[sub], real[scored], groups[scored], method, p, [names[i] for i in scored])
+        cross_validate(
+            d[sub], real[scored], groups[scored], method, p, [names[i] for i in scored], level
+        )
         for p in PROTOCOLS
     )
     predicted = np.full(len(names), np.nan)
@@ -211,6 +242,13 @@ def predict_scores(
         predicted[unscored] = fitted[unscored]
     else:
         chosen = ""
+    lower, upper = _intervals(main, predicted, scored, unscored, level)
+    held_groups = groups if protocol == "leave-one-family-out" else np.arange(len(names))
+    near = d[:, scored].copy()
+    near[scored, np.arange(len(scored))] = np.inf
+    nearest_at = np.argmin(near, axis=1)
+    nearest_distance = near[np.arange(len(names)), nearest_at]
+    limit = reach(d, scored, held_groups)
     return Predictions(
         benchmark=benchmark,
         labels=names,
@@ -222,7 +260,26 @@ def predict_scores(
         protocol=protocol,
         families={m: fam[m] for m in names if m in fam},
         evaluations=evaluations,
+        level=level,
+        lower=lower,
+        upper=upper,
+        nearest=tuple(names[scored[j]] for j in nearest_at),
+        nearest_distance=nearest_distance,
+        reach=limit,
+        extrapolates=np.isfinite(nearest_distance) & (nearest_distance > limit + 1e-12),
     )
+
+
+def _intervals(
+    main: Evaluation, predicted: FloatArray, scored: IntArray, unscored: IntArray, level: float
+) -> tuple[FloatArray, FloatArray]:
+    """Scored models: intervals calibrated on the other folds; unscored: on every fold."""
+    radius = np.full(len(predicted), np.nan)
+    if main.radius is not None:
+        radius[scored] = main.radius
+    errors = np.abs(main.real - main.predicted)
+    radius[unscored] = conformal_radius(errors, level) if np.any(np.isfinite(errors)) else np.inf
+    return interval(predicted, radius)
 
 
 def paper_reference(

@@ -110,6 +110,11 @@ def mmlu_group(results: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _table(results: Mapping[str, Any], name: str) -> dict[str, Any]:
+    table = results.get(name)
+    return table if isinstance(table, dict) else {}
+
+
 def _number(raw: Any, where: str, what: str) -> float:
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
         raise InputError(f"{where}: {what} is {raw!r}, not a number")
@@ -155,9 +160,9 @@ def mmlu_score(results: Mapping[str, Any], key: str, average: str, where: str) -
     group = mmlu_group(results)
     if group is None:
         raise InputError(f"{where}: no MMLU results ({' or '.join(GROUPS)})")
-    section = {**(results.get("groups") or {}), **(results.get("results") or {})}
-    counts = results.get("n-samples") if isinstance(results.get("n-samples"), dict) else {}
-    shots_table = results.get("n-shot") if isinstance(results.get("n-shot"), dict) else {}
+    section = {**_table(results, "groups"), **_table(results, "results")}
+    counts: dict[str, Any] = _table(results, "n-samples")
+    shots_table: dict[str, Any] = _table(results, "n-shot")
     names = [f"{group}_{s}" for s in SUBJECTS]
     entries = [section.get(name) for name in names]
     missing = [s for s, entry in zip(SUBJECTS, entries, strict=True) if not isinstance(entry, dict)]
@@ -175,12 +180,14 @@ def mmlu_score(results: Mapping[str, Any], key: str, average: str, where: str) -
         )
     else:
         values = []
-        for name, entry in zip(names, entries, strict=True):
+        for name in names:
+            entry = _table(section, name)
             if key not in entry:
                 raise InputError(f"{where}: {name} has no {key!r}")
             values.append(_number(entry[key], where, f"{name} {key}"))
         value = sum(values) / len(values)
-    effective = [counts.get(name, {}).get("effective") for name in names]
-    questions = sum(effective) if all(isinstance(e, int) for e in effective) else None
+    effective = [_table(counts, name).get("effective") for name in names]
+    known = [e for e in effective if isinstance(e, int)]
+    questions = sum(known) if len(known) == len(names) else None
     shots = shots_table.get(names[0])
     return MMLUScore(value, group, questions, shots if isinstance(shots, int) else None)

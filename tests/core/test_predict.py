@@ -96,7 +96,7 @@ def test_auto_is_deterministic_and_names_a_candidate():
     np.testing.assert_array_equal(a.predicted, b.predicted)
     names = {c.name for c in candidates("auto")}
     assert a.chosen in names
-    assert {c.method for c in candidates("auto")} == {"kernel", "knn"}
+    assert {c.method for c in candidates("auto")} == {"kernel", "knn", "paper"}
     assert [c.method for c in candidates("paper")] == ["paper"]
 
 
