@@ -55,7 +55,16 @@ def collect(work: Path, cache: Path, limit: int) -> tuple[Path, dict[str, str], 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     demo = work / "demo"
-    cmd = [sys.executable, "-m", "phylolm_harness", "demo", "-o", str(demo), "--cache-dir", str(cache)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "phylolm_harness",
+        "demo",
+        "-o",
+        str(demo),
+        "--cache-dir",
+        str(cache),
+    ]
     subprocess.run(cmd, check=False, env=_env(1))  # exit 1 only means a relation was missed
     seconds["genes (demo, cached after the first run)"] = time.perf_counter() - start
     population = demo_population(quick=False)
@@ -96,13 +105,13 @@ def _mae_on_rest(d: np.ndarray, y: np.ndarray, chosen: list[int]) -> float:
 
 def evaluate(results: Path, families: dict[str, str], out: Path) -> str:
     """Predict, and compare the plan with random choices; return the Markdown report."""
-    from phylolm_harness import pipeline
+    from phylolm_harness import pipeline, prediction
     from phylolm_harness.core.plan import plan_runs
 
     fam_csv = out / "families.csv"
     fam_csv.write_text("model,family\n" + "".join(f"{m},{f}\n" for m, f in families.items()))
     found = pipeline.tree(results, benchmarks_hint=False)
-    predicted = pipeline.predict(found, results, ["mmlu"], families_file=fam_csv)
+    predicted = prediction.predict(found, results, ["mmlu"], families_file=fam_csv)
     preds = predicted.predictions[0]
     labels = list(preds.labels)
     lines = [
@@ -133,8 +142,11 @@ def evaluate(results: Path, families: dict[str, str], out: Path) -> str:
     mean_loo = np.abs(y - (y.sum() - y) / (len(y) - 1)).mean()
     lines.append(f"| mean of the others | leave-one-out | | {mean_loo:.4f} | | |")
     d = np.asarray(found.phylogeny.distances)
-    lines += ["", "| K | plan | MAE (plan) | MAE (random, mean of all choices) | plan better than |",
-              "|---:|---|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "",
+        "| K | plan | MAE (plan) | MAE (random, mean of all choices) | plan better than |",
+        "|---:|---|---:|---:|---:|",
+    ]
     for k in range(2, len(labels) - 1):
         plan = plan_runs(d, labels, k).chosen
         chosen = [labels.index(m) for m in plan]

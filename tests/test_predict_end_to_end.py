@@ -20,7 +20,7 @@ import pytest
 from support.lm_eval_runner import run_lm_eval
 from support.paths import TEST_TASKS
 
-from phylolm_harness import pipeline
+from phylolm_harness import pipeline, prediction
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.files import write_outputs
 from phylolm_harness.io.populations_file import format_populations_file
@@ -121,7 +121,7 @@ def tree_of(results: Path, tmp_path: Path, without: tuple[str, ...] = ()) -> Tre
 
 def predict_into(out: Path, found: TreeResult, results: Path, benchmarks, families, predictor):
     """Predict as ``phylolm-harness predict`` does; return the report's text."""
-    predicted = pipeline.predict(
+    predicted = prediction.predict(
         found, results, benchmarks, families_file=families, predictor=predictor
     )
     files = predicted.files()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from phylolm_harness.cli.options import add_population_options, out_dir, tree_options
+from phylolm_harness.core.conformal import DEFAULT_LEVEL
 from phylolm_harness.errors import InputError
 
 if TYPE_CHECKING:
@@ -27,6 +28,10 @@ examples:
       --output_path results/ --log_samples          # some models with benchmarks, all with genes
   phylolm-harness predict results/                   # mmlu and arc_challenge where present
   phylolm-harness predict results/ --benchmark hellaswag:acc_norm --families families.csv
+  phylolm-harness predict results/ --plan 5          # which 5 models to run benchmarks on next
+
+MMLU offline (no dataset hub): lm_eval ... --tasks phylolm_mmlu [--limit N per subject]; its
+results read like lm-eval's own mmlu.
 """
 
 
@@ -73,6 +78,28 @@ def add_commands(commands: Any) -> None:
         help="auto (chosen by cross-validation, default), the paper's FastICA+sigmoid, "
         "kernel ridge on the similarity, or nearest relatives",
     )
+    predict.add_argument(
+        "--mmlu-average",
+        choices=("subjects", "questions"),
+        default="subjects",
+        help="MMLU score: mean of the 57 subject accuracies (the paper's and the Open LLM "
+        "Leaderboard's, default) or over all questions (lm-eval's mmlu group)",
+    )
+    predict.add_argument(
+        "--coverage",
+        type=float,
+        default=DEFAULT_LEVEL,
+        metavar="LEVEL",
+        help=f"coverage of the prediction intervals (default {DEFAULT_LEVEL})",
+    )
+    predict.add_argument(
+        "--plan",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also propose the K models whose real benchmark runs would best predict the others "
+        "(from the tree alone: works before any benchmark has run); writes plan.csv",
+    )
     predict.set_defaults(run=_run_predict)
 
 
@@ -89,25 +116,48 @@ def _run_tree(args: argparse.Namespace) -> int:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from phylolm_harness import pipeline
+    from phylolm_harness import pipeline, prediction
     from phylolm_harness.io.files import write_outputs
+    from phylolm_harness.io.tables import read_families
     from phylolm_harness.report.outputs import OUTPUT_PATTERNS
 
     if args.results_dir is None:
         raise InputError("predict needs a RESULTS_DIR with lm-eval benchmark results")
+    if args.plan < 0:
+        raise InputError(f"--plan must be 1 or more, got {args.plan}")
+    if not 0 < args.coverage < 1:
+        raise InputError(f"--coverage must be between 0 and 1, got {args.coverage}")
     out = out_dir(args)
     options = tree_options(args)
-    found = pipeline.tree(args.results_dir, args.populations, benchmarks_hint=False, **options)
-    predicted = pipeline.predict(
-        found,
+    if args.families is not None:
+        read_families(args.families)  # a bad file fails before the tree is built
+    scores = prediction.read_scores(
         args.results_dir,
         args.benchmark,
+        rename=options["rename"],
+        mmlu_average=args.mmlu_average,
+        required=args.plan == 0,
+    )
+    found = pipeline.tree(args.results_dir, args.populations, benchmarks_hint=False, **options)
+    predicted = prediction.predict(
+        found,
+        args.results_dir,
         families_file=args.families,
         predictor=args.predictor,
+        level=args.coverage,
+        plan=args.plan,
+        scores=scores,
     )
     write_outputs(out, predicted.files(), stale=OUTPUT_PATTERNS)
     _summarise(found, out)
-    print(f"predictions -> {out / 'predictions.csv'}")
+    for note in predicted.notes:
+        print(f"note: {note}")
+    for bench, definition in predicted.definitions.items():
+        print(f"{bench}: {definition}")
+    if predicted.predictions:
+        print(f"predictions -> {out / 'predictions.csv'}")
+    if predicted.plan is not None:
+        print(f"run next: {', '.join(predicted.plan.chosen)} -> {out / 'plan.csv'}")
     return 0
 
 

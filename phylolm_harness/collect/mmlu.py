@@ -23,7 +23,7 @@ from typing import Any
 import datasets
 
 from phylolm_harness.errors import InputError
-from phylolm_harness.io.mmlu import QUESTIONS, SUBJECTS
+from phylolm_harness.io.mmlu import SIZES, SUBJECTS
 from phylolm_harness.io.packaged import WheelPart, default_cache_dir, locate_parts, open_source
 
 __all__ = ["MMLU_DATA", "load_subject", "mmlu_file"]
@@ -115,9 +115,12 @@ def _questions(path: str) -> dict[str, list[dict[str, Any]]]:
                     "answer": _LETTERS.index(row["correct_answer"]),
                 }
             )
-    total = sum(map(len, by_subject.values()))
-    if total != QUESTIONS:
-        raise InputError(f"{path}: {total} questions, expected MMLU's {QUESTIONS}")
+    wrong = [s for s, rows in by_subject.items() if len(rows) != SIZES[s]]
+    if wrong:
+        raise InputError(
+            f"{path}: {wrong[0]} has {len(by_subject[wrong[0]])} questions, MMLU's test set "
+            f"{SIZES[wrong[0]]} ({len(wrong)} subjects differ)"
+        )
     return by_subject
 
 

@@ -103,10 +103,17 @@ def _apply(
     return _finish(c.predict([_task(d, y, train, query)])[0], y[train])
 
 
+PAPER_MIN_TRAIN = 10
+"""Fewest training models for ``auto`` to consider the paper's predictor: FastICA on fewer
+models than that fits noise, and inner cross-validation on so few cannot tell."""
+
+
 def _select(
     cands: Sequence[Candidate], d: FloatArray, y: FloatArray, groups: IntArray
 ) -> Candidate:
     """Pick the candidate with the lowest inner cross-validated mean absolute error."""
+    if len(cands) > 1 and len(y) < PAPER_MIN_TRAIN:
+        cands = [c for c in cands if c.method != "paper"]
     if len(cands) == 1:
         return cands[0]
     inner = groups if len(np.unique(groups)) >= 3 else np.arange(len(y), dtype=np.int64)

@@ -198,7 +198,8 @@ def candidates(method: str) -> tuple[Candidate, ...]:
     ----------
     method : {"auto", "paper", "kernel", "knn"}
         ``paper`` has a single candidate; ``kernel`` and ``knn`` a small grid; ``auto`` both
-        grids and the paper's predictor (last, so ties go to the cheaper candidates).
+        grids and the paper's predictor (last, so ties go to the cheaper candidates; the
+        cross-validation leaves it out below ten training models).
 
     Returns
     -------

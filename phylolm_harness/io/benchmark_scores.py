@@ -209,7 +209,7 @@ def read_benchmark_scores(
             mmlu = mmlu_score(run.data, spec.key, mmlu_average, where)
             scores[name][label] = mmlu.value
             shots[name][label] = mmlu.shots
-            if mmlu.questions is not None and mmlu.questions < QUESTIONS:
+            if mmlu.subset:
                 subsets[name].append(f"{label} ({mmlu.questions})")
         else:
             scores[name][label] = _value(run.entry(spec.task) or {}, spec, run.results_file, label)

@@ -26,6 +26,7 @@ __all__ = [
     "CATEGORIES",
     "GROUPS",
     "QUESTIONS",
+    "SIZES",
     "SUBJECTS",
     "MMLUScore",
     "mmlu_group",
@@ -77,6 +78,30 @@ SUBJECTS: tuple[str, ...] = tuple(sorted(s for group in CATEGORIES.values() for 
 """The 57 subjects, as lm-eval names them (``mmlu_<subject>``)."""
 
 
+SIZES: Mapping[str, int] = {
+    "abstract_algebra": 100, "anatomy": 135, "astronomy": 152, "business_ethics": 100,
+    "clinical_knowledge": 265, "college_biology": 144, "college_chemistry": 100,
+    "college_computer_science": 100, "college_mathematics": 100, "college_medicine": 173,
+    "college_physics": 102, "computer_security": 100, "conceptual_physics": 235,
+    "econometrics": 114, "electrical_engineering": 145, "elementary_mathematics": 378,
+    "formal_logic": 126, "global_facts": 100, "high_school_biology": 310,
+    "high_school_chemistry": 203, "high_school_computer_science": 100,
+    "high_school_european_history": 165, "high_school_geography": 198,
+    "high_school_government_and_politics": 193, "high_school_macroeconomics": 390,
+    "high_school_mathematics": 270, "high_school_microeconomics": 238, "high_school_physics": 151,
+    "high_school_psychology": 545, "high_school_statistics": 216, "high_school_us_history": 204,
+    "high_school_world_history": 237, "human_aging": 223, "human_sexuality": 131,
+    "international_law": 121, "jurisprudence": 108, "logical_fallacies": 163,
+    "machine_learning": 112, "management": 103, "marketing": 234, "medical_genetics": 100,
+    "miscellaneous": 783, "moral_disputes": 346, "moral_scenarios": 895, "nutrition": 306,
+    "philosophy": 311, "prehistory": 324, "professional_accounting": 282, "professional_law": 1534,
+    "professional_medicine": 272, "professional_psychology": 612, "public_relations": 110,
+    "security_studies": 245, "sociology": 201, "us_foreign_policy": 100, "virology": 166,
+    "world_religions": 171,
+}  # fmt: skip
+"""Questions per subject in MMLU's test set."""
+
+
 @dataclass(frozen=True)
 class MMLUScore:
     """One run's MMLU score.
@@ -90,6 +115,8 @@ class MMLUScore:
     questions : int or None
         Questions the run answered (fewer than :data:`QUESTIONS` under ``lm_eval --limit``),
         ``None`` when the results file does not say.
+    subset : bool
+        Whether some subject was run on fewer questions than it has.
     shots : int or None
         Few-shot examples per question, when the results file says.
     """
@@ -98,6 +125,7 @@ class MMLUScore:
     group: str
     questions: int | None
     shots: int | None
+    subset: bool = False
 
 
 def mmlu_group(results: Mapping[str, Any]) -> str | None:
@@ -189,5 +217,8 @@ def mmlu_score(results: Mapping[str, Any], key: str, average: str, where: str) -
     effective = [_table(counts, name).get("effective") for name in names]
     known = [e for e in effective if isinstance(e, int)]
     questions = sum(known) if len(known) == len(names) else None
+    subset = any(
+        isinstance(e, int) and e < SIZES[s] for s, e in zip(SUBJECTS, effective, strict=True)
+    )
     shots = shots_table.get(names[0])
-    return MMLUScore(value, group, questions, shots if isinstance(shots, int) else None)
+    return MMLUScore(value, group, questions, shots if isinstance(shots, int) else None, subset)

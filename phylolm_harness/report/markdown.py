@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from phylolm_harness.core.crossval import Evaluation
 from phylolm_harness.core.phylogeny import Phylogeny
+from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
 from phylolm_harness.io.runs import Identity
 from phylolm_harness.report.tables import number
@@ -18,6 +19,7 @@ __all__ = [
     "PAPER_ANCHOR",
     "identities_section",
     "method_name",
+    "plan_section",
     "prediction_section",
     "render_report",
 ]
@@ -202,11 +204,11 @@ PAPER_ANCHOR = (
 
 
 def _row(bench: str, name: str, ev: Evaluation) -> str:
+    head = f"| {bench} | {name} | {ev.protocol} | {len(ev.real)} | {ev.n_folds} "
     if ev.note:
-        return f"| {bench} | {name} | {ev.protocol} | {len(ev.real)} | {ev.n_folds} | n/a | n/a |"
+        return head + "| n/a | n/a | n/a | n/a |"
     return (
-        f"| {bench} | {name} | {ev.protocol} | {len(ev.real)} | {ev.n_folds} "
-        f"| {number(ev.r)} | {number(ev.mae)} |"
+        head + f"| {number(ev.r)} | {number(ev.mae)} | {number(ev.coverage)} | {number(ev.width)} |"
     )
 
 
@@ -216,6 +218,7 @@ def prediction_section(
     families_source: str,
     notes: Sequence[str] = (),
     figures: Mapping[str, str] | None = None,
+    definitions: Mapping[str, str] | None = None,
 ) -> str:
     """Markdown section on benchmark prediction for ``report.md``.
 
@@ -232,22 +235,28 @@ def prediction_section(
         Remarks to list (older runs ignored, ...).
     figures : Mapping[str, str], optional
         Benchmark -> figure file name, linked from the section.
+    definitions : Mapping[str, str], optional
+        Benchmark -> what its score is (which MMLU average).
 
     Returns
     -------
     str
         The section, starting with a ``##`` heading.
     """
+    level = all_preds[0].level if all_preds else 0.9
     lines = [
         "## Benchmark prediction",
         "",
         "Scores predicted from the PhyloLM distances alone. Each scored model is predicted "
         "without its own score (leave-one-out) and without its whole family "
         "(leave-one-family-out); Pearson r and mean absolute error (MAE) pool all held-out "
-        f"predictions. Families: {families_source}.",
+        f"predictions. Families: {families_source}. Every prediction has a split-conformal "
+        f"interval at {level:.0%} coverage (`lower`, `upper` in `predictions.csv`); *coverage* "
+        "is the share of real scores that fell inside their interval when each was calibrated "
+        "without its own fold, *width* the intervals' mean width.",
         "",
-        "| benchmark | predictor | protocol | n | folds | Pearson r | MAE |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| benchmark | predictor | protocol | n | folds | Pearson r | MAE | coverage | width |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for preds in all_preds:
         for ev in preds.evaluations:
@@ -262,7 +271,38 @@ def prediction_section(
             text += f"; {len(unscored)} predicted with {preds.chosen}"
         if figures and preds.benchmark in figures:
             text += f"; figure `{figures[preds.benchmark]}`"
+        if definitions and preds.benchmark in definitions:
+            text += f"; score: {definitions[preds.benchmark]}"
         lines.append(text + ".")
     lines += [f"- {note}" for note in notes]
     lines += ["", PAPER_ANCHOR, ""]
     return "\n".join(lines)
+
+
+def plan_section(plan: Plan) -> str:
+    """Markdown section listing the models proposed for real benchmark runs.
+
+    Parameters
+    ----------
+    plan : Plan
+        From :func:`phylolm_harness.core.plan.plan_runs`.
+
+    Returns
+    -------
+    str
+        The section, starting with a ``##`` heading.
+    """
+    lines = [
+        "## Which models to run the benchmarks on",
+        "",
+        "Chosen from the tree alone: each model in turn is the one whose real score would most "
+        "reduce the uncertainty left on every model's predicted score (a Gaussian process with "
+        "the kernel exp(-D / median D)). *Uncertainty left* is the summed predictive variance "
+        "after running the models up to that row, as a share of the variance before the plan.",
+    ]
+    if plan.scored:
+        lines.append(f"Models already scored (taken as known): {', '.join(plan.scored)}.")
+    lines += ["", "| rank | model | uncertainty left |", "|---:|---|---:|"]
+    for rank, (model, left) in enumerate(zip(plan.chosen, plan.remaining, strict=True), 1):
+        lines.append(f"| {rank} | {model} | {left:.1%} |")
+    return "\n".join([*lines, ""])

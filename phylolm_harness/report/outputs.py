@@ -9,13 +9,14 @@ import numpy as np
 
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import Phylogeny
+from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
 from phylolm_harness.core.tree import to_newick
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.populations_file import format_populations_file
 from phylolm_harness.report.markdown import method_name, render_report
 from phylolm_harness.report.plots import draw_dendrogram, draw_heatmap, plot_predictions
-from phylolm_harness.report.tables import matrix_csv, predictions_csv
+from phylolm_harness.report.tables import matrix_csv, plan_csv, predictions_csv
 
 __all__ = [
     "OUTPUT_PATTERNS",
@@ -38,7 +39,14 @@ TREE_OUTPUTS = (
 )
 """Files ``tree`` writes."""
 
-OUTPUT_PATTERNS = (*TREE_OUTPUTS, "predictions.csv", "predictions_*.png", "pcoa.png", "demo.md")
+OUTPUT_PATTERNS = (
+    *TREE_OUTPUTS,
+    "predictions.csv",
+    "predictions_*.png",
+    "plan.csv",
+    "pcoa.png",
+    "demo.md",
+)
 """Names the commands of this package write into an output folder; a file of an earlier run
 matching them that this run does not write is removed."""
 
@@ -82,9 +90,13 @@ def prediction_figure(benchmark: str) -> str:
     )
 
 
-def render_prediction_outputs(all_preds: Sequence[Predictions]) -> dict[str, bytes]:
-    """``predictions.csv`` and one scatter plot per benchmark (see :func:`prediction_figure`)."""
+def render_prediction_outputs(
+    all_preds: Sequence[Predictions], plan: Plan | None = None
+) -> dict[str, bytes]:
+    """``predictions.csv``, a plot per benchmark (:func:`prediction_figure`) and ``plan.csv``."""
     files: dict[str, bytes] = {}
+    if plan is not None:
+        files["plan.csv"] = plan_csv(plan)
     for preds in all_preds:
         figure = prediction_figure(preds.benchmark)
         if figure in files:

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
 
-__all__ = ["CSV_COLUMNS", "matrix_csv", "number", "prediction_rows", "predictions_csv"]
+__all__ = ["CSV_COLUMNS", "matrix_csv", "number", "plan_csv", "prediction_rows", "predictions_csv"]
 
 CSV_COLUMNS = (
     "model",
@@ -24,6 +25,11 @@ CSV_COLUMNS = (
     "held_out",
     "method",
     "protocol",
+    "lower",
+    "upper",
+    "nearest_scored",
+    "nearest_distance",
+    "extrapolates",
 )
 
 
@@ -50,7 +56,10 @@ def prediction_rows(preds: Predictions) -> list[dict[str, str]]:
         One row per model: ``real`` is empty for unscored models; ``held_out`` is ``true``
         where the prediction was made without the model's own score (cross-validated, under
         ``protocol``) and ``false`` for unscored models, predicted by the predictor fitted on
-        every scored model; ``method`` is the predictor actually used.
+        every scored model; ``method`` is the predictor actually used; ``lower`` and ``upper``
+        the conformal interval; ``nearest_scored`` and ``nearest_distance`` the closest model
+        with a real score; ``extrapolates`` whether that is farther than held-out predictions
+        were checked at.
     """
     main = preds.evaluation(preds.protocol)
     rows = []
@@ -66,6 +75,11 @@ def prediction_rows(preds: Predictions) -> list[dict[str, str]]:
                 "held_out": "true" if preds.held_out[i] else "false",
                 "method": main.chosen if scored else preds.chosen,
                 "protocol": preds.protocol if scored else "fitted on all scored models",
+                "lower": _fmt(float(preds.lower[i])),
+                "upper": _fmt(float(preds.upper[i])),
+                "nearest_scored": preds.nearest[i],
+                "nearest_distance": _fmt(float(preds.nearest_distance[i])),
+                "extrapolates": "true" if preds.extrapolates[i] else "false",
             }
         )
     return rows
@@ -89,6 +103,16 @@ def predictions_csv(all_preds: Sequence[Predictions]) -> bytes:
     writer.writeheader()
     for preds in all_preds:
         writer.writerows(prediction_rows(preds))
+    return buffer.getvalue().encode("utf-8")
+
+
+def plan_csv(plan: Plan) -> bytes:
+    """Content of ``plan.csv``: ``rank,model,uncertainty_left`` (share of the variance)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["rank", "model", "uncertainty_left"])
+    for rank, (model, left) in enumerate(zip(plan.chosen, plan.remaining, strict=True), 1):
+        writer.writerow([rank, model, _fmt(left)])
     return buffer.getvalue().encode("utf-8")
 
 

@@ -12,6 +12,7 @@ from support.paths import TEST_TASKS
 
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import parse_benchmark, read_benchmark_scores
+from phylolm_harness.io.mmlu import SUBJECTS
 from phylolm_harness.io.tables import read_families
 
 ARITH_TASK = TEST_TASKS / "phylolm_bench" / "phylolm_arith_mc.yaml"
@@ -27,18 +28,10 @@ metadata:
   version: 2
 """
 
-# Names of a real local run, and the names the reshaped fixture gives them.
-AS_MMLU = {
-    "arithgrp": "mmlu",
-    "arithgrp_a": "mmlu_abstract_algebra",
-    "arithgrp_b": "mmlu_anatomy",
-    "arithgrp_c": "arc_challenge",
-}
-
 
 @pytest.fixture(scope="module")
 def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A results file written by a real ``lm_eval`` run: a two-task group plus a plain task."""
+    """A results file of a real ``lm_eval`` run: a two-task group, a plain task, offline MMLU."""
     from support.tiny_models import build_tiny_model, synthetic_corpus
 
     root = tmp_path_factory.mktemp("scores")
@@ -57,8 +50,9 @@ def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = root / "results"
     run_lm_eval(
         "--model", "hf", "--model_args", f"pretrained={model}", "--device", "cpu",
-        "--include_path", str(tasks), "--tasks", "arithgrp,arithgrp_c", "--limit", "8",
-        "--batch_size", "16", "--output_path", str(out), timeout=600,
+        "--include_path", str(tasks), "--tasks", "arithgrp,arithgrp_c,phylolm_mmlu",
+        "--limit", "3", "--batch_size", "16", "--output_path", str(out), "--log_samples",
+        timeout=900,
     )  # fmt: skip
     (path,) = out.glob("*/results_*.json")
     return path
@@ -76,36 +70,6 @@ def dump(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def as_mmlu(data: dict[str, Any]) -> dict[str, Any]:
-    """Reshape a real local run into the layout of an MMLU + ARC-Challenge run.
-
-    The real MMLU cannot run offline. lm-eval 0.4.13 writes a group's aggregate twice, under
-    ``results[<group>]`` and ``groups[<group>]`` (``EvalAcc._to_eval_results`` in
-    ``lm_eval/evaluator_utils.py``), lists its members in ``group_subtasks`` and keys
-    ``configs``, ``versions``, ``n-shot``, ``higher_is_better`` and ``n-samples`` by task. The
-    real run above has exactly that shape for the group ``arithgrp``; only the names change here.
-    """
-
-    def name(x: str) -> str:
-        return AS_MMLU.get(x, x)
-
-    out = dict(data)
-    for table in ("results", "groups", "configs", "versions", "n-shot", "higher_is_better",
-                  "n-samples"):  # fmt: skip
-        if table in data:
-            out[table] = {name(k): v for k, v in data[table].items()}
-    for entry in list(out["results"].values()) + list(out.get("groups", {}).values()):
-        for field in ("alias", "name"):
-            if field in entry:
-                entry[field] = name(entry[field])
-    for config in out["configs"].values():
-        config["task"] = name(config["task"])
-    out["group_subtasks"] = {
-        name(k): [name(t) for t in v] for k, v in data["group_subtasks"].items()
-    }
-    return out
-
-
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
@@ -116,23 +80,60 @@ def test_real_group_layout_is_what_the_mmlu_fixture_assumes(real_results: Path):
     assert data["groups"]["arithgrp"]["acc,none"] == data["results"]["arithgrp"]["acc,none"]
 
 
+def subject_accuracies(results_file: Path) -> dict[str, list[float]]:
+    """Per-question accuracy of every MMLU subject, from the run's samples files."""
+    out = {}
+    for subject in SUBJECTS:
+        (path,) = results_file.parent.glob(f"samples_phylolm_mmlu_{subject}_*.jsonl")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        out[subject] = [float(json.loads(line)["acc"]) for line in lines]
+    return out
+
+
 @pytest.mark.slow
-def test_reads_mmlu_group_and_arc_challenge(real_results: Path, tmp_path: Path):
-    source = load(real_results)
-    dump(tmp_path / "res" / "m" / real_results.name, as_mmlu(source))
-    got = read_benchmark_scores(tmp_path / "res", ["mmlu", "arc_challenge"])
-    label = Path(source["model_name"]).name
-    assert got.scores["mmlu"] == {label: source["results"]["arithgrp"]["acc,none"]}
-    assert got.scores["arc_challenge"] == {label: source["results"]["arithgrp_c"]["acc_norm,none"]}
-    assert got.notes == ()
+def test_offline_mmlu_reads_as_the_paper_and_as_lm_eval_define_it(real_results: Path):
+    per_subject = subject_accuracies(real_results)
+    label = Path(load(real_results)["model_name"]).name
+    paper = read_benchmark_scores(real_results.parent.parent, ["mmlu", "arithgrp_c:acc_norm"])
+    expected = sum(sum(v) / len(v) for v in per_subject.values()) / len(SUBJECTS)
+    assert paper.scores["mmlu"][label] == pytest.approx(expected, abs=1e-12)
+    assert "57 subject" in paper.definitions["mmlu"]
+    assert any("subset" in n and f"{label} (171)" in n for n in paper.notes)
+    weighted = read_benchmark_scores(real_results.parent.parent, ["mmlu"], mmlu_average="questions")
+    every = [a for v in per_subject.values() for a in v]
+    assert weighted.scores["mmlu"][label] == pytest.approx(sum(every) / len(every), abs=1e-12)
+    assert "lm-eval" in weighted.definitions["mmlu"]
 
 
 @pytest.mark.slow
 def test_group_is_read_from_groups_table_when_results_lacks_it(real_results: Path, tmp_path: Path):
-    data = as_mmlu(load(real_results))
-    expected = data["results"].pop("mmlu")["acc,none"]
+    data = load(real_results)
+    expected = data["results"].pop("phylolm_mmlu")["acc,none"]
     dump(tmp_path / "m" / real_results.name, data)
-    assert list(read_benchmark_scores(tmp_path, ["mmlu"]).scores["mmlu"].values()) == [expected]
+    got = read_benchmark_scores(tmp_path, ["mmlu"], mmlu_average="questions").scores["mmlu"]
+    assert list(got.values()) == [expected]
+
+
+@pytest.mark.slow
+def test_mmlu_without_every_subject_names_what_is_missing(real_results: Path, tmp_path: Path):
+    data = load(real_results)
+    del data["results"]["phylolm_mmlu_virology"]
+    path = dump(tmp_path / "m" / real_results.name, data)
+    with pytest.raises(InputError, match="lacks 1 of the 57 subjects") as err:
+        read_benchmark_scores(tmp_path, ["mmlu"])
+    assert str(path) in str(err.value) and "virology" in str(err.value)
+    assert read_benchmark_scores(tmp_path, ["mmlu"], mmlu_average="questions").scores["mmlu"]
+
+
+@pytest.mark.slow
+def test_models_run_with_different_shots_get_a_note(real_results: Path, tmp_path: Path):
+    data = load(real_results)
+    dump(tmp_path / "a" / real_results.name, dict(data, model_name="/m/zero"))
+    five = dict(data, model_name="/m/five", **{"n-shot": {k: 5 for k in data["n-shot"]}})
+    dump(tmp_path / "b" / real_results.name, five)
+    got = read_benchmark_scores(tmp_path, ["mmlu"])
+    assert sorted(got.scores["mmlu"]) == ["five", "zero"]
+    assert any("0-shot: zero" in n and "5-shot: five" in n for n in got.notes)
 
 
 @pytest.mark.slow

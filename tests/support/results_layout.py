@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from phylolm_harness.io.mmlu import SIZES, SUBJECTS
+
 FINGERPRINT = "sha256:" + "ab" * 32
 
 
@@ -71,14 +73,24 @@ def write_benchmark_run(
     value: object,
     timestamp: str = "2026-01-01T00-00-00.000000",
 ) -> Path:
-    """Write a results file of one benchmark run (no samples), as ``lm_eval --tasks TASK`` does."""
+    """Write a results file of one benchmark run (no samples), as ``lm_eval --tasks TASK`` does.
+
+    For ``mmlu`` (lm-eval's group) every one of the 57 subjects gets ``value`` too, with its
+    size in MMLU's test set, as lm-eval writes them.
+    """
     folder = root / model_name.strip("/").replace("/", "__")
     folder.mkdir(parents=True, exist_ok=True)
+    subtasks = [f"mmlu_{s}" for s in SUBJECTS] if task == "mmlu" else [task]
+    sizes = {f"mmlu_{s}": SIZES[s] for s in SUBJECTS} if task == "mmlu" else {task: 100}
     results = {
-        "results": {task: {"alias": task, f"{metric},none": value}},
-        "configs": {task: {"task": task}},
-        "versions": {task: 1.0},
-        "n-samples": {task: {"original": 100, "effective": 100}},
+        "results": {
+            task: {"alias": task, f"{metric},none": value},
+            **{t: {"alias": t, f"{metric},none": value} for t in subtasks},
+        },
+        "configs": {t: {"task": t} for t in subtasks},
+        "versions": {t: 1.0 for t in subtasks},
+        "n-shot": {t: 0 for t in subtasks},
+        "n-samples": {t: {"original": size, "effective": size} for t, size in sizes.items()},
         "config": {"model": "hf", "model_args": {"pretrained": model_name}},
         "model_name": model_name,
         "date": float(timestamp[:4]),
