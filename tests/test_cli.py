@@ -312,3 +312,59 @@ def test_an_output_folder_with_other_files_keeps_them(tmp_path):
     assert (out / "notes.txt").read_text() == "mine"
     assert not (out / "predictions.csv").exists()
     assert (out / "tree.nwk").exists() and not list(out.glob(".staging-*"))
+
+
+def test_predict_plans_runs_before_any_benchmark_has_run(tmp_path, capsys):
+    family_runs(tmp_path / "r")
+    assert main(["predict", str(tmp_path / "r"), "-o", str(tmp_path / "o"), "--plan", "2"]) == 0
+    with (tmp_path / "o" / "plan.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["rank"] for r in rows] == ["1", "2"]
+    assert {r["model"][0] for r in rows} == {"a", "b"}  # one run in each family
+    assert not (tmp_path / "o" / "predictions.csv").read_text().strip().count("\n")
+    assert "run next:" in capsys.readouterr().out
+    assert "Which models to run" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_predict_intervals_and_mmlu_definition(tmp_path, capsys):
+    family_runs(tmp_path / "r", names=("a1", "a2", "a3", "b1", "b2", "b3"))
+    for i, name in enumerate(("a1", "a2", "a3", "b1", "b2")):
+        score = 0.6 + 0.01 * i if name[0] == "a" else 0.3 + 0.01 * i
+        stamp = f"2026-03-0{i + 1}T00-00-00.000000"
+        write_benchmark_run(tmp_path / "r", f"/models/{name}", "mmlu", "acc", score, stamp)
+    out = tmp_path / "o"
+    assert main(["predict", str(tmp_path / "r"), "-o", str(out), "--coverage", "0.8"]) == 0
+    printed = capsys.readouterr().out
+    assert "mmlu: MMLU acc, mean of the 57 subject accuracies" in printed
+    with (out / "predictions.csv").open() as handle:
+        rows = {r["model"]: r for r in csv.DictReader(handle)}
+    for row in rows.values():
+        assert float(row["lower"]) <= float(row["predicted"]) <= float(row["upper"])
+    assert rows["b3"]["nearest_scored"] in {"b1", "b2"} and rows["b3"]["extrapolates"] == "false"
+    report = (out / "report.md").read_text()
+    assert "80% coverage" in report and "| coverage | width |" in report
+
+
+def test_predict_notes_scores_of_models_without_genes(tmp_path, capsys):
+    family_with_scores(tmp_path / "r")
+    write_benchmark_run(tmp_path / "r", "/models/orphan", "arc_challenge", "acc_norm", 0.5)
+    assert main(["predict", str(tmp_path / "r"), "-o", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "note: arc_challenge: orphan has a score but no genes" in out
+    assert "orphan" not in (tmp_path / "o" / "predictions.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--coverage", "1.5"], "--coverage must be between 0 and 1"),
+        (["--plan", "-1"], "--plan must be 1 or more"),
+        (["--benchmark", "mmlu:"], "expected TASK or TASK:METRIC"),
+        (["--families", "missing.csv"], "cannot read the families file"),
+    ],
+)
+def test_predict_checks_its_arguments_before_reading_the_genes(tmp_path, capsys, args, message):
+    family_with_scores(tmp_path / "r")
+    (samples,) = list((tmp_path / "r").glob("*a1/samples_*.jsonl"))[:1]
+    samples.write_bytes(b"\xff\xfe not a samples file")  # reading the genes would fail on this
+    expect_error(capsys, ["predict", str(tmp_path / "r"), *args], message)
