@@ -82,7 +82,7 @@ def read_scores(
         ``task`` or ``task:metric``; empty means those of :data:`DEFAULT_BENCHMARKS` that some
         model ran.
     rename : mapping, optional
-        Label overrides, as for :func:`tree`.
+        Label overrides, as for :func:`phylolm_harness.pipeline.tree`.
     mmlu_average : {"subjects", "questions"}
         Which MMLU score, see :mod:`phylolm_harness.io.mmlu`.
     required : bool
@@ -129,18 +129,14 @@ def predict(
     Parameters
     ----------
     found : TreeResult
-        From :func:`tree`; its label overrides apply to the benchmark runs too.
-    results_dir : Path
-        lm-eval output folder with the benchmark runs (``results_*.json``).
-    benchmarks : sequence of str
-        ``task`` or ``task:metric``; empty means those of :data:`DEFAULT_BENCHMARKS` that some
-        model ran.
+        From :func:`phylolm_harness.pipeline.tree`; its label overrides apply to the benchmark
+        runs too.
+    results_dir, benchmarks, mmlu_average
+        Where the scores are and which, as for :func:`read_scores` (unless ``scores`` is given).
     families_file : Path, optional
         ``model,family`` CSV; by default clades of the UPGMA tree of the distances.
     predictor : {"auto", "paper", "kernel", "knn"}
         See :mod:`phylolm_harness.core.predict`.
-    mmlu_average : {"subjects", "questions"}
-        Which MMLU score, see :mod:`phylolm_harness.io.mmlu`.
     level : float
         Nominal coverage of the prediction intervals.
     plan : int
@@ -180,6 +176,7 @@ def predict(
         real = _scores_of_populations(found, scores, bench, notes)
         known.append(set(real))
         if plan > 0 and len(real) < 2:
+            notes.append(f"{bench}: {len(real)} model(s) scored: no predictions yet, only the plan")
             continue
         preds = predict_scores(
             distances, labels, real, families, predictor, benchmark=bench, level=level
