@@ -27,6 +27,7 @@ import argparse
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -73,8 +74,8 @@ def collect(work: Path, cache: Path, limit: int) -> tuple[Path, dict[str, str], 
     results.mkdir(parents=True, exist_ok=True)
     for label in families:
         genes = results / f"genes-{label}"
-        if not genes.exists():
-            genes.symlink_to(demo / "results" / label)
+        shutil.rmtree(genes, ignore_errors=True)
+        shutil.copytree(demo / "results" / label, genes)
         out = results / f"mmlu-{label}"
         if any(out.rglob("results_*.json")):
             continue
@@ -103,7 +104,7 @@ def _mae_on_rest(d: np.ndarray, y: np.ndarray, chosen: list[int]) -> float:
     return float(np.mean(np.abs(pred - y[rest])))
 
 
-def evaluate(results: Path, families: dict[str, str], out: Path) -> str:
+def evaluate(results: Path, families: dict[str, str], out: Path, level: float) -> str:
     """Predict, and compare the plan with random choices; return the Markdown report."""
     from phylolm_harness import pipeline, prediction
     from phylolm_harness.core.plan import plan_runs
@@ -111,7 +112,7 @@ def evaluate(results: Path, families: dict[str, str], out: Path) -> str:
     fam_csv = out / "families.csv"
     fam_csv.write_text("model,family\n" + "".join(f"{m},{f}\n" for m, f in families.items()))
     found = pipeline.tree(results, benchmarks_hint=False)
-    predicted = prediction.predict(found, results, ["mmlu"], families_file=fam_csv)
+    predicted = prediction.predict(found, results, ["mmlu"], families_file=fam_csv, level=level)
     preds = predicted.predictions[0]
     labels = list(preds.labels)
     lines = [
@@ -119,7 +120,7 @@ def evaluate(results: Path, families: dict[str, str], out: Path) -> str:
         "",
         f"MMLU: {predicted.definitions['mmlu']}.",
         "",
-        "| model | family | real | predicted (LOFO) | 90 % interval |",
+        f"| model | family | real | predicted (LOFO) | {level:.0%} interval |",
         "|---|---|---:|---:|---|",
     ]
     for i, m in enumerate(labels):
@@ -129,7 +130,7 @@ def evaluate(results: Path, families: dict[str, str], out: Path) -> str:
         )
     lines += [
         "",
-        "| predictor | protocol | Pearson r | MAE | coverage (90 %) | mean width |",
+        f"| predictor | protocol | Pearson r | MAE | coverage ({level:.0%}) | mean width |",
         "|---|---|---:|---:|---:|---:|",
     ]
     y = preds.real
@@ -166,13 +167,14 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--limit", type=int, default=5, help="MMLU questions per subject")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--coverage", type=float, nargs="+", default=[0.9, 0.75])
     args = parser.parse_args()
     from phylolm_harness.io.packaged import default_cache_dir
 
     cache = args.cache_dir or default_cache_dir()
     args.work.mkdir(parents=True, exist_ok=True)
     results, families, seconds = collect(args.work, cache, args.limit)
-    report = evaluate(results, families, args.work)
+    report = "\n".join(evaluate(results, families, args.work, level) for level in args.coverage)
     report += "\nTimes (s): " + json.dumps({k: round(v) for k, v in seconds.items()}) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "mmlu.md").write_text(report)

@@ -313,6 +313,7 @@ def paper_reference(
             "paper",
             protocol,
             [labels[i] for i in scored],
+            preds.level,
         )
         for protocol in PROTOCOLS
     )
