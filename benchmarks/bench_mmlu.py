@@ -104,6 +104,10 @@ def _mae_on_rest(d: np.ndarray, y: np.ndarray, chosen: list[int]) -> float:
     return float(np.mean(np.abs(pred - y[rest])))
 
 
+def _share(x: float) -> str:
+    return "n/a" if x != x else f"{x:.2f}"
+
+
 def evaluate(results: Path, families: dict[str, str], out: Path, level: float) -> str:
     """Predict, and compare the plan with random choices; return the Markdown report."""
     from phylolm_harness import pipeline, prediction
@@ -137,7 +141,7 @@ def evaluate(results: Path, families: dict[str, str], out: Path, level: float) -
     for name, evals in (("auto", preds.evaluations), ("paper", predicted.references["mmlu"])):
         for ev in evals:
             lines.append(
-                f"| {name} | {ev.protocol} | {ev.r:.3f} | {ev.mae:.4f} | {ev.coverage:.2f} | "
+                f"| {name} | {ev.protocol} | {ev.r:.3f} | {ev.mae:.4f} | {_share(ev.coverage)} | "
                 f"{ev.width:.3f} |"
             )
     mean_loo = np.abs(y - (y.sum() - y) / (len(y) - 1)).mean()

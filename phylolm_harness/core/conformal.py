@@ -7,8 +7,10 @@ clipped to ``[0, 1]``. When ``n`` is too small for the level the radius is infin
 interval is all of ``[0, 1]``.
 
 Coverage is measured, not assumed: each scored model's held-out prediction gets the interval
-calibrated on the errors of the *other* folds only (its own fold, e.g. its whole family, left
-out), and the share of real scores inside is the coverage reported.
+calibrated on the errors of the *other* folds only (its whole family left out), and the share of
+real scores inside is the coverage reported. It is only measured when some fold holds several
+models: with one model per fold (leave-one-out) the share inside is fixed by the ranks of the
+errors (``ceil(n c) / n`` whatever they are), so it would say nothing.
 
 Intervals are honest only for models like those the errors came from: a model whose nearest
 scored relative is farther than any held-out prediction was checked at is flagged as an
@@ -92,7 +94,8 @@ def fold_coverage(
     radius : ndarray
         Per model, the conformal radius of the errors of every other fold.
     coverage : float
-        Share of real scores inside their interval (NaN when nothing was predicted).
+        Share of real scores inside their interval; NaN when nothing was predicted, or when
+        every fold is a single model (the share is then fixed by the ranks, not measured).
     width : float
         Mean width of the clipped intervals.
     """
@@ -107,7 +110,10 @@ def fold_coverage(
     low, high = interval(predicted, radius)
     inside = (real >= low - 1e-12) & (real <= high + 1e-12)
     ok = np.isfinite(predicted)
-    return radius, float(inside[ok].mean()), float((high - low)[ok].mean())
+    width = float((high - low)[ok].mean())
+    if all(len(held) == 1 for held in folds):
+        return radius, math.nan, width
+    return radius, float(inside[ok].mean()), width
 
 
 def reach(distances: FloatArray, scored: IntArray, groups: IntArray) -> float:

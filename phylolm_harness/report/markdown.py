@@ -253,7 +253,8 @@ def prediction_section(
         f"predictions. Families: {families_source}. Every prediction has a split-conformal "
         f"interval at {level:.0%} coverage (`lower`, `upper` in `predictions.csv`); *coverage* "
         "is the share of real scores that fell inside their interval when each was calibrated "
-        "without its own fold, *width* the intervals' mean width.",
+        "without its whole family (not measurable under leave-one-out, where the ranks fix it), "
+        "*width* the intervals' mean width.",
         "",
         "| benchmark | predictor | protocol | n | folds | Pearson r | MAE | coverage | width |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
