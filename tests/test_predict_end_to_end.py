@@ -191,9 +191,14 @@ def test_bad_inputs_from_real_runs(population: Path, tmp_path: Path):
     def run_predict(folder: Path, benchmarks: list[str], tree: TreeResult = found) -> str:
         return predict_into(tmp_path, tree, folder, benchmarks, fam, "auto")
 
-    # scored models without a population
-    with pytest.raises(InputError, match="no PhyloLM population: b"):
-        run_predict(results, [BENCH], tree_of(results, tmp_path, without=("b",)))
+    # a scored model without a population: a note, and its score is not used
+    out = tmp_path / "without-b"
+    section = predict_into(
+        out, tree_of(results, tmp_path, without=("b",)), results, [BENCH], fam, "auto"
+    )
+    assert f"{BENCH}: b has a score but no genes (not in the tree): not used" in section
+    with (out / "predictions.csv").open(encoding="utf-8") as handle:
+        assert "b" not in {row["model"] for row in csv.DictReader(handle)}
     # a benchmark no model ran, and one only one model ran
     with pytest.raises(InputError, match="arc_challenge: scores found for no model"):
         run_predict(results, ["arc_challenge"])
