@@ -23,6 +23,7 @@ from typing import Any
 import datasets
 
 from phylolm_harness.errors import InputError
+from phylolm_harness.io.files import sha256_file
 from phylolm_harness.io.mmlu import SIZES, SUBJECTS
 from phylolm_harness.io.packaged import WheelPart, default_cache_dir, locate_parts, open_source
 
@@ -59,10 +60,10 @@ def mmlu_file(cache_dir: Path | None = None) -> Path:
     """
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     dest = root / "data" / f"mmlu-{MMLU_DATA.name}-{MMLU_DATA.version}.jsonl"
-    if dest.is_file() and _sha256(dest) == MMLU_SHA256:
+    if dest.is_file() and sha256_file(dest) == MMLU_SHA256:
         return dest
     source = locate_parts([MMLU_DATA], root / "wheels")[0]
-    if source[1] is None and _sha256(source[0]) == MMLU_SHA256:
+    if source[1] is None and sha256_file(source[0]) == MMLU_SHA256:
         return source[0]
     dest.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=".mmlu-", dir=dest.parent)
@@ -83,8 +84,10 @@ def mmlu_file(cache_dir: Path | None = None) -> Path:
     return dest
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.file_digest(path.open("rb"), "sha256").hexdigest()
+@functools.lru_cache(maxsize=4)
+def _checked_file(root: Path) -> Path:
+    """:func:`mmlu_file` once per process and cache: lm-eval loads 57 subjects in one run."""
+    return mmlu_file(root)
 
 
 @functools.lru_cache(maxsize=2)
@@ -147,7 +150,7 @@ def load_subject(
     """
     if subject not in SUBJECTS:
         raise InputError(f"unknown MMLU subject {subject!r}")
-    path = Path(mmlu_file_path) if mmlu_file_path else mmlu_file()
+    path = Path(mmlu_file_path) if mmlu_file_path else _checked_file(default_cache_dir())
     if mmlu_file_path and not path.is_file():
         raise InputError(f"{path}: no such MMLU file")
     rows = _questions(str(path))[subject]
