@@ -16,7 +16,7 @@ from phylolm_harness.core.observations import GeneObservation, collapsed_probes
 from phylolm_harness.core.phylogeny import Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import Estimator
-from phylolm_harness.core.tree import Method
+from phylolm_harness.core.tree import MethodChoice
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import read_benchmark_scores
 from phylolm_harness.io.populations_file import read_populations_file
@@ -113,9 +113,9 @@ def tree(
     *,
     rename: Mapping[str, str] | None = None,
     genomes: frozenset[str] | None = None,
-    method: Method = "nj",
+    method: MethodChoice = "auto",
     estimator: Estimator = "unbiased",
-    resamples: int = 100,
+    resamples: int | None = None,
     seed: int = 0,
     benchmarks_hint: bool = True,
 ) -> TreeResult:
@@ -145,7 +145,7 @@ def tree(
     InputError
         Missing inputs, bad files, and the checks of the populations and similarities.
     """
-    if resamples < 0:
+    if resamples is not None and resamples < 0:
         raise InputError("--resamples must be 0 or more")
     if not 0 <= seed < 2**63:
         raise InputError(f"--seed must be between 0 and 2**63 - 1, got {seed}")

@@ -18,11 +18,11 @@ import numpy as np
 from phylolm_harness import __version__
 from phylolm_harness.core.check import by_gene
 from phylolm_harness.core.observations import GeneObservation
-from phylolm_harness.core.phylogeny import Phylogeny, infer_phylogeny
+from phylolm_harness.core.phylogeny import DEFAULT_RESAMPLES, Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.rules import Drift, Rules, TreeSide, Verdict, evaluate
 from phylolm_harness.core.similarity import MIN_SHARED_GENES, Estimator
-from phylolm_harness.core.tree import Method, from_newick, splits
+from phylolm_harness.core.tree import MethodChoice, from_newick, splits
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.baseline import Baseline, format_baseline, mode_of, read_baseline
 from phylolm_harness.io.runs import Identity
@@ -44,12 +44,13 @@ def baseline(
     *,
     rename: Mapping[str, str] | None = None,
     genomes: frozenset[str] | None = None,
-    method: Method = "nj",
+    method: MethodChoice = "auto",
     estimator: Estimator = "unbiased",
-    resamples: int = 100,
+    resamples: int | None = None,
     seed: int = 0,
 ) -> tuple[TreeResult, bytes]:
     """Build a baseline: the tree of a results folder and the baseline file's bytes."""
+    resamples = DEFAULT_RESAMPLES if resamples is None else resamples
     if resamples < 2:
         raise InputError("a baseline needs --resamples of at least 2 (for the branch supports)")
     found = tree(

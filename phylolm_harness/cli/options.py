@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from phylolm_harness.core.phylogeny import DEFAULT_RESAMPLES, RESAMPLE_MAX_MODELS
+from phylolm_harness.core.tree import NJ_MAX_TAXA
 from phylolm_harness.errors import InputError
 
 
@@ -52,7 +54,13 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
 
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
     """How distances and trees are computed."""
-    parser.add_argument("--method", choices=("nj", "upgma"), default="nj", help="default: nj")
+    parser.add_argument(
+        "--method",
+        choices=("auto", "nj", "upgma", "bme"),
+        default="auto",
+        help="tree building: Neighbour-Joining, UPGMA or balanced minimum evolution; auto "
+        f"(default): nj up to {NJ_MAX_TAXA} models, bme beyond",
+    )
     parser.add_argument(
         "--estimator",
         choices=("unbiased", "plugin"),
@@ -62,9 +70,9 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resamples",
         type=int,
-        default=100,
-        help="gene resamples for distance standard errors and branch supports "
-        "(0 to skip; default 100)",
+        default=None,
+        help="gene resamples for distance standard errors and branch supports (0 to skip; "
+        f"default {DEFAULT_RESAMPLES} up to {RESAMPLE_MAX_MODELS} models, 0 beyond)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
 

@@ -17,7 +17,7 @@ from phylolm_harness.core.similarity import (
     nei_similarity,
 )
 from phylolm_harness.core.support import Supports, count_supports
-from phylolm_harness.core.tree import MIN_TAXA, Method, build_tree
+from phylolm_harness.core.tree import MIN_TAXA, Method, MethodChoice, build_tree, method_for
 from phylolm_harness.errors import InputError
 
 
@@ -38,6 +38,8 @@ class Phylogeny:
     estimator: Estimator
     supports: Supports | None = None
     """Branch supports of the tree's splits, from the same gene resamples as the errors."""
+    resample_note: str = ""
+    """Why the resamples were skipped, when they were ("" otherwise)."""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -45,29 +47,61 @@ class Phylogeny:
         return self.populations.models
 
 
+DEFAULT_RESAMPLES = 100
+"""Gene resamples when none are asked for, up to :data:`RESAMPLE_MAX_MODELS` models."""
+
+RESAMPLE_MAX_MODELS = 2000
+"""Most models resampled by default: past it, 100 trees would cost minutes and the blocks of
+:func:`~phylolm_harness.core.similarity.gene_blocks` would get too coarse."""
+
+
+def resamples_for(asked: int | None, n_models: int) -> tuple[int, str]:
+    """Resamples to draw (``None`` asks for the default) and a note when none are drawn.
+
+    Examples
+    --------
+    >>> resamples_for(None, 50), resamples_for(7, 5000)
+    ((100, ''), (7, ''))
+    >>> resamples_for(None, 5000)[1][:40]
+    'standard errors and branch supports were'
+    """
+    if asked is not None:
+        return asked, ""
+    if n_models <= RESAMPLE_MAX_MODELS:
+        return DEFAULT_RESAMPLES, ""
+    return 0, (
+        f"standard errors and branch supports were not computed: {n_models} models is more than "
+        f"{RESAMPLE_MAX_MODELS}, where {DEFAULT_RESAMPLES} resampled trees take minutes; ask for "
+        "them with --resamples K"
+    )
+
+
 def infer_phylogeny(
     pops: Populations,
-    method: Method = "nj",
+    method: MethodChoice = "auto",
     estimator: Estimator = "unbiased",
-    resamples: int = 100,
+    resamples: int | None = None,
     seed: int = 0,
 ) -> Phylogeny:
     """Compute similarities, distances and (with 3 models or more) a tree.
 
-    With ``resamples`` > 1, genes are resampled that many times (seeded); each resample gives a
-    distance matrix, from which the standard errors of the distances come, and a tree, from which
-    the supports of the splits come.
+    With ``resamples`` > 1 (by default :func:`resamples_for` the number of models), genes are
+    resampled that many times (seeded); each resample gives a distance matrix, from which the
+    standard errors of the distances come, and a tree, from which the supports of the splits
+    come. ``method`` ``auto`` picks the tree-building method by size (:func:`method_for`).
     """
     result = nei_similarity(pops, estimator)
     distances = nei_distance(result.similarity)
     n = len(pops.models)
+    chosen: Method = method_for(method, n)
+    resamples, note = resamples_for(resamples, n)
     tree: TreeNode | None = None
     why = ""
     if n < MIN_TAXA:
         why = f"a tree needs at least {MIN_TAXA} models and {n} were found"
     else:
         try:
-            tree = build_tree(distances, pops.models, method)
+            tree = build_tree(distances, pops.models, chosen)
         except InputError as error:
             why = str(error)
     errors = np.full((n, n), np.nan)
@@ -76,7 +110,7 @@ def infer_phylogeny(
         spread = RunningSpread(n)
         resampled = (spread.add(d) for d in bootstrap_distances(pops, resamples, seed, estimator))
         if tree is not None:
-            trees = (build_tree(d, pops.models, method) for d in resampled)
+            trees = (build_tree(d, pops.models, chosen, ladderized=False) for d in resampled)
             supports = count_supports(tree, trees, pops.models)
         else:
             for _ in resampled:
@@ -91,7 +125,8 @@ def infer_phylogeny(
         result.clipped,
         tree,
         why,
-        method,
+        chosen,
         estimator,
         supports,
+        note,
     )

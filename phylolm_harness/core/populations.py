@@ -11,6 +11,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
@@ -109,52 +110,118 @@ class Populations:
         )
         model_index = {m: i for i, m in enumerate(models)}
         gene_index = {(g.genome, g.fingerprint, g.id): i for i, g in enumerate(genes)}
-        probes = np.zeros((len(models), len(genes)))
-        tail = np.zeros((len(models), len(genes)))
-        self_pairs = np.zeros((len(models), len(genes)))
-        sampled = np.zeros((len(models), len(genes)))
-        column_index: dict[tuple[int, str], int] = {}
-        rows: list[int] = []
-        cols: list[int] = []
-        values: list[float] = []
-        for obs in observations:
-            i = model_index[obs.model]
-            g = gene_index[(obs.genome, obs.fingerprint, obs.gene)]
-            if probes[i, g] != 0:
-                raise InputError(
-                    f"{_where(obs)}: model {obs.model!r} has gene {obs.gene!r} of genome "
-                    f"{obs.genome!r} twice"
-                )
-            freqs, n = _frequencies(obs)
-            probes[i, g] = n
-            tail[i, g] = obs.tail
-            self_pairs[i, g] = obs.self_pairs
-            sampled[i, g] = obs.draws.mass if obs.draws is not None else 0.0
-            for allele, p in freqs.items():
-                if p:
-                    rows.append(i)
-                    cols.append(column_index.setdefault((g, allele), len(column_index)))
-                    values.append(p)
-        column_gene = np.empty(len(column_index), dtype=np.int64)
-        column_allele = [""] * len(column_index)
-        for (g, allele), col in column_index.items():
-            column_gene[col] = g
-            column_allele[col] = allele
+        n_obs = len(observations)
+        row = np.fromiter((model_index[o.model] for o in observations), np.int64, n_obs)
+        gene = np.fromiter(
+            (gene_index[(o.genome, o.fingerprint, o.gene)] for o in observations), np.int64, n_obs
+        )
+        _check_duplicates(observations, row * len(genes) + gene)
+        columns = _Columns.of(observations)
+        n, scale = _sizes(observations, columns)
+        shape = (len(models), len(genes))
+        probes, tail, self_pairs, sampled = (np.zeros(shape) for _ in range(4))
+        probes[row, gene] = n
+        tail[row, gene] = [o.tail for o in observations]
+        self_pairs[row, gene] = [o.self_pairs for o in observations]
+        sampled[row, gene] = [o.draws.mass if o.draws is not None else 0.0 for o in observations]
+        kept = columns.values > 0
+        owner = columns.owner[kept]
+        keys = gene[owner] * len(columns.names) + columns.codes[kept]
+        pairs, column = np.unique(keys, return_inverse=True)
         matrix = sp.csr_array(
-            (np.asarray(values, dtype=np.float64), (rows, cols)),
-            shape=(len(models), len(column_index)),
+            (columns.values[kept] * scale[owner], (row[owner], column)),
+            shape=(len(models), len(pairs)),
         )
         return cls(
             models,
             genes,
             matrix,
-            column_gene,
-            tuple(column_allele),
+            (pairs // max(len(columns.names), 1)).astype(np.int64),
+            tuple(columns.names[pairs % max(len(columns.names), 1)].tolist()),
             probes,
             tail,
             self_pairs,
             sampled,
         )
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Every allele of every observation, flat: the observation it is in, its code, its value."""
+
+    owner: NDArray[np.int64]
+    codes: NDArray[np.int64]
+    names: NDArray[np.object_]
+    values: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, observations: Sequence[GeneObservation]) -> _Columns:
+        sizes = np.fromiter((len(o.alleles) for o in observations), np.int64, len(observations))
+        owner = np.repeat(np.arange(len(observations)), sizes)
+        flat = list(chain.from_iterable(o.alleles.items() for o in observations))
+        names = [name for name, _ in flat]
+        try:
+            values = np.fromiter((v for _, v in flat), np.float64, len(flat))
+        except (TypeError, ValueError):  # a value that is not a number: NaN, named later
+            values = np.array([v if isinstance(v, (int, float)) else np.nan for _, v in flat])
+        lookup = {name: i for i, name in enumerate(dict.fromkeys(names))}
+        codes = np.fromiter(map(lookup.__getitem__, names), np.int64, len(names))
+        uniques = np.empty(len(lookup), dtype=object)
+        uniques[:] = list(lookup)
+        return cls(owner, codes, uniques, values)
+
+
+def _check_duplicates(observations: Sequence[GeneObservation], keys: NDArray[np.int64]) -> None:
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        seen = np.zeros(len(keys), dtype=bool)
+        seen[first] = True
+        obs = observations[int(np.flatnonzero(~seen)[0])]
+        raise InputError(
+            f"{_where(obs)}: model {obs.model!r} has gene {obs.gene!r} of genome "
+            f"{obs.genome!r} twice"
+        )
+
+
+def _sizes(
+    observations: Sequence[GeneObservation], columns: _Columns
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Sample size of each observation (``inf`` for exact) and the scale of its values.
+
+    Every observation is checked with whole-array operations; the first that fails is checked
+    again by :func:`_frequencies`, which names what is wrong with it.
+    """
+    n_obs = len(observations)
+    values = columns.values
+    finite = np.isfinite(values) & (values >= 0)
+    total = np.bincount(columns.owner, weights=np.where(finite, values, 0.0), minlength=n_obs)
+    bad_value = np.bincount(columns.owner, weights=~finite, minlength=n_obs) > 0
+    probes = np.array([np.nan if o.probes is None else o.probes for o in observations], float)
+    exact = np.isnan(probes)
+    tail = np.fromiter((o.tail for o in observations), np.float64, n_obs)
+    drawn = np.fromiter(
+        (0.0 if o.draws is None else o.draws.count * o.draws.weight for o in observations),
+        np.float64,
+        n_obs,
+    )
+    sampled = np.fromiter(
+        (0.0 if o.draws is None else o.draws.mass for o in observations), np.float64, n_obs
+    )
+    mass = total - drawn + sampled + tail
+    fractional = np.bincount(
+        columns.owner, weights=finite & (values != np.floor(values)), minlength=n_obs
+    )
+    bad = bad_value | np.where(
+        exact,
+        (tail < 0) | (tail > 1) | (np.abs(mass - 1.0) > _PROBABILITY_SLACK) | (total <= 0),
+        (fractional > 0)
+        | (probes < 1)
+        | (np.abs(total - probes) > _PROBABILITY_SLACK * np.nan_to_num(probes)),
+    )
+    if bad.any():
+        _frequencies(observations[int(np.flatnonzero(bad)[0])])
+        raise AssertionError("an observation failed a check that then passed")  # pragma: no cover
+    return np.where(exact, np.inf, probes), np.where(exact, 1.0, 1.0 / np.where(exact, 1, probes))
 
 
 def _where(obs: GeneObservation) -> str:

@@ -105,7 +105,7 @@ def nei_similarity(pops: Populations, estimator: Estimator = "unbiased") -> Simi
            [0.894, 1.   ]])
     """
     result = _similarity(
-        pops, pops.frequencies, homozygosity(pops, estimator), np.ones(len(pops.genes))
+        pops, gram(pops.frequencies), homozygosity(pops, estimator), np.ones(len(pops.genes))
     )
     _check_coverage(pops, result.shared_genes)
     return result
@@ -135,36 +135,88 @@ def nei_distance(similarity: FloatMatrix) -> FloatMatrix:
     return np.maximum(distance, 0.0)
 
 
+BLOCK_BYTES = 2**29
+"""Memory the bootstrap's per-block cross products may take (see :func:`gene_blocks`): one block
+a gene up to 512 models on 256 genes, blocks of 4 genes at 1,000 models. Each resample reads it
+all once, so it also sets the time of a resample."""
+
+
 def bootstrap_distances(
-    pops: Populations, n_resamples: int, seed: int, estimator: Estimator = "unbiased"
+    pops: Populations,
+    n_resamples: int,
+    seed: int,
+    estimator: Estimator = "unbiased",
+    max_bytes: int = BLOCK_BYTES,
 ) -> Iterator[FloatMatrix]:
     """Yield distance matrices computed on genes resampled with replacement.
 
-    Each resample draws ``n_genes`` genes with replacement and weights every gene's terms by how
-    often it was drawn. Use it for standard errors and branch support.
+    Genes are cut into blocks (:func:`gene_blocks`) whose cross products are computed once; a
+    resample draws as many blocks as there are, with replacement, and weights every block's terms
+    by how often it was drawn, so it costs a weighted sum of ``n x n`` matrices instead of a
+    product over every allele. While one block per gene fits in ``max_bytes`` this is exactly the
+    gene bootstrap; past that, genes are resampled in blocks of neighbours (genes are independent,
+    so block sums are too). Use it for standard errors and branch support.
     """
     rng = np.random.default_rng(seed)
     j = homozygosity(pops, estimator)
-    n_genes = len(pops.genes)
+    block_of_gene, cross = block_products(pops, max_bytes)
+    n_blocks = len(cross)
     for _ in range(n_resamples):
-        weights = rng.multinomial(n_genes, np.full(n_genes, 1.0 / n_genes)).astype(np.float64)
-        weighted = (pops.frequencies @ sp.diags_array(np.sqrt(weights[pops.column_gene]))).tocsr()
+        drawn = rng.multinomial(n_blocks, np.full(n_blocks, 1.0 / n_blocks)).astype(np.float64)
         try:
-            result = _similarity(pops, weighted, j, weights)
+            result = _similarity(pops, np.tensordot(drawn, cross, axes=1), j, drawn[block_of_gene])
         except InputError:
             continue
         yield nei_distance(result.similarity)
 
 
+def gene_blocks(n_models: int, n_genes: int, max_bytes: int = BLOCK_BYTES) -> NDArray[np.int64]:
+    """Block of every gene: one gene a block while ``n_genes`` products of ``n x n`` fit.
+
+    Otherwise as many blocks of consecutive genes (sizes differing by at most one) as fit in
+    ``max_bytes``, and never fewer than 1.
+
+    Examples
+    --------
+    >>> gene_blocks(10, 4).tolist(), gene_blocks(1000, 6, max_bytes=3 * 8 * 1000**2).tolist()
+    ([0, 1, 2, 3], [0, 0, 1, 1, 2, 2])
+    """
+    fit = max(1, max_bytes // (8 * max(n_models, 1) ** 2))
+    n_blocks = min(n_genes, fit)
+    return np.arange(n_genes, dtype=np.int64) * n_blocks // max(n_genes, 1)
+
+
+def block_products(
+    pops: Populations, max_bytes: int = BLOCK_BYTES
+) -> tuple[NDArray[np.int64], FloatMatrix]:
+    """Blocks of the genes and the cross product ``Σ_a P_i(a) P_j(a)`` of each, ``(B, n, n)``."""
+    block_of_gene = gene_blocks(len(pops.models), len(pops.genes), max_bytes)
+    n_blocks = int(block_of_gene.max()) + 1 if len(block_of_gene) else 0
+    block_of_column = block_of_gene[pops.column_gene]
+    order = np.argsort(block_of_column, kind="stable")
+    columns = pops.frequencies.tocsc()[:, order]
+    bounds = np.searchsorted(block_of_column[order], np.arange(n_blocks + 1))
+    n = len(pops.models)
+    cross = np.empty((n_blocks, n, n))
+    for b in range(n_blocks):
+        cross[b] = gram(columns[:, bounds[b] : bounds[b + 1]])
+    return block_of_gene, cross
+
+
 def distance_standard_errors(
-    pops: Populations, n_resamples: int = 100, seed: int = 0, estimator: Estimator = "unbiased"
+    pops: Populations,
+    n_resamples: int = 100,
+    seed: int = 0,
+    estimator: Estimator = "unbiased",
+    max_bytes: int = BLOCK_BYTES,
 ) -> FloatMatrix:
     """Estimate the standard error of every pairwise distance by resampling genes (bootstrap).
 
-    Streams the resamples, so memory stays at a few ``n x n`` matrices.
+    Streams the resamples, so memory stays at the blocks of :func:`bootstrap_distances` and a few
+    ``n x n`` matrices.
     """
     spread = RunningSpread(len(pops.models))
-    for distances in bootstrap_distances(pops, n_resamples, seed, estimator):
+    for distances in bootstrap_distances(pops, n_resamples, seed, estimator, max_bytes):
         spread.add(distances)
     return spread.standard_errors()
 
@@ -194,14 +246,13 @@ class RunningSpread:
 
 def _similarity(
     pops: Populations,
-    frequencies: sp.csr_array,
+    cross: FloatMatrix,
     j: FloatMatrix,
     gene_weights: NDArray[np.float64],
 ) -> Similarity:
-    """Kernel: ``frequencies`` already carry sqrt(weight) per column; ``j`` is unweighted."""
+    """Kernel: ``cross`` is already weighted by gene; ``j`` is unweighted."""
     observed = pops.observed.astype(np.float64)
     shared = observed @ (observed * (gene_weights > 0)).T
-    cross = gram(frequencies)
     within = np.nan_to_num(j) @ (observed * gene_weights).T  # Σ_g w_g J_i(g) over genes j saw
     denominator = within * within.T
     _check_pairs(pops, shared, cross, denominator, j)
@@ -212,7 +263,7 @@ def _similarity(
     return Similarity(np.minimum(similarity, 1.0), shared.astype(np.int64), clipped)
 
 
-def gram(matrix: sp.csr_array, chunk_bytes: int = 256 * 2**20) -> FloatMatrix:
+def gram(matrix: sp.csr_array | sp.csc_array, chunk_bytes: int = 256 * 2**20) -> FloatMatrix:
     """Dense ``matrix @ matrix.T``, memory-bounded.
 
     Allele matrices are dense in practice (every model writes several alleles on every gene), and

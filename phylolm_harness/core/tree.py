@@ -10,18 +10,41 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 from skbio import DistanceMatrix, TreeNode
-from skbio.tree import nj, upgma
+from skbio.tree import bme, nj, upgma
 
 from phylolm_harness.core.support import Supports
 from phylolm_harness.errors import InputError
 
-Method = Literal["nj", "upgma"]
+Method = Literal["nj", "upgma", "bme"]
+"""A tree-building method: Neighbour-Joining, UPGMA or balanced minimum evolution."""
+MethodChoice = Literal["auto", "nj", "upgma", "bme"]
+"""What a user asks for: ``auto`` is :func:`method_for` the number of models."""
 MIN_TAXA = 3
+NJ_MAX_TAXA = 2000
+"""Largest tree ``auto`` builds with Neighbour-Joining (cubic: 0.9 s at 2,000 models, 8.5 s at
+4,000 on 2 cores); larger ones use balanced minimum evolution (about 14 s at 10,000)."""
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
+def method_for(choice: MethodChoice, n_models: int) -> Method:
+    """Resolve ``auto``: Neighbour-Joining up to :data:`NJ_MAX_TAXA` models, else ``bme``.
+
+    Examples
+    --------
+    >>> method_for("auto", 100), method_for("auto", 5000), method_for("upgma", 5000)
+    ('nj', 'bme', 'upgma')
+    """
+    if choice != "auto":
+        return choice
+    return "nj" if n_models <= NJ_MAX_TAXA else "bme"
+
+
 def build_tree(
-    distances: NDArray[np.float64], labels: Sequence[str], method: Method = "nj"
+    distances: NDArray[np.float64],
+    labels: Sequence[str],
+    method: Method = "nj",
+    *,
+    ladderized: bool = True,
 ) -> TreeNode:
     """Build a tree from a distance matrix.
 
@@ -31,13 +54,17 @@ def build_tree(
         ``(n, n)`` symmetric, non-negative, finite, zero diagonal.
     labels : sequence of str
         Unique tip names.
-    method : {"nj", "upgma"}
-        Neighbour-Joining (unrooted, as in PhyloLM) or UPGMA (rooted, ultrametric).
+    method : {"nj", "upgma", "bme"}
+        Neighbour-Joining (unrooted, as in PhyloLM), UPGMA (rooted, ultrametric) or
+        scikit-bio's balanced minimum evolution (unrooted, O(n²) memory, far faster than
+        Neighbour-Joining on thousands of models, and the same tree on additive distances).
+    ladderized : bool
+        Sort the children for reading (trees only compared by their splits need not be).
 
     Returns
     -------
     skbio.TreeNode
-        Ladderized tree; NJ trees are rooted at their midpoint for drawing only.
+        Ladderized tree; unrooted trees are rooted at their midpoint for drawing only.
 
     Raises
     ------
@@ -51,15 +78,26 @@ def build_tree(
     if not np.all(np.isfinite(distances)) or np.any(distances < 0):
         raise InputError("distances must be finite and non-negative")
     matrix = DistanceMatrix(distances, ids=list(labels))
-    tree = nj(matrix) if method == "nj" else upgma(matrix)
-    return ladderize(tree)
+    tree = {"nj": nj, "upgma": upgma, "bme": bme}[method](matrix)
+    return ladderize(tree) if ladderized else tree
 
 
 def ladderize(tree: TreeNode) -> TreeNode:
-    """Sort every node's children by tip count (smaller clades first), then by name; in place."""
+    """Sort every node's children by tip count (smaller clades first), then by name; in place.
+
+    Tip counts and first names are gathered in one pass from the tips up, so this takes time
+    linear in the size of the tree.
+    """
+    size: dict[int, int] = {}
+    first: dict[int, str] = {}
     for node in tree.postorder(include_self=True):
         if node.children:
-            node.children.sort(key=lambda child: (child.count(tips=True), _first_tip(child)))
+            node.children.sort(key=lambda child: (size[id(child)], first[id(child)]))
+            size[id(node)] = sum(size[id(child)] for child in node.children)
+            first[id(node)] = min(first[id(child)] for child in node.children)
+        else:
+            size[id(node)] = 1
+            first[id(node)] = str(node.name)
     return tree
 
 

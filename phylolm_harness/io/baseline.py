@@ -268,7 +268,7 @@ def _parse(path: Path, doc: Mapping[str, Any]) -> Baseline:
         for g in doc["genomes"]
     )
     estimator, method = doc["estimator"], doc["method"]
-    if estimator not in ("unbiased", "plugin") or method not in ("nj", "upgma"):
+    if estimator not in ("unbiased", "plugin") or method not in ("nj", "upgma", "bme"):
         raise ValueError(f"unknown estimator {estimator!r} or method {method!r}")
     estimator = cast(Estimator, estimator)
     method = cast(Method, method)

@@ -47,13 +47,10 @@ def parse_observation(row: Any, where: str) -> GeneObservation:
         raise InputError(f"{where}: missing {', '.join(missing)}")
     if not all(isinstance(row[k], str) and row[k] for k in _KEYS):
         raise InputError(f"{where}: {', '.join(_KEYS)} must be non-empty strings")
-    for key in _KEYS:
-        text(row[key], where, key)
     alleles = row["alleles"]
-    if not isinstance(alleles, dict) or not all(_is_number(v) for v in alleles.values()):
+    if not isinstance(alleles, dict) or not _NUMBERS.issuperset(map(type, alleles.values())):
         raise InputError(f"{where}: alleles must map strings to numbers")
-    for allele in alleles:
-        text(allele, where, "allele")
+    _check_text(row, alleles, where)
     mode = row.get("mode", "sampled")
     common: dict[str, Any] = {k: row[k] for k in _KEYS}
     if mode == "sampled":
@@ -75,6 +72,20 @@ def parse_observation(row: Any, where: str) -> GeneObservation:
             **common,
         )
     raise InputError(f"{where}: mode must be 'sampled' or 'exact', got {mode!r}")
+
+
+_NUMBERS = frozenset({int, float})
+
+
+def _check_text(row: dict[str, Any], alleles: dict[str, Any], where: str) -> None:
+    """Refuse names no output file can hold; one encoding of the whole line in the usual case."""
+    try:
+        "".join([*(row[k] for k in _KEYS), *alleles]).encode("utf-8")
+    except UnicodeEncodeError:
+        for key in _KEYS:
+            text(row[key], where, key)
+        for allele in alleles:
+            text(allele, where, "allele")
 
 
 def _is_number(value: Any) -> bool:

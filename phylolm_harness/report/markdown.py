@@ -12,6 +12,7 @@ from phylolm_harness.core.crossval import Evaluation
 from phylolm_harness.core.phylogeny import Phylogeny
 from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
+from phylolm_harness.core.tree import NJ_MAX_TAXA
 from phylolm_harness.io.runs import Identity
 from phylolm_harness.report.tables import number
 
@@ -37,7 +38,7 @@ def render_report(
         f"- **Models**: {len(pops.models)}",
         f"- **Genomes**: {genomes}; {n_genes} genes in all",
         f"- **Similarity**: Nei's identity summed over genes, {_estimator_text(phylogeny)}",
-        f"- **Tree**: {method_name(phylogeny) if phylogeny.tree is not None else 'none'}",
+        f"- **Tree**: {_tree_text(phylogeny)}",
         f"- **Coverage**: {_coverage_text(phylogeny)}",
     ]
     if phylogeny.clipped:
@@ -45,6 +46,8 @@ def render_report(
             f"- {phylogeny.clipped} pair(s) had an estimated similarity above 1 (sampling noise "
             "around identical models) and were set to 1 (distance 0)."
         )
+    if phylogeny.resample_note:
+        lines.append(f"- Resampling: {phylogeny.resample_note}.")
     if phylogeny.tree is None:
         lines += ["", f"**No tree**: {phylogeny.why_no_tree}. The matrices are still written."]
     lines += ["", "## Models", ""]
@@ -186,9 +189,24 @@ def _estimator_text(phylogeny: Phylogeny) -> str:
     return "plug-in within-model term (as in the PhyloLM paper)"
 
 
+def _tree_text(phylogeny: Phylogeny) -> str:
+    if phylogeny.tree is None:
+        return "none"
+    if phylogeny.method != "bme":
+        return method_name(phylogeny)
+    return (
+        f"{method_name(phylogeny)}: `--method auto` builds Neighbour-Joining up to {NJ_MAX_TAXA} "
+        "models (cubic time) and this method beyond; both give the same tree on additive distances"
+    )
+
+
 def method_name(phylogeny: Phylogeny) -> str:
     """Name of the tree-building method, in words."""
-    return {"nj": "Neighbour-Joining", "upgma": "UPGMA"}[phylogeny.method]
+    return {
+        "nj": "Neighbour-Joining",
+        "upgma": "UPGMA",
+        "bme": "balanced minimum evolution (scikit-bio's `bme`)",
+    }[phylogeny.method]
 
 
 def _cell(text: str) -> str:

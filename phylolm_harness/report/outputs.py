@@ -15,8 +15,9 @@ from phylolm_harness.core.tree import to_newick
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.populations_file import format_populations_file
 from phylolm_harness.report.markdown import method_name, render_report
-from phylolm_harness.report.plots import draw_dendrogram, draw_heatmap, plot_predictions
+from phylolm_harness.report.plots import draw_heatmap, plot_predictions
 from phylolm_harness.report.tables import matrix_csv, plan_csv, predictions_csv
+from phylolm_harness.report.tree_plot import draw_dendrogram
 
 __all__ = [
     "OUTPUT_PATTERNS",

@@ -11,16 +11,21 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
-from skbio import TreeNode
 
 from phylolm_harness.core.predict import PROTOCOLS, Predictions
-from phylolm_harness.core.support import Supports
 from phylolm_harness.report.tables import number
 
-__all__ = ["MAX_SHOWN", "draw_dendrogram", "draw_heatmap", "draw_map", "plot_predictions", "shown"]
+__all__ = [
+    "HEATMAP_LABELLED_MAX",
+    "MAX_SHOWN",
+    "draw_heatmap",
+    "draw_map",
+    "plot_predictions",
+    "png",
+    "shown",
+]
 
 MAX_SHOWN = 40
 """Longest label drawn in a picture; longer ones are cut (the CSV files keep them whole)."""
@@ -57,111 +62,91 @@ def _drawable() -> frozenset[int]:
     return frozenset(ft2font.FT2Font(path).get_charmap())
 
 
-def draw_dendrogram(tree: TreeNode, title: str, supports: Supports | None = None) -> bytes:
-    """Draw a rectangular dendrogram with true branch lengths; labels are never cut off.
-
-    NJ trees are unrooted; they are drawn rooted at their midpoint. Negative NJ branch lengths
-    are drawn as zero. With ``supports``, each internal branch carries its bootstrap support in
-    percent, at its right end.
-    """
-    drawn = tree.root_at_midpoint() if len(tree.children) != 2 else tree
-    tips = list(drawn.tips())
-    y = {id(tip): float(i) for i, tip in enumerate(tips)}
-    x: dict[int, float] = {}
-    for node in drawn.preorder(include_self=True):
-        parent = 0.0 if node.parent is None else x[id(node.parent)]
-        x[id(node)] = parent + max(node.length or 0.0, 0.0) * (node.parent is not None)
-    for node in drawn.postorder(include_self=True):
-        if node.children:
-            y[id(node)] = float(np.mean([y[id(c)] for c in node.children]))
-    height = max(2.5, 0.28 * len(tips) + 1.0)
-    fig = Figure(figsize=(9.0, height))
-    ax = fig.subplots()
-    for node in drawn.preorder(include_self=True):
-        if node.parent is not None:
-            ax.plot([x[id(node.parent)], x[id(node)]], [y[id(node)]] * 2, color="0.2", lw=1.2)
-        if node.children:
-            ys = [y[id(c)] for c in node.children]
-            ax.plot([x[id(node)]] * 2, [min(ys), max(ys)], color="0.2", lw=1.2)
-    span = max(x.values()) or 1.0
-    if supports is not None:
-        _label_supports(ax, drawn, supports, x, y, span)
-    for tip in tips:
-        ax.text(
-            x[id(tip)] + 0.01 * span,
-            y[id(tip)],
-            f" {shown(str(tip.name))}",
-            va="center",
-            fontsize=9,
-        )
-    ax.set_ylim(-1, len(tips))
-    ax.invert_yaxis()
-    ax.set_yticks([])
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    ax.set_xlabel(
-        "Nei distance from the (midpoint) root"
-        + ("; at the nodes: bootstrap support (%)" if supports is not None else "")
-    )
-    ax.set_title(title)
-    return _png(fig)
-
-
-def _label_supports(
-    ax: Axes,
-    drawn: TreeNode,
-    supports: Supports,
-    x: dict[int, float],
-    y: dict[int, float],
-    span: float,
-) -> None:
-    found = supports.lookup()
-    done: set[frozenset[str]] = set()
-    for node in drawn.non_tips():
-        side = supports.side_of(str(t.name) for t in node.tips())
-        support = found.get(side)
-        if support is None or side in done or not np.isfinite(support[0]):
-            continue
-        done.add(side)
-        ax.text(
-            x[id(node)] - 0.005 * span,
-            y[id(node)] - 0.15,
-            f"{100 * support[0]:.0f}",
-            ha="right",
-            va="bottom",
-            fontsize=7,
-            color="tab:red" if support[0] < 0.7 else "0.35",
-        )
-
-
 def draw_heatmap(distances: NDArray[np.float64], labels: Sequence[str], title: str) -> bytes:
-    """Draw a distance heat map with rows and columns in the given (tree) order."""
+    """Draw a distance heat map with rows and columns in the given (tree) order.
+
+    Up to :data:`HEATMAP_LABELLED_MAX` models every row is named. Larger matrices are drawn at a
+    fixed size without names, on at most :data:`HEATMAP_PIXELS` rows, each pixel the mean of a
+    block of pairs (see :func:`block_means`), so the picture costs the same at 10,000 models as at
+    1,000.
+    """
     n = len(labels)
-    size = max(4.0, 0.3 * n + 2.5)
-    fig = Figure(figsize=(size + 1.0, size))
-    ax = fig.subplots()
-    image = ax.imshow(distances, cmap="viridis_r", interpolation="nearest")
-    ax.set_xticks(range(n), [shown(label) for label in labels], rotation=90, fontsize=8)
-    ax.set_yticks(range(n), [shown(label) for label in labels], fontsize=8)
+    if n <= HEATMAP_LABELLED_MAX:
+        size = max(4.0, 0.3 * n + 2.5)
+        fig = Figure(figsize=(size + 1.0, size))
+        ax = fig.subplots()
+        image = ax.imshow(distances, cmap="viridis_r", interpolation="nearest")
+        ax.set_xticks(range(n), [shown(label) for label in labels], rotation=90, fontsize=8)
+        ax.set_yticks(range(n), [shown(label) for label in labels], fontsize=8)
+    else:
+        fig = Figure(figsize=(10.0, 9.0))
+        ax = fig.subplots()
+        shrunk = block_means(distances, HEATMAP_PIXELS)
+        image = ax.imshow(
+            shrunk, cmap="viridis_r", interpolation="nearest", extent=(0.5, n + 0.5, n + 0.5, 0.5)
+        )
+        ax.set_xlabel(f"{n} models in tree order (names in distances.csv)")
+        if len(shrunk) < n:
+            block = -(-n // len(shrunk))
+            ax.set_title(f"{title}\n(each pixel: the mean of {block}x{block} pairs)", fontsize=9)
     fig.colorbar(image, ax=ax, label="Nei distance", shrink=0.8)
-    ax.set_title(title)
-    return _png(fig)
+    if not ax.get_title():
+        ax.set_title(title)
+    return png(fig)
+
+
+HEATMAP_LABELLED_MAX = 150
+"""Most models a heat map names one by one."""
+
+HEATMAP_PIXELS = 1000
+"""Most rows (and columns) a large heat map is drawn with."""
+
+
+def block_means(matrix: NDArray[np.float64], most: int) -> NDArray[np.float64]:
+    """Average a square matrix over equal blocks so that it has at most ``most`` rows.
+
+    Examples
+    --------
+    >>> block_means(np.arange(16.0).reshape(4, 4), 2)
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+    n = len(matrix)
+    step = -(-n // most)
+    if step == 1:
+        return matrix
+    starts = np.arange(0, n, step)
+    sizes = np.diff(np.append(starts, n)).astype(np.float64)
+    summed = np.add.reduceat(np.add.reduceat(matrix, starts, axis=0), starts, axis=1)
+    return np.asarray(summed / np.outer(sizes, sizes))
 
 
 def draw_map(coordinates: NDArray[np.float64], labels: Sequence[str], title: str) -> bytes:
-    """Draw a 2-D map (e.g. PCoA axes 1 and 2) with a label at every point."""
+    """Draw a 2-D map (e.g. PCoA axes 1 and 2); every point is named up to 100 points."""
     fig = Figure(figsize=(8.0, 6.5))
     ax = fig.subplots()
-    ax.scatter(coordinates[:, 0], coordinates[:, 1], s=25, color="tab:blue")
-    for (px, py), label in zip(coordinates, labels, strict=True):
-        ax.annotate(shown(label), (px, py), xytext=(4, 3), textcoords="offset points", fontsize=8)
+    many = len(labels) > 100
+    ax.scatter(
+        coordinates[:, 0],
+        coordinates[:, 1],
+        s=4 if many else 25,
+        color="tab:blue",
+        alpha=0.5 if many else 1.0,
+        linewidths=0,
+    )
+    if not many:
+        for (px, py), label in zip(coordinates, labels, strict=True):
+            ax.annotate(
+                shown(label), (px, py), xytext=(4, 3), textcoords="offset points", fontsize=8
+            )
     ax.set_xlabel("axis 1")
     ax.set_ylabel("axis 2")
     ax.set_title(title)
-    return _png(fig)
+    return png(fig)
 
 
-def _png(fig: Figure) -> bytes:
+def png(fig: Figure) -> bytes:
+    """Save a figure as PNG bytes, with no time stamp or version inside."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata=_PNG_METADATA)
     return buffer.getvalue()

@@ -1,0 +1,144 @@
+"""Time ``tree`` on 100 to 10,000 synthetic models, stage by stage, against an older version.
+
+Populations come from ``tests/support/synthetic_populations.py`` (256 genes, 8 to 80 alleles per
+gene, nested clades, sampled and exact models mixed, 2% with partial coverage). For each size:
+
+- the whole command, ``phylolm-harness tree --populations FILE -o OUT``, in a fresh process:
+  wall time and peak resident memory, with the default resamples (100 up to 2,000 models) and with
+  ``--resamples 0``;
+- the same command from another checkout (``--old DIR``, e.g. a ``git worktree`` of an older
+  commit), under the same memory cap, where it still finishes;
+- each stage in-process: reading, populations, similarity, resampled errors and supports, tree,
+  pictures, every output file.
+
+Run (minutes; the 10,000-model file is 1.3 GB)::
+
+    git worktree add /tmp/phylolm-old 4e8e8c9
+    python benchmarks/bench_scale.py --sizes 100 1000 10000 --old /tmp/phylolm-old
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.synthetic_populations import write  # noqa: E402
+
+CAP_BYTES = 20 * 2**30
+"""Address-space cap of every timed command (this machine has 24 GiB)."""
+
+_MEASURE = (
+    "import resource, subprocess, sys, time\n"
+    "cap = int(sys.argv[1])\n"
+    "limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap))\n"
+    "start = time.perf_counter()\n"
+    "done = subprocess.run(sys.argv[2:], preexec_fn=limit, capture_output=True, text=True)\n"
+    "wall = time.perf_counter() - start\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20\n"
+    "tail = (done.stderr.strip().splitlines() or [''])[-1][:120]\n"
+    "print(f'{done.returncode}\\t{wall:.1f}\\t{peak:.2f}\\t{tail}')\n"
+)
+
+
+def measure(command: list[str], env: dict[str, str]) -> str:
+    """Run a command in a fresh process; return ``time / peak memory`` or why it failed."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(CAP_BYTES), *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.strip()
+    code, wall, peak, tail = out.split("\t")
+    if code != "0":
+        return f"failed after {wall} s at {peak} GB ({tail or 'exit ' + code})"
+    return f"{wall} s / {peak} GB"
+
+
+def stages(path: Path, out: Path) -> dict[str, float]:
+    """Seconds of each stage, in this process."""
+    import numpy as np
+
+    from phylolm_harness.core.phylogeny import infer_phylogeny
+    from phylolm_harness.core.populations import Populations
+    from phylolm_harness.core.similarity import nei_distance, nei_similarity
+    from phylolm_harness.core.tree import build_tree, method_for
+    from phylolm_harness.io.populations_file import read_populations_file
+    from phylolm_harness.report.outputs import render_tree_outputs
+    from phylolm_harness.report.plots import draw_heatmap
+    from phylolm_harness.report.tree_plot import draw_dendrogram
+
+    times: dict[str, float] = {}
+
+    def timed(name, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        times[name] = time.perf_counter() - start
+        return result
+
+    observations = timed("read", read_populations_file, path)
+    pops = timed("populations", Populations.from_observations, observations)
+    similarity = timed("similarity", nei_similarity, pops)
+    distances = nei_distance(similarity.similarity)
+    method = method_for("auto", len(pops.models))
+    tree = timed(f"tree ({method})", build_tree, distances, pops.models, method)
+    start = time.perf_counter()
+    phylogeny = infer_phylogeny(pops, "auto")
+    times["errors + supports (whole inference less the above)"] = (
+        time.perf_counter() - start - times["similarity"] - times[f"tree ({method})"]
+    )
+    order = [str(t.name) for t in tree.tips()]
+    index = np.array([pops.models.index(m) for m in order])
+    timed("tree picture", draw_dendrogram, tree, "bench", phylogeny.supports)
+    timed("heat map", draw_heatmap, distances[np.ix_(index, index)], order, "bench")
+    timed("every output file (pictures included)", render_tree_outputs, phylogeny, observations)
+    del out
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--old", type=Path, help="checkout of an older version to compare")
+    parser.add_argument("--stages-max", type=int, default=2000, help="largest size timed by stage")
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for n in args.sizes:
+            path = write(root / f"pop{n}.jsonl", n)
+            print(f"\n## {n} models ({path.stat().st_size / 2**20:.0f} MB populations file)\n")
+            cli = [sys.executable, "-m", "phylolm_harness", "tree", "--populations", str(path)]
+            print("| command | time / peak memory |")
+            print("|---|---|")
+            new = measure([*cli, "-o", str(root / "new")], dict(env, PYTHONPATH=str(REPO)))
+            print(f"| this version, default resamples | {new} |")
+            bare = measure([*cli, "-o", str(root / "bare"), "--resamples", "0"],
+                           dict(env, PYTHONPATH=str(REPO)))  # fmt: skip
+            print(f"| this version, --resamples 0 | {bare} |")
+            if args.old is not None:
+                old = measure([*cli, "-o", str(root / "old")], dict(env, PYTHONPATH=str(args.old)))
+                print(f"| older version ({args.old.name}), default resamples | {old} |")
+            if n <= args.stages_max:
+                print("\n| stage (in-process, default settings) | seconds |")
+                print("|---|---|")
+                for name, seconds in stages(path, root / "stages").items():
+                    print(f"| {name} | {seconds:.2f} |")
+            path.unlink()
+    sys.stdout.flush()
+    del resource
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Large populations: the bootstrap by gene blocks, tree building by size, readable pictures."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+from skbio import TreeNode
+from support.synthetic_populations import rows
+
+from phylolm_harness.core.phylogeny import infer_phylogeny
+from phylolm_harness.core.populations import Populations
+from phylolm_harness.core.similarity import (
+    bootstrap_distances,
+    distance_standard_errors,
+    homozygosity,
+    nei_distance,
+)
+from phylolm_harness.core.tree import build_tree, robinson_foulds, splits
+from phylolm_harness.io.populations_file import parse_observation
+from phylolm_harness.report.markdown import render_report
+from phylolm_harness.report.plots import draw_heatmap
+from phylolm_harness.report.tree_plot import draw_dendrogram, largest_clades
+
+
+def synthetic(n_models: int, n_genes: int, seed: int = 0) -> Populations:
+    observations = [parse_observation(r, "synthetic") for r in rows(n_models, n_genes, seed)]
+    return Populations.from_observations(observations)
+
+
+def straightforward_bootstrap(pops: Populations, n_resamples: int, seed: int):
+    """Every resample as one full weighted product over all alleles, with dense arrays."""
+    rng = np.random.default_rng(seed)
+    j = np.nan_to_num(homozygosity(pops))
+    dense = pops.frequencies.toarray()
+    observed = pops.observed.astype(float)
+    n_genes = len(pops.genes)
+    for _ in range(n_resamples):
+        w = rng.multinomial(n_genes, np.full(n_genes, 1.0 / n_genes)).astype(float)
+        cross = (dense * w[pops.column_gene]) @ dense.T
+        within = j @ (observed * w).T
+        s = np.minimum(cross / np.sqrt(within * within.T), 1.0)
+        np.fill_diagonal(s, 1.0)
+        yield nei_distance(s)
+
+
+def test_bootstrap_by_blocks_is_the_gene_bootstrap_while_blocks_are_genes():
+    pops = synthetic(12, 40, seed=3)
+    fast = list(bootstrap_distances(pops, 20, seed=7))
+    slow = list(straightforward_bootstrap(pops, 20, seed=7))
+    assert len(fast) == len(slow) == 20
+    np.testing.assert_allclose(np.array(fast), np.array(slow), rtol=0, atol=1e-12)
+
+
+def test_coarser_gene_blocks_estimate_the_same_errors():
+    pops = synthetic(30, 256, seed=4)
+    per_gene = distance_standard_errors(pops, 300, seed=1)
+    blocks = distance_standard_errors(pops, 300, seed=1, max_bytes=64 * 8 * 30**2)  # 4 genes each
+    upper = np.triu_indices(30, k=1)
+    ratio = blocks[upper] / per_gene[upper]
+    assert not np.array_equal(blocks, per_gene)
+    assert 0.85 < np.median(ratio) < 1.15  # same errors up to the bootstrap's own noise
+
+
+def random_tree(n: int, rng: np.random.Generator) -> TreeNode:
+    nodes = [TreeNode(name=f"m{i}", length=rng.uniform(0.01, 1.0)) for i in range(n)]
+    while len(nodes) > 1:
+        i, j = sorted(rng.choice(len(nodes), 2, replace=False))[::-1]
+        a, b = nodes.pop(i), nodes.pop(j)
+        nodes.append(TreeNode(children=[a, b], length=rng.uniform(0.01, 1.0)))
+    return nodes[0]
+
+
+@pytest.mark.parametrize("method", ["nj", "bme"])
+def test_both_methods_recover_a_tree_from_its_additive_distances(method):
+    truth = random_tree(300, np.random.default_rng(5))
+    distances = truth.cophenet()
+    found = build_tree(distances.data, list(distances.ids), method)
+    assert robinson_foulds(found, truth) == 0.0
+
+
+def clade_splits(labels: tuple[str, ...], depth: int) -> set[frozenset[str]]:
+    """Splits of the known clades: families (depth 1) or their branches (depth 2)."""
+    groups: dict[str, set[str]] = {}
+    for label in labels:
+        groups.setdefault("/".join(label.split("/")[:depth]), set()).add(label)
+    every, anchor = frozenset(labels), min(labels)
+    return {
+        every - frozenset(g) if anchor in g else frozenset(g)
+        for g in groups.values()
+        if 1 < len(g) < len(labels) - 1
+    }
+
+
+def test_fast_method_finds_the_clades_neighbour_joining_finds():
+    pops = synthetic(300, 128, seed=6)
+    phylogeny = infer_phylogeny(pops, "nj", resamples=0)
+    assert phylogeny.tree is not None
+    fast = build_tree(phylogeny.distances, pops.models, "bme")
+    for depth in (1, 2):
+        known = clade_splits(pops.models, depth)
+        assert len(known) > 10
+        assert known <= splits(phylogeny.tree)
+        assert known <= splits(fast)
+    # within the branches the models are exchangeable: there the two methods differ by no more
+    # than Neighbour-Joining differs from itself on resampled genes
+    resampled = build_tree(next(bootstrap_distances(pops, 1, seed=0)), pops.models, "nj")
+    assert robinson_foulds(fast, phylogeny.tree) <= robinson_foulds(resampled, phylogeny.tree)
+
+
+def test_the_report_names_the_method_and_the_skipped_resamples(monkeypatch):
+    pops = synthetic(8, 32, seed=8)
+    report = render_report(infer_phylogeny(pops, "bme", resamples=0))
+    assert "balanced minimum evolution" in report
+    assert "Resampling" not in report
+    small = infer_phylogeny(pops, "auto", resamples=None)
+    assert small.method == "nj" and small.supports is not None
+    monkeypatch.setattr("phylolm_harness.core.phylogeny.RESAMPLE_MAX_MODELS", 5)
+    skipped = infer_phylogeny(pops, "auto", resamples=None)
+    assert skipped.supports is None and np.isnan(skipped.standard_errors).all()
+    assert "- Resampling: standard errors and branch supports were not computed: 8 models" in (
+        render_report(skipped)
+    )
+    asked = infer_phylogeny(pops, "auto", resamples=10)
+    assert asked.supports is not None and asked.supports.resamples == 10
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_large_trees_are_drawn_circular_at_a_fixed_size():
+    truth = random_tree(400, np.random.default_rng(9))
+    for node in truth.tips():
+        node.name = f"family-{int(node.name[1:]) % 4}/{node.name}"
+    small = draw_dendrogram(random_tree(40, np.random.default_rng(1)), "small")
+    large = draw_dendrogram(truth, "large")
+    assert png_size(small)[1] > 1000  # one row per model
+    assert max(png_size(large)) < 2000  # fixed size, whatever the number of models
+    clades = largest_clades(truth)
+    assert len(clades) == 10
+    assert sum(c.count(tips=True) for c in clades) == 400
+
+
+def test_large_heat_maps_are_drawn_from_block_means():
+    rng = np.random.default_rng(2)
+    points = rng.normal(size=(2500, 3))
+    distances = np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1))
+    labels = [f"m{i}" for i in range(2500)]
+    assert max(png_size(draw_heatmap(distances, labels, "big"))) < 1600
+    assert max(png_size(draw_heatmap(distances[:20, :20], labels[:20], "small"))) < 1000
