@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -50,22 +49,26 @@ _MEASURE = (
 )
 
 
-def measure(command: list[str], env: dict[str, str]) -> str:
-    """Run a command in a fresh process; return ``time / peak memory`` or why it failed."""
+def measure(command: list[str], env: dict[str, str], cwd: Path) -> str:
+    """Run a command in a fresh process; return ``time / peak memory`` or why it failed.
+
+    ``cwd`` must not be a checkout: ``python -m`` would import the package found there.
+    """
     out = subprocess.run(
         [sys.executable, "-c", _MEASURE, str(CAP_BYTES), *command],
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd,
         check=True,
-    ).stdout.strip()
-    code, wall, peak, tail = out.split("\t")
+    ).stdout.rstrip("\n")
+    code, wall, peak, tail = out.split("\t", 3)
     if code != "0":
         return f"failed after {wall} s at {peak} GB ({tail or 'exit ' + code})"
     return f"{wall} s / {peak} GB"
 
 
-def stages(path: Path, out: Path) -> dict[str, float]:
+def stages(path: Path) -> dict[str, float]:
     """Seconds of each stage, in this process."""
     import numpy as np
 
@@ -102,7 +105,6 @@ def stages(path: Path, out: Path) -> dict[str, float]:
     timed("tree picture", draw_dendrogram, tree, "bench", phylogeny.supports)
     timed("heat map", draw_heatmap, distances[np.ix_(index, index)], order, "bench")
     timed("every output file (pictures included)", render_tree_outputs, phylogeny, observations)
-    del out
     return times
 
 
@@ -112,7 +114,9 @@ def main() -> None:
     parser.add_argument("--old", type=Path, help="checkout of an older version to compare")
     parser.add_argument("--stages-max", type=int, default=2000, help="largest size timed by stage")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -122,22 +126,24 @@ def main() -> None:
             cli = [sys.executable, "-m", "phylolm_harness", "tree", "--populations", str(path)]
             print("| command | time / peak memory |")
             print("|---|---|")
-            new = measure([*cli, "-o", str(root / "new")], dict(env, PYTHONPATH=str(REPO)))
+            new = measure([*cli, "-o", str(root / "new")], dict(env, PYTHONPATH=str(REPO)), root)
             print(f"| this version, default resamples | {new} |")
-            bare = measure([*cli, "-o", str(root / "bare"), "--resamples", "0"],
-                           dict(env, PYTHONPATH=str(REPO)))  # fmt: skip
+            bare = measure(
+                [*cli, "-o", str(root / "bare"), "--resamples", "0"],
+                dict(env, PYTHONPATH=str(REPO)),
+                root,
+            )
             print(f"| this version, --resamples 0 | {bare} |")
             if args.old is not None:
-                old = measure([*cli, "-o", str(root / "old")], dict(env, PYTHONPATH=str(args.old)))
+                old_env = dict(env, PYTHONPATH=str(args.old))
+                old = measure([*cli, "-o", str(root / "old")], old_env, root)
                 print(f"| older version ({args.old.name}), default resamples | {old} |")
             if n <= args.stages_max:
                 print("\n| stage (in-process, default settings) | seconds |")
                 print("|---|---|")
-                for name, seconds in stages(path, root / "stages").items():
+                for name, seconds in stages(path).items():
                     print(f"| {name} | {seconds:.2f} |")
             path.unlink()
-    sys.stdout.flush()
-    del resource
 
 
 if __name__ == "__main__":

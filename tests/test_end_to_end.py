@@ -36,6 +36,27 @@ def test_upgma_agrees_and_one_genome_alone_works(tiny_family, family_results, tm
     assert "`code`" in (tmp_path / "code" / "report.md").read_text()
 
 
+def test_folders_of_separate_machines_merge(family_results, tmp_path):
+    """Runs written to separate output folders (one per machine) give the tree of one folder."""
+    whole = tmp_path / "whole"
+    assert main(["tree", str(family_results), "-o", str(whole), "--resamples", "0"]) == 0
+    runs = sorted(p for p in family_results.iterdir() if p.is_dir())
+    assert len(runs) == 6
+    parent = tmp_path / "machines"
+    for i, run in enumerate(runs):
+        shutil.copytree(run, parent / f"node-{i % 2}" / run.name)
+    merged = tmp_path / "merged"
+    assert main(["tree", str(parent), "-o", str(merged), "--resamples", "0"]) == 0
+    assert (merged / "distances.csv").read_bytes() == (whole / "distances.csv").read_bytes()
+    # one machine's tree, then the other machine's folder with the first one's populations file
+    first = tmp_path / "node-0-tree"
+    assert main(["tree", str(parent / "node-0"), "-o", str(first), "--resamples", "0"]) == 0
+    joined = tmp_path / "joined"
+    both = [str(parent / "node-1"), "--populations", str(first / "populations.jsonl")]
+    assert main(["tree", *both, "-o", str(joined), "--resamples", "0"]) == 0
+    assert (joined / "distances.csv").read_bytes() == (whole / "distances.csv").read_bytes()
+
+
 @fuzz(60)
 @given(data=st.data())
 def test_fuzz_real_lm_eval_outputs(family_results, tmp_path_factory, data):

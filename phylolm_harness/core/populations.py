@@ -158,12 +158,13 @@ class _Columns:
     def of(cls, observations: Sequence[GeneObservation]) -> _Columns:
         sizes = np.fromiter((len(o.alleles) for o in observations), np.int64, len(observations))
         owner = np.repeat(np.arange(len(observations)), sizes)
-        flat = list(chain.from_iterable(o.alleles.items() for o in observations))
-        names = [name for name, _ in flat]
+        names = list(chain.from_iterable(o.alleles for o in observations))
+        flat = chain.from_iterable(o.alleles.values() for o in observations)
         try:
-            values = np.fromiter((v for _, v in flat), np.float64, len(flat))
+            values = np.fromiter(flat, np.float64, len(names))
         except (TypeError, ValueError):  # a value that is not a number: NaN, named later
-            values = np.array([v if isinstance(v, (int, float)) else np.nan for _, v in flat])
+            flat = chain.from_iterable(o.alleles.values() for o in observations)
+            values = np.array([v if isinstance(v, (int, float)) else np.nan for v in flat])
         lookup = {name: i for i, name in enumerate(dict.fromkeys(names))}
         codes = np.fromiter(map(lookup.__getitem__, names), np.int64, len(names))
         uniques = np.empty(len(lookup), dtype=object)
