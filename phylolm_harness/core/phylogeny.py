@@ -50,9 +50,9 @@ class Phylogeny:
 DEFAULT_RESAMPLES = 100
 """Gene resamples when none are asked for, up to :data:`RESAMPLE_MAX_MODELS` models."""
 
-RESAMPLE_MAX_MODELS = 2000
-"""Most models resampled by default: past it, 100 trees would cost minutes and the blocks of
-:func:`~phylolm_harness.core.similarity.gene_blocks` would get too coarse."""
+RESAMPLE_MAX_MODELS = 1500
+"""Most models resampled by default: past it, 100 trees cost minutes, and past about 1,800 models
+the gene blocks of :func:`~phylolm_harness.core.similarity.gene_blocks` get too few."""
 
 
 def resamples_for(asked: int | None, n_models: int) -> tuple[int, str]:

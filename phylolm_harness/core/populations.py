@@ -7,6 +7,7 @@ from it with sparse matrix products.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -162,9 +163,9 @@ class _Columns:
         flat = chain.from_iterable(o.alleles.values() for o in observations)
         try:
             values = np.fromiter(flat, np.float64, len(names))
-        except (TypeError, ValueError):  # a value that is not a number: NaN, named later
+        except (TypeError, ValueError, OverflowError):  # not a float: NaN, named later
             flat = chain.from_iterable(o.alleles.values() for o in observations)
-            values = np.array([v if isinstance(v, (int, float)) else np.nan for v in flat])
+            values = np.array([_as_float(v) for v in flat], dtype=np.float64)
         lookup = {name: i for i, name in enumerate(dict.fromkeys(names))}
         codes = np.fromiter(map(lookup.__getitem__, names), np.int64, len(names))
         uniques = np.empty(len(lookup), dtype=object)
@@ -197,9 +198,9 @@ def _sizes(
     finite = np.isfinite(values) & (values >= 0)
     total = np.bincount(columns.owner, weights=np.where(finite, values, 0.0), minlength=n_obs)
     bad_value = np.bincount(columns.owner, weights=~finite, minlength=n_obs) > 0
-    probes = np.array([np.nan if o.probes is None else o.probes for o in observations], float)
-    exact = np.isnan(probes)
-    tail = np.fromiter((o.tail for o in observations), np.float64, n_obs)
+    probes = np.array([np.nan if o.probes is None else _as_float(o.probes) for o in observations])
+    exact = np.array([o.probes is None for o in observations], dtype=bool)
+    tail = np.array([_as_float(o.tail) for o in observations], dtype=np.float64)
     drawn = np.fromiter(
         (0.0 if o.draws is None else o.draws.count * o.draws.weight for o in observations),
         np.float64,
@@ -212,17 +213,34 @@ def _sizes(
     fractional = np.bincount(
         columns.owner, weights=finite & (values != np.floor(values)), minlength=n_obs
     )
-    bad = bad_value | np.where(
-        exact,
-        (tail < 0) | (tail > 1) | (np.abs(mass - 1.0) > _PROBABILITY_SLACK) | (total <= 0),
-        (fractional > 0)
-        | (probes < 1)
-        | (np.abs(total - probes) > _PROBABILITY_SLACK * np.nan_to_num(probes)),
-    )
+    with np.errstate(invalid="ignore"):
+        bad = bad_value | np.where(
+            exact,
+            ~((tail >= 0) & (tail <= 1) & (np.abs(mass - 1.0) <= _PROBABILITY_SLACK))
+            | (total <= 0),
+            (fractional > 0)
+            | ~(np.isfinite(probes) & (probes >= 1))
+            | ~(np.abs(total - probes) <= _PROBABILITY_SLACK * probes),
+        )
     if bad.any():
-        _frequencies(observations[int(np.flatnonzero(bad)[0])])
-        raise AssertionError("an observation failed a check that then passed")  # pragma: no cover
+        obs = observations[int(np.flatnonzero(bad)[0])]
+        with contextlib.suppress(OverflowError, TypeError):
+            _frequencies(obs)  # names what is wrong, in most cases
+        raise InputError(
+            f"{_where(obs)}: model {obs.model!r}, gene {obs.gene!r}: allele values, probes and "
+            "tail must be finite numbers"
+        )
     return np.where(exact, np.inf, probes), np.where(exact, 1.0, 1.0 / np.where(exact, 1, probes))
+
+
+def _as_float(value: object) -> float:
+    """Return a number as a float, and NaN for anything else (text, an integer beyond floats)."""
+    if not isinstance(value, (int, float)):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.nan
 
 
 def _where(obs: GeneObservation) -> str:

@@ -135,9 +135,13 @@ def nei_distance(similarity: FloatMatrix) -> FloatMatrix:
     return np.maximum(distance, 0.0)
 
 
+MIN_BLOCKS = 20
+"""Fewest gene blocks a bootstrap is drawn from (or every gene, when there are fewer genes)."""
+
 BLOCK_BYTES = 2**29
 """Memory the bootstrap's per-block cross products may take (see :func:`gene_blocks`): one block
-a gene up to 512 models on 256 genes, blocks of 4 genes at 1,000 models. Each resample reads it
+a gene up to 512 models on 256 genes, 67 blocks of 3 or 4 genes at 1,000 models, and at least
+:data:`MIN_BLOCKS` up to 1,832 models. Each resample reads it
 all once, so it also sets the time of a resample."""
 
 
@@ -157,10 +161,18 @@ def bootstrap_distances(
     gene bootstrap; past that, genes are resampled in blocks of neighbours (genes are independent,
     so block sums are too). Use it for standard errors and branch support.
     """
+    block_of_gene = gene_blocks(len(pops.models), len(pops.genes), max_bytes)
+    n_blocks = int(block_of_gene.max()) + 1 if len(block_of_gene) else 0
+    if n_resamples > 0 and n_blocks < min(MIN_BLOCKS, len(pops.genes)):
+        need = 8 * len(pops.models) ** 2 * min(MIN_BLOCKS, len(pops.genes)) / 2**30
+        raise InputError(
+            f"resampling genes at {len(pops.models)} models needs {need:.1f} GiB for "
+            f"{MIN_BLOCKS} gene blocks (at most {max_bytes / 2**30:.1f} GiB are used): "
+            "use --resamples 0, or compare fewer models"
+        )
     rng = np.random.default_rng(seed)
     j = homozygosity(pops, estimator)
     block_of_gene, cross = block_products(pops, max_bytes)
-    n_blocks = len(cross)
     for _ in range(n_resamples):
         drawn = rng.multinomial(n_blocks, np.full(n_blocks, 1.0 / n_blocks)).astype(np.float64)
         try:

@@ -119,19 +119,19 @@ def to_newick(tree: TreeNode, supports: Supports | None = None) -> str:
     return _newick(tree, labels) + ";\n"
 
 
-def _newick(node: TreeNode, labels: dict[int, str]) -> str:
-    text = (
-        "(" + ",".join(_newick(child, labels) for child in node.children) + ")"
-        if node.children
-        else ""
-    )
-    if id(node) in labels:
-        text += labels[id(node)]
-    elif node.name is not None:
-        text += _quote(str(node.name))
-    if node.length is not None:
-        text += f":{node.length:.10g}"
-    return text
+def _newick(root: TreeNode, labels: dict[int, str]) -> str:
+    """Newick text of a subtree, built from the tips up (no recursion: trees can be deep)."""
+    text: dict[int, str] = {}
+    for node in root.postorder(include_self=True):
+        out = "(" + ",".join(text.pop(id(c)) for c in node.children) + ")" if node.children else ""
+        if id(node) in labels:
+            out += labels[id(node)]
+        elif node.name is not None:
+            out += _quote(str(node.name))
+        if node.length is not None:
+            out += f":{node.length:.10g}"
+        text[id(node)] = out
+    return text[id(root)]
 
 
 def _quote(name: str) -> str:

@@ -60,8 +60,8 @@ def parse_observation(row: Any, where: str) -> GeneObservation:
         return GeneObservation(alleles=alleles, probes=probes, source=where, **common)
     if mode == "exact":
         tail = row.get("tail", 0.0)
-        if not _is_number(tail):
-            raise InputError(f"{where}: tail must be a number")
+        if not _is_number(tail) or not -1e300 < tail < 1e300:
+            raise InputError(f"{where}: tail must be a finite number")
         draws = row.get("draws")
         return GeneObservation(
             alleles=alleles,

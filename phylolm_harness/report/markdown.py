@@ -195,8 +195,9 @@ def _tree_text(phylogeny: Phylogeny) -> str:
     if phylogeny.method != "bme":
         return method_name(phylogeny)
     return (
-        f"{method_name(phylogeny)}: `--method auto` builds Neighbour-Joining up to {NJ_MAX_TAXA} "
-        "models (cubic time) and this method beyond; both give the same tree on additive distances"
+        f"{method_name(phylogeny)}; Neighbour-Joining takes cubic time, so `--method auto` uses it "
+        f"up to {NJ_MAX_TAXA} models and this method beyond (both give the same tree on additive "
+        "distances)"
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import struct
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 from skbio import TreeNode
 from support.synthetic_populations import rows
 
+from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import infer_phylogeny
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import (
@@ -17,8 +20,9 @@ from phylolm_harness.core.similarity import (
     homozygosity,
     nei_distance,
 )
-from phylolm_harness.core.tree import build_tree, robinson_foulds, splits
-from phylolm_harness.io.populations_file import parse_observation
+from phylolm_harness.core.tree import build_tree, robinson_foulds, splits, to_newick
+from phylolm_harness.errors import InputError
+from phylolm_harness.io.populations_file import parse_observation, read_populations_file
 from phylolm_harness.report.markdown import render_report
 from phylolm_harness.report.plots import draw_heatmap
 from phylolm_harness.report.tree_plot import draw_dendrogram, largest_clades
@@ -152,3 +156,44 @@ def test_large_heat_maps_are_drawn_from_block_means():
     labels = [f"m{i}" for i in range(2500)]
     assert max(png_size(draw_heatmap(distances, labels, "big"))) < 1600
     assert max(png_size(draw_heatmap(distances[:20, :20], labels[:20], "small"))) < 1000
+
+
+def test_resampling_with_too_few_gene_blocks_is_refused():
+    pops = synthetic(30, 64, seed=10)
+    with pytest.raises(InputError, match="resampling genes at 30 models needs .* 20 gene blocks"):
+        distance_standard_errors(pops, 10, seed=0, max_bytes=19 * 8 * 30**2)
+    assert np.isfinite(distance_standard_errors(pops, 10, 0, max_bytes=20 * 8 * 30**2)).all()
+
+
+def test_a_thousand_identical_models_make_a_deep_tree_that_still_writes():
+    labels = [f"m{i}" for i in range(1100)]
+    tree = build_tree(np.zeros((1100, 1100)), labels, "nj")
+    text = to_newick(tree)
+    assert text.count("(") > 1000
+    assert {part.split(":")[0] for part in text.strip("();\n").replace("(", "").split(",")} == set(
+        labels
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("tail", "NaN", "tail must be a finite number"),
+        ("tail", "1" + "0" * 400, "tail must be a finite number"),
+        ("alleles", '{"x": 1' + "0" * 400 + "}", "allele values, probes and tail must be finite"),
+    ],
+)
+def test_non_finite_numbers_in_a_populations_file_are_named(tmp_path, field, value, message):
+    row = {"model": "a", "genome": "g", "fingerprint": "f", "gene": "1", "mode": "exact"}
+    row.update(tail=0.0, alleles={"x": 1.0})
+    line = json.dumps(row).replace(f'"{field}": ' + json.dumps(row[field]), f'"{field}": {value}')
+    path = tmp_path / "pops.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(f"{path}:1: ") + ".*" + message):
+        Populations.from_observations(read_populations_file(path))
+
+
+def test_a_nan_tail_given_in_python_is_refused():
+    nan_tail = GeneObservation("a", "g", "f", "1", {"x": 1.0}, None, tail=float("nan"))
+    with pytest.raises(InputError, match="exact probabilities sum to 1 with tail nan"):
+        Populations.from_observations([nan_tail])
