@@ -14,7 +14,9 @@ An exact line whose pruned branches were sampled adds ``"draws": {"mass": m, "co
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,8 @@ def parse_observation(row: Any, where: str) -> GeneObservation:
     if not isinstance(alleles, dict) or not _NUMBERS.issuperset(map(type, alleles.values())):
         raise InputError(f"{where}: alleles must map strings to numbers")
     _check_text(row, alleles, where)
+    with contextlib.suppress(TypeError):  # one string per distinct allele (JSON gives plain str)
+        alleles = dict(zip(map(sys.intern, alleles), alleles.values(), strict=True))
     mode = row.get("mode", "sampled")
     common: dict[str, Any] = {k: row[k] for k in _KEYS}
     if mode == "sampled":

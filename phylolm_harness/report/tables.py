@@ -132,8 +132,8 @@ def matrix_csv(matrix: NDArray[np.float64], labels: list[str]) -> bytes:
     lines = [",".join(["model", *names])]
     template = ",".join(["%.8g"] * len(labels))
     missing = np.isnan(matrix)
-    for name, row, gaps in zip(names, matrix.tolist(), missing, strict=True):
-        text = template % tuple(row)
+    for name, row, gaps in zip(names, matrix, missing, strict=True):  # one row of floats at a time
+        text = template % tuple(row.tolist())
         if gaps.any():
             text = ",".join(
                 "" if gap else cell for cell, gap in zip(text.split(","), gaps, strict=True)

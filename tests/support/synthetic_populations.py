@@ -61,7 +61,7 @@ def rows(n_models: int, n_genes: int = 256, seed: int = 0) -> Iterator[dict[str,
             alleles: dict[str, float] = {}
             if exact:
                 keep = p >= EXACT_FLOOR
-                for name, value in zip(np.asarray(names[g])[keep], p[keep], strict=True):
+                for name, value in zip(np.asarray(names[g])[keep].tolist(), p[keep], strict=True):
                     alleles[name] = alleles.get(name, 0.0) + float(value)
                 row.update(mode="exact", tail=float(max(0.0, 1.0 - sum(alleles.values()))))
             else:
