@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -118,19 +119,19 @@ class Populations:
         )
         _check_duplicates(observations, row * len(genes) + gene)
         columns = _Columns.of(observations)
-        n, scale = _sizes(observations, columns)
+        each = _per_observation(observations, columns)
         shape = (len(models), len(genes))
         probes, tail, self_pairs, sampled = (np.zeros(shape) for _ in range(4))
-        probes[row, gene] = n
-        tail[row, gene] = [o.tail for o in observations]
+        probes[row, gene] = each.probes
+        tail[row, gene] = each.tail
         self_pairs[row, gene] = [o.self_pairs for o in observations]
-        sampled[row, gene] = [o.draws.mass if o.draws is not None else 0.0 for o in observations]
+        sampled[row, gene] = each.sampled
         kept = columns.values > 0
         owner = columns.owner[kept]
         keys = gene[owner] * len(columns.names) + columns.codes[kept]
         pairs, column = np.unique(keys, return_inverse=True)
         matrix = sp.csr_array(
-            (columns.values[kept] * scale[owner], (row[owner], column)),
+            (columns.values[kept] * each.scale[owner], (row[owner], column)),
             shape=(len(models), len(pairs)),
         )
         return cls(
@@ -185,13 +186,21 @@ def _check_duplicates(observations: Sequence[GeneObservation], keys: NDArray[np.
         )
 
 
-def _sizes(
-    observations: Sequence[GeneObservation], columns: _Columns
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Sample size of each observation (``inf`` for exact) and the scale of its values.
+class _PerObservation(NamedTuple):
+    probes: NDArray[np.float64]
+    """Sample size, ``inf`` for exact distributions."""
+    scale: NDArray[np.float64]
+    """What the allele values are multiplied by to give frequencies."""
+    tail: NDArray[np.float64]
+    sampled: NDArray[np.float64]
+    """Mass estimated by tail draws (0 without)."""
 
-    Every observation is checked with whole-array operations; the first that fails is checked
-    again by :func:`_frequencies`, which names what is wrong with it.
+
+def _per_observation(observations: Sequence[GeneObservation], columns: _Columns) -> _PerObservation:
+    """Check every observation with whole-array operations and return its sizes and masses.
+
+    The first observation that fails is checked again by :func:`_frequencies`, which names what is
+    wrong with it.
     """
     n_obs = len(observations)
     values = columns.values
@@ -230,7 +239,12 @@ def _sizes(
             f"{_where(obs)}: model {obs.model!r}, gene {obs.gene!r}: allele values, probes and "
             "tail must be finite numbers"
         )
-    return np.where(exact, np.inf, probes), np.where(exact, 1.0, 1.0 / np.where(exact, 1, probes))
+    return _PerObservation(
+        np.where(exact, np.inf, probes),
+        np.where(exact, 1.0, 1.0 / np.where(exact, 1, probes)),
+        tail,
+        sampled,
+    )
 
 
 def _as_float(value: object) -> float:

@@ -172,7 +172,7 @@ def bootstrap_distances(
         )
     rng = np.random.default_rng(seed)
     j = homozygosity(pops, estimator)
-    block_of_gene, cross = block_products(pops, max_bytes)
+    cross = block_products(pops, block_of_gene)
     for _ in range(n_resamples):
         drawn = rng.multinomial(n_blocks, np.full(n_blocks, 1.0 / n_blocks)).astype(np.float64)
         try:
@@ -198,11 +198,8 @@ def gene_blocks(n_models: int, n_genes: int, max_bytes: int = BLOCK_BYTES) -> ND
     return np.arange(n_genes, dtype=np.int64) * n_blocks // max(n_genes, 1)
 
 
-def block_products(
-    pops: Populations, max_bytes: int = BLOCK_BYTES
-) -> tuple[NDArray[np.int64], FloatMatrix]:
-    """Blocks of the genes and the cross product ``Σ_a P_i(a) P_j(a)`` of each, ``(B, n, n)``."""
-    block_of_gene = gene_blocks(len(pops.models), len(pops.genes), max_bytes)
+def block_products(pops: Populations, block_of_gene: NDArray[np.int64]) -> FloatMatrix:
+    """Return the cross product ``Σ_a P_i(a) P_j(a)`` of each block of genes, ``(B, n, n)``."""
     n_blocks = int(block_of_gene.max()) + 1 if len(block_of_gene) else 0
     block_of_column = block_of_gene[pops.column_gene]
     order = np.argsort(block_of_column, kind="stable")
@@ -212,7 +209,7 @@ def block_products(
     cross = np.empty((n_blocks, n, n))
     for b in range(n_blocks):
         cross[b] = gram(columns[:, bounds[b] : bounds[b + 1]])
-    return block_of_gene, cross
+    return cross
 
 
 def distance_standard_errors(

@@ -179,7 +179,3 @@ def robinson_foulds(a: TreeNode, b: TreeNode) -> float:
     mine, theirs = splits(a), splits(b)
     total = len(mine) + len(theirs)
     return len(mine ^ theirs) / total if total else 0.0
-
-
-def _first_tip(node: TreeNode) -> str:
-    return str(min(tip.name for tip in node.tips(include_self=True)))

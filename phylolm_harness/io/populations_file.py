@@ -93,7 +93,7 @@ def _check_text(row: dict[str, Any], alleles: dict[str, Any], where: str) -> Non
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return type(value) in _NUMBERS  # JSON numbers; never a bool
 
 
 def format_populations_file(observations: Iterable[GeneObservation]) -> str:
