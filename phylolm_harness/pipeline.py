@@ -12,13 +12,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from phylolm_harness.core.observations import GeneObservation, collapsed_probes
+import numpy as np
+from numpy.typing import NDArray
+
 from phylolm_harness.core.phylogeny import Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import Estimator
+from phylolm_harness.core.table import ObservationTable, collapsed_probes
 from phylolm_harness.core.tree import MethodChoice
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import read_benchmark_scores
+from phylolm_harness.io.files import Content
 from phylolm_harness.io.populations_file import read_populations_file
 from phylolm_harness.io.runs import Identity, Run, check_renames, index_runs
 from phylolm_harness.io.samples import read_observations
@@ -45,7 +49,7 @@ class TreeResult:
     """What ``tree`` found: the phylogeny, the observations it came from and notes."""
 
     phylogeny: Phylogeny
-    observations: tuple[GeneObservation, ...]
+    observations: ObservationTable
     notes: tuple[str, ...] = ()
     """Things a reader should know (superseded runs)."""
     sections: tuple[str, ...] = ()
@@ -55,12 +59,12 @@ class TreeResult:
     rename: Mapping[str, str] = field(default_factory=dict)
     """The label overrides the models were read with."""
 
-    def files(self) -> dict[str, bytes]:
+    def files(self) -> dict[str, Content]:
         """Every output file (name -> bytes)."""
         return tree_files(self, self.sections)
 
 
-def tree_files(found: TreeResult, sections: Sequence[str]) -> dict[str, bytes]:
+def tree_files(found: TreeResult, sections: Sequence[str]) -> dict[str, Content]:
     """Render the files of ``tree``; a table of run settings comes first for lm-eval models."""
     runs = [identities_section(found.identities)] if found.identities else []
     return render_tree_outputs(found.phylogeny, found.observations, found.notes, [*runs, *sections])
@@ -70,7 +74,7 @@ def tree_files(found: TreeResult, sections: Sequence[str]) -> dict[str, bytes]:
 class Inputs:
     """Every observation of a results folder and populations files, with what was learnt."""
 
-    observations: tuple[GeneObservation, ...]
+    observations: ObservationTable
     notes: tuple[str, ...]
     identities: Mapping[str, Identity]
     runs: tuple[Run, ...]
@@ -86,25 +90,31 @@ def read_inputs(
     """Read the observations of a results folder and of populations files (see :func:`tree`)."""
     if results_dir is None and not populations:
         raise InputError("give a RESULTS_DIR, a --populations file, or both")
-    observations: list[GeneObservation] = []
+    tables: list[ObservationTable] = []
     notes: list[str] = []
     identities: Mapping[str, Identity] = {}
     runs: list[Run] = []
     if results_dir is not None:
         runs = index_runs(results_dir, rename)
         collected = read_observations(results_dir, rename, genomes, runs)
-        observations.extend(collected.observations)
+        tables.append(ObservationTable.of(collected.observations))
         notes.extend(collected.notes)
         identities = collected.identities
         check_renames(rename or {}, runs, {*identities, *collected.default_labels})
     for path in populations:
-        observations.extend(
-            o for o in read_populations_file(path) if genomes is None or o.genome in genomes
-        )
-    if genomes is not None and not observations:
+        table = read_populations_file(path)
+        if genomes is not None:
+            table = table.select(np.isin(_genome_names(table)[table.gene], sorted(genomes)))
+        tables.append(table)
+    observations = ObservationTable.concat(tables)
+    if genomes is not None and not len(observations):
         raise InputError(f"no observation of genome(s) {', '.join(sorted(genomes))}")
     notes.extend(collapsed_probes(observations))
-    return Inputs(tuple(observations), tuple(notes), identities, tuple(runs))
+    return Inputs(observations, tuple(notes), identities, tuple(runs))
+
+
+def _genome_names(table: ObservationTable) -> NDArray[np.str_]:
+    return np.array([genome for genome, _, _ in table.genes] or [""])
 
 
 def tree(

@@ -20,6 +20,7 @@ from phylolm_harness.core.plan import Plan, plan_runs
 from phylolm_harness.core.predict import Predictions, paper_reference, predict_scores
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import BenchmarkScores, read_benchmark_scores
+from phylolm_harness.io.files import Content
 from phylolm_harness.io.tables import read_families
 from phylolm_harness.pipeline import DEFAULT_BENCHMARKS, TreeResult, tree_files
 from phylolm_harness.report.markdown import plan_section, prediction_section
@@ -43,7 +44,7 @@ class PredictResult:
     plan: Plan | None = None
     """The models proposed for real benchmark runs (``--plan K``)."""
 
-    def files(self) -> dict[str, bytes]:
+    def files(self) -> dict[str, Content]:
         """Every output of ``tree`` (its report with a prediction section) and the predictions."""
         sections = []
         if self.predictions:

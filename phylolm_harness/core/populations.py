@@ -12,14 +12,14 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.core.table import ObservationTable
 from phylolm_harness.errors import InputError
 
 _PROBABILITY_SLACK = 1e-6
@@ -95,6 +95,9 @@ class Populations:
     def from_observations(cls, observations: Sequence[GeneObservation]) -> Populations:
         """Build populations from per-(model, gene) observations, validating them.
 
+        ``observations`` may be an :class:`~phylolm_harness.core.table.ObservationTable` (what
+        the readers return), read without making an object per observation.
+
         Raises
         ------
         InputError
@@ -103,43 +106,40 @@ class Populations:
             sampled counts that disagree with the number of probes, genomes that differ between
             models, or fewer than one model.
         """
-        if not observations:
+        table = ObservationTable.of(observations)
+        if not len(table):
             raise InputError("no PhyloLM observations to build populations from")
-        _check_genomes(observations)
-        models = tuple(sorted({o.model for o in observations}))
-        genes = tuple(
-            Gene(*key) for key in sorted({(o.genome, o.fingerprint, o.gene) for o in observations})
-        )
-        model_index = {m: i for i, m in enumerate(models)}
-        gene_index = {(g.genome, g.fingerprint, g.id): i for i, g in enumerate(genes)}
-        n_obs = len(observations)
-        row = np.fromiter((model_index[o.model] for o in observations), np.int64, n_obs)
-        gene = np.fromiter(
-            (gene_index[(o.genome, o.fingerprint, o.gene)] for o in observations), np.int64, n_obs
-        )
-        _check_duplicates(observations, row * len(genes) + gene)
-        columns = _Columns.of(observations)
-        each = _per_observation(observations, columns)
+        _check_genomes(table)
+        model_codes, row = _sorted_codes(table.models, table.model)
+        gene_codes, gene = _sorted_codes(table.genes, table.gene)
+        models = tuple(table.models[c] for c in model_codes)
+        genes = tuple(Gene(*table.genes[c]) for c in gene_codes)
+        _check_duplicates(table, row * len(genes) + gene)
+        each = _per_observation(table)
         shape = (len(models), len(genes))
         probes, tail, self_pairs, sampled = (np.zeros(shape) for _ in range(4))
         probes[row, gene] = each.probes
         tail[row, gene] = each.tail
-        self_pairs[row, gene] = [o.self_pairs for o in observations]
+        self_pairs[row, gene] = each.self_pairs
         sampled[row, gene] = each.sampled
-        kept = columns.values > 0
-        owner = columns.owner[kept]
-        keys = gene[owner] * len(columns.names) + columns.codes[kept]
+        n_names = max(len(table.allele_names), 1)
+        owner = np.repeat(np.arange(len(table)), table.sizes)
+        kept = table.values > 0
+        owner = owner[kept]
+        keys = gene[owner] * n_names + table.allele[kept]
         pairs, column = np.unique(keys, return_inverse=True)
         matrix = sp.csr_array(
-            (columns.values[kept] * each.scale[owner], (row[owner], column)),
+            (table.values[kept] * each.scale[owner], (row[owner], column)),
             shape=(len(models), len(pairs)),
         )
+        names = np.empty(len(table.allele_names), dtype=object)
+        names[:] = table.allele_names
         return cls(
             models,
             genes,
             matrix,
-            (pairs // max(len(columns.names), 1)).astype(np.int64),
-            tuple(columns.names[pairs % max(len(columns.names), 1)].tolist()),
+            (pairs // n_names).astype(np.int64),
+            tuple(names[pairs % n_names].tolist()),
             probes,
             tail,
             self_pairs,
@@ -147,39 +147,23 @@ class Populations:
         )
 
 
-@dataclass(frozen=True)
-class _Columns:
-    """Every allele of every observation, flat: the observation it is in, its code, its value."""
-
-    owner: NDArray[np.int64]
-    codes: NDArray[np.int64]
-    names: NDArray[np.object_]
-    values: NDArray[np.float64]
-
-    @classmethod
-    def of(cls, observations: Sequence[GeneObservation]) -> _Columns:
-        sizes = np.fromiter((len(o.alleles) for o in observations), np.int64, len(observations))
-        owner = np.repeat(np.arange(len(observations)), sizes)
-        names = list(chain.from_iterable(o.alleles for o in observations))
-        flat = chain.from_iterable(o.alleles.values() for o in observations)
-        try:
-            values = np.fromiter(flat, np.float64, len(names))
-        except (TypeError, ValueError, OverflowError):  # not a float: NaN, named later
-            flat = chain.from_iterable(o.alleles.values() for o in observations)
-            values = np.array([_as_float(v) for v in flat], dtype=np.float64)
-        lookup = {name: i for i, name in enumerate(dict.fromkeys(names))}
-        codes = np.fromiter(map(lookup.__getitem__, names), np.int64, len(names))
-        uniques = np.empty(len(lookup), dtype=object)
-        uniques[:] = list(lookup)
-        return cls(owner, codes, uniques, values)
+def _sorted_codes(
+    names: Sequence[Any], codes: NDArray[np.int64]
+) -> tuple[list[int], NDArray[np.int64]]:
+    """Return the codes in use, sorted by their names, and each row's rank among them."""
+    used = np.unique(codes).tolist()
+    order = sorted(used, key=names.__getitem__)
+    rank = np.zeros(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return order, rank[codes]
 
 
-def _check_duplicates(observations: Sequence[GeneObservation], keys: NDArray[np.int64]) -> None:
+def _check_duplicates(table: ObservationTable, keys: NDArray[np.int64]) -> None:
     _, first, counts = np.unique(keys, return_index=True, return_counts=True)
     if (counts > 1).any():
         seen = np.zeros(len(keys), dtype=bool)
         seen[first] = True
-        obs = observations[int(np.flatnonzero(~seen)[0])]
+        obs = table[int(np.flatnonzero(~seen)[0])]
         raise InputError(
             f"{_where(obs)}: model {obs.model!r} has gene {obs.gene!r} of genome "
             f"{obs.genome!r} twice"
@@ -194,45 +178,38 @@ class _PerObservation(NamedTuple):
     tail: NDArray[np.float64]
     sampled: NDArray[np.float64]
     """Mass estimated by tail draws (0 without)."""
+    self_pairs: NDArray[np.float64]
+    """``count · weight²`` of the tail draws (0 without)."""
 
 
-def _per_observation(observations: Sequence[GeneObservation], columns: _Columns) -> _PerObservation:
+def _per_observation(table: ObservationTable) -> _PerObservation:
     """Check every observation with whole-array operations and return its sizes and masses.
 
     The first observation that fails is checked again by :func:`_frequencies`, which names what is
     wrong with it.
     """
-    n_obs = len(observations)
-    values = columns.values
+    n_obs = len(table)
+    owner = np.repeat(np.arange(n_obs), table.sizes)
+    values = table.values
     finite = np.isfinite(values) & (values >= 0)
-    total = np.bincount(columns.owner, weights=np.where(finite, values, 0.0), minlength=n_obs)
-    bad_value = np.bincount(columns.owner, weights=~finite, minlength=n_obs) > 0
-    probes = np.array([np.nan if o.probes is None else _as_float(o.probes) for o in observations])
-    exact = np.array([o.probes is None for o in observations], dtype=bool)
-    tail = np.array([_as_float(o.tail) for o in observations], dtype=np.float64)
-    drawn = np.fromiter(
-        (0.0 if o.draws is None else o.draws.count * o.draws.weight for o in observations),
-        np.float64,
-        n_obs,
-    )
-    sampled = np.fromiter(
-        (0.0 if o.draws is None else o.draws.mass for o in observations), np.float64, n_obs
-    )
-    mass = total - drawn + sampled + tail
-    fractional = np.bincount(
-        columns.owner, weights=finite & (values != np.floor(values)), minlength=n_obs
-    )
+    total = np.bincount(owner, weights=np.where(finite, values, 0.0), minlength=n_obs)
+    bad_value = np.bincount(owner, weights=~finite, minlength=n_obs) > 0
+    probes, exact, tail = table.probes, table.exact, table.tail
+    draws = np.nan_to_num(table.draws, nan=0.0)
+    mass, count, weight = draws[:, 0], draws[:, 1], draws[:, 2]
+    fractional = np.bincount(owner, weights=finite & (values != np.floor(values)), minlength=n_obs)
     with np.errstate(invalid="ignore"):
+        whole = mass - count * weight + tail
         bad = bad_value | np.where(
             exact,
-            ~((tail >= 0) & (tail <= 1) & (np.abs(mass - 1.0) <= _PROBABILITY_SLACK))
+            ~((tail >= 0) & (tail <= 1) & (np.abs(total + whole - 1.0) <= _PROBABILITY_SLACK))
             | (total <= 0),
             (fractional > 0)
             | ~(np.isfinite(probes) & (probes >= 1))
             | ~(np.abs(total - probes) <= _PROBABILITY_SLACK * probes),
         )
     if bad.any():
-        obs = observations[int(np.flatnonzero(bad)[0])]
+        obs = table[int(np.flatnonzero(bad)[0])]
         with contextlib.suppress(OverflowError, TypeError):
             _frequencies(obs)  # names what is wrong, in most cases
         raise InputError(
@@ -243,18 +220,9 @@ def _per_observation(observations: Sequence[GeneObservation], columns: _Columns)
         np.where(exact, np.inf, probes),
         np.where(exact, 1.0, 1.0 / np.where(exact, 1, probes)),
         tail,
-        sampled,
+        mass,
+        count * weight * weight,
     )
-
-
-def _as_float(value: object) -> float:
-    """Return a number as a float, and NaN for anything else (text, an integer beyond floats)."""
-    if not isinstance(value, (int, float)):
-        return math.nan
-    try:
-        return float(value)
-    except OverflowError:
-        return math.nan
 
 
 def _where(obs: GeneObservation) -> str:
@@ -296,13 +264,18 @@ def _frequencies(obs: GeneObservation) -> tuple[dict[str, float], float]:
     return {a: c * scale for a, c in obs.alleles.items()}, float(obs.probes)
 
 
-def _check_genomes(observations: Sequence[GeneObservation]) -> None:
+def _check_genomes(table: ObservationTable) -> None:
     """Refuse to compare models collected on different genomes."""
+    codes: dict[tuple[str, str], int] = {}
+    genome_of = np.array([codes.setdefault(g[:2], len(codes)) for g in table.genes], np.int64)
+    names = list(codes)
     per_model: dict[str, set[tuple[str, str]]] = defaultdict(set)
     fingerprints: dict[str, set[str]] = defaultdict(set)
-    for obs in observations:
-        per_model[obs.model].add((obs.genome, obs.fingerprint))
-        fingerprints[obs.genome].add(obs.fingerprint)
+    for key in np.unique(table.model * len(names) + genome_of[table.gene]).tolist():
+        model, genome = divmod(key, len(names))
+        name, fingerprint = names[genome]
+        per_model[table.models[model]].add((name, fingerprint))
+        fingerprints[name].add(fingerprint)
     for name, prints in fingerprints.items():
         if len(prints) > 1:
             users = sorted(

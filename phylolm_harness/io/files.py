@@ -14,16 +14,45 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from phylolm_harness.errors import InputError
 
-__all__ = ["sha256_file", "staged_folder", "write_file", "write_outputs"]
+__all__ = ["Chunks", "Content", "sha256_file", "staged_folder", "write_file", "write_outputs"]
 
 
-def write_outputs(out_dir: Path, files: Mapping[str, bytes], stale: Iterable[str] = ()) -> None:
+class Chunks:
+    """A file's content made piece by piece as it is written, never whole in memory.
+
+    ``make`` returns the pieces (bytes) afresh at each iteration; ``bytes(chunks)`` joins them.
+    """
+
+    def __init__(self, make: Callable[[], Iterable[bytes]]) -> None:
+        self._make = make
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._make())
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self._make())
+
+
+Content = bytes | Chunks
+"""What a file holds: bytes, or :class:`Chunks` for files too big to hold in memory."""
+
+
+def _write(path: Path, content: Content) -> None:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+        return
+    with path.open("wb") as handle:
+        for piece in content:
+            handle.write(piece)
+
+
+def write_outputs(out_dir: Path, files: Mapping[str, Content], stale: Iterable[str] = ()) -> None:
     """Write ``files`` (name -> content) into ``out_dir`` as one set, replacing an earlier set.
 
     ``stale`` names (``fnmatch`` patterns allowed) what an earlier run may have left there. When
@@ -60,11 +89,11 @@ def _holds_cwd(folder: Path) -> bool:
     return cwd == target or target in cwd.parents
 
 
-def _swap_folder(out_dir: Path, files: Mapping[str, bytes]) -> None:
+def _swap_folder(out_dir: Path, files: Mapping[str, Content]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
     try:
         for name, content in files.items():
-            (staging / name).write_bytes(content)
+            _write(staging / name, content)
         mode = stat.S_IMODE(out_dir.stat().st_mode) if out_dir.exists() else 0o777 & ~_umask()
         os.chmod(staging, mode)
         if not out_dir.exists():
@@ -78,11 +107,11 @@ def _swap_folder(out_dir: Path, files: Mapping[str, bytes]) -> None:
         shutil.rmtree(staging, ignore_errors=True)  # after an exchange: the old set
 
 
-def _replace_files(out_dir: Path, files: Mapping[str, bytes], patterns: Sequence[str]) -> None:
+def _replace_files(out_dir: Path, files: Mapping[str, Content], patterns: Sequence[str]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
         for name, content in files.items():
-            (staging / name).write_bytes(content)
+            _write(staging / name, content)
         for name in files:
             os.replace(staging / name, out_dir / name)
         for entry in out_dir.iterdir():

@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from phylolm_harness.errors import InputError
 
-__all__ = ["csv_rows", "json_lines", "text"]
+__all__ = ["csv_rows", "json_lines", "json_values", "text"]
 
 
 def json_lines(path: Path, what: str) -> Iterator[tuple[str, Any]]:
@@ -34,14 +36,33 @@ def json_lines(path: Path, what: str) -> Iterator[tuple[str, Any]]:
     InputError
         Naming the file, or ``file:line``, for any problem.
     """
+    for number, value, _ in json_values(path, what):
+        yield f"{path}:{number}", value
+
+
+def json_values(path: Path, what: str) -> Iterator[tuple[int, Any, bool]]:
+    """Yield ``(line number, value, plain)`` for every non-blank line of a JSON Lines file.
+
+    ``plain`` is true when the line was strict JSON (read by ``orjson``): its strings then hold
+    no unpaired surrogate. Other lines are read again by the standard library, which accepts
+    ``NaN``, huge integers and lone surrogates, for the caller to refuse them by name.
+
+    Raises
+    ------
+    InputError
+        As :func:`json_lines`.
+    """
     if not path.is_file():
         raise InputError(f"{path}: no such {what} (or not a regular file)")
     number = 0
     try:
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):  # noqa: B007 - used in messages
-                if line.strip():
-                    yield f"{path}:{number}", _loads(line, f"{path}:{number}")
+                try:
+                    yield number, orjson.loads(line), True
+                except orjson.JSONDecodeError:
+                    if line.strip():
+                        yield number, _loads(line, f"{path}:{number}"), False
     except UnicodeDecodeError:
         raise InputError(f"{path}:{number + 1}: not UTF-8 text") from None
     except OSError as error:

@@ -14,7 +14,7 @@ from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
 from phylolm_harness.core.tree import NJ_MAX_TAXA
 from phylolm_harness.io.runs import Identity
-from phylolm_harness.report.tables import number
+from phylolm_harness.report.tables import TEXT_TABLES_MAX_MODELS, number
 
 __all__ = [
     "PAPER_ANCHOR",
@@ -67,6 +67,12 @@ def render_report(
     for section in sections:
         lines += ["", section.strip()]
     lines += ["", "## How to read this", "", *_READING_GUIDE]
+    if len(phylogeny.labels) > TEXT_TABLES_MAX_MODELS:
+        lines.append(
+            f"- Past {TEXT_TABLES_MAX_MODELS} models, `similarity`, `distance_errors` and "
+            "`shared_genes` are NumPy files (`.npy`, read with `numpy.load`) rather than CSV, rows "
+            "and columns in the order of `distances.csv`."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -1,11 +1,13 @@
-"""Every output file of ``tree`` and ``predict``, rendered in memory (name -> bytes)."""
+"""Every output file of ``tree`` and ``predict`` (name -> content), large tables made as written."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import numpy as np
+from numpy.typing import NDArray
 
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import Phylogeny
@@ -13,10 +15,17 @@ from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
 from phylolm_harness.core.tree import to_newick
 from phylolm_harness.errors import InputError
-from phylolm_harness.io.populations_file import format_populations_file
+from phylolm_harness.io.files import Chunks, Content
+from phylolm_harness.io.populations_file import populations_chunks
 from phylolm_harness.report.markdown import method_name, render_report
 from phylolm_harness.report.plots import draw_heatmap, plot_predictions
-from phylolm_harness.report.tables import matrix_csv, plan_csv, predictions_csv
+from phylolm_harness.report.tables import (
+    TEXT_TABLES_MAX_MODELS,
+    matrix_csv_chunks,
+    npy_chunks,
+    plan_csv,
+    predictions_csv,
+)
 from phylolm_harness.report.tree_plot import draw_dendrogram
 
 __all__ = [
@@ -37,8 +46,12 @@ TREE_OUTPUTS = (
     "heatmap.png",
     "report.md",
     "populations.jsonl",
+    "similarity.npy",
+    "distance_errors.npy",
+    "shared_genes.npy",
 )
-"""Files ``tree`` writes."""
+"""Files ``tree`` writes (the ``.npy`` tables instead of CSV past
+:data:`~phylolm_harness.report.tables.TEXT_TABLES_MAX_MODELS` models)."""
 
 OUTPUT_PATTERNS = (
     *TREE_OUTPUTS,
@@ -57,16 +70,27 @@ def render_tree_outputs(
     observations: Sequence[GeneObservation],
     notes: Sequence[str] = (),
     sections: Sequence[str] = (),
-) -> dict[str, bytes]:
-    """Render every output file of ``tree`` in memory (name -> bytes)."""
+) -> dict[str, Content]:
+    """Render every output file of ``tree`` (name -> content).
+
+    The tables and the populations file are :class:`~phylolm_harness.io.files.Chunks`, made
+    as they are written: at 10,000 models each table is a gigabyte of text.
+    """
     labels = list(phylogeny.labels)
-    files = {
-        "populations.jsonl": format_populations_file(observations).encode(),
-        "similarity.csv": matrix_csv(phylogeny.similarity, labels),
-        "distances.csv": matrix_csv(phylogeny.distances, labels),
-        "distance_errors.csv": matrix_csv(phylogeny.standard_errors, labels),
-        "shared_genes.csv": matrix_csv(phylogeny.shared_genes.astype(np.float64), labels),
+    files: dict[str, Content] = {
+        "populations.jsonl": Chunks(lambda: populations_chunks(observations)),
+        "distances.csv": Chunks(lambda: matrix_csv_chunks(phylogeny.distances, labels)),
     }
+    tables: dict[str, NDArray[np.float64] | NDArray[np.int64]] = {
+        "similarity": phylogeny.similarity,
+        "distance_errors": phylogeny.standard_errors,
+        "shared_genes": phylogeny.shared_genes,
+    }
+    for name, matrix in tables.items():
+        if len(labels) <= TEXT_TABLES_MAX_MODELS:
+            files[f"{name}.csv"] = Chunks(partial(matrix_csv_chunks, matrix, labels))
+        else:
+            files[f"{name}.npy"] = Chunks(partial(npy_chunks, matrix))
     order = labels
     if phylogeny.tree is not None:
         files["tree.nwk"] = to_newick(phylogeny.tree, phylogeny.supports).encode()
@@ -76,10 +100,9 @@ def render_tree_outputs(
             phylogeny.supports,
         )
         order = [str(tip.name) for tip in phylogeny.tree.tips()]
-    index = [labels.index(name) for name in order]
-    files["heatmap.png"] = draw_heatmap(
-        phylogeny.distances[np.ix_(index, index)], order, "Nei distances"
-    )
+    position = {name: i for i, name in enumerate(labels)}
+    index = np.array([position[name] for name in order], dtype=np.int64)
+    files["heatmap.png"] = draw_heatmap(phylogeny.distances, order, "Nei distances", index)
     files["report.md"] = render_report(phylogeny, notes, sections).encode()
     return files
 

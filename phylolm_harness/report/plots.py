@@ -62,8 +62,15 @@ def _drawable() -> frozenset[int]:
     return frozenset(ft2font.FT2Font(path).get_charmap())
 
 
-def draw_heatmap(distances: NDArray[np.float64], labels: Sequence[str], title: str) -> bytes:
-    """Draw a distance heat map with rows and columns in the given (tree) order.
+def draw_heatmap(
+    distances: NDArray[np.float64],
+    labels: Sequence[str],
+    title: str,
+    order: NDArray[np.int64] | None = None,
+) -> bytes:
+    """Draw a distance heat map, rows and columns in ``order`` (e.g. the tree's; default as given).
+
+    ``labels`` name the rows in that order.
 
     Up to :data:`HEATMAP_LABELLED_MAX` models every row is named. Larger matrices are drawn at a
     fixed size without names, on at most :data:`HEATMAP_PIXELS` rows, each pixel the mean of a
@@ -75,13 +82,16 @@ def draw_heatmap(distances: NDArray[np.float64], labels: Sequence[str], title: s
         size = max(4.0, 0.3 * n + 2.5)
         fig = Figure(figsize=(size + 1.0, size))
         ax = fig.subplots()
-        image = ax.imshow(distances, cmap="viridis_r", interpolation="nearest")
+        shown_order = np.arange(n) if order is None else order
+        image = ax.imshow(
+            distances[np.ix_(shown_order, shown_order)], cmap="viridis_r", interpolation="nearest"
+        )
         ax.set_xticks(range(n), [shown(label) for label in labels], rotation=90, fontsize=8)
         ax.set_yticks(range(n), [shown(label) for label in labels], fontsize=8)
     else:
         fig = Figure(figsize=(10.0, 9.0))
         ax = fig.subplots()
-        shrunk = block_means(distances, HEATMAP_PIXELS)
+        shrunk = block_means(distances, HEATMAP_PIXELS, order)
         image = ax.imshow(
             shrunk, cmap="viridis_r", interpolation="nearest", extent=(0.5, n + 0.5, n + 0.5, 0.5)
         )
@@ -102,22 +112,33 @@ HEATMAP_PIXELS = 1000
 """Most rows (and columns) a large heat map is drawn with."""
 
 
-def block_means(matrix: NDArray[np.float64], most: int) -> NDArray[np.float64]:
+def block_means(
+    matrix: NDArray[np.float64], most: int, order: NDArray[np.int64] | None = None
+) -> NDArray[np.float64]:
     """Average a square matrix over equal blocks so that it has at most ``most`` rows.
+
+    ``order`` permutes rows and columns first, without a permuted copy of the matrix.
 
     Examples
     --------
     >>> block_means(np.arange(16.0).reshape(4, 4), 2)
     array([[ 2.5,  4.5],
            [10.5, 12.5]])
+    >>> block_means(np.arange(16.0).reshape(4, 4), 2, np.array([3, 2, 1, 0]))
+    array([[12.5, 10.5],
+           [ 4.5,  2.5]])
     """
     n = len(matrix)
+    order = np.arange(n) if order is None else np.asarray(order)
     step = -(-n // most)
     if step == 1:
-        return matrix
+        return np.asarray(matrix[np.ix_(order, order)])
     starts = np.arange(0, n, step)
     sizes = np.diff(np.append(starts, n)).astype(np.float64)
-    summed = np.add.reduceat(np.add.reduceat(matrix, starts, axis=0), starts, axis=1)
+    summed = np.empty((len(starts), len(starts)))
+    for k, start in enumerate(starts):  # a band of rows at a time
+        band = matrix[order[start : start + step]].sum(axis=0)
+        summed[k] = np.add.reduceat(band[order], starts)
     return np.asarray(summed / np.outer(sizes, sizes))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,7 +13,17 @@ from numpy.typing import NDArray
 from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
 
-__all__ = ["CSV_COLUMNS", "matrix_csv", "number", "plan_csv", "prediction_rows", "predictions_csv"]
+__all__ = [
+    "CSV_COLUMNS",
+    "matrix_csv",
+    "TEXT_TABLES_MAX_MODELS",
+    "matrix_csv_chunks",
+    "npy_chunks",
+    "number",
+    "plan_csv",
+    "prediction_rows",
+    "predictions_csv",
+]
 
 CSV_COLUMNS = (
     "model",
@@ -128,18 +138,53 @@ def matrix_csv(matrix: NDArray[np.float64], labels: list[str]) -> bytes:
     a,0,0.33333333
     "b,c",,0
     """
+    return b"".join(matrix_csv_chunks(matrix, labels))
+
+
+def matrix_csv_chunks(
+    matrix: NDArray[np.float64] | NDArray[np.int64], labels: list[str], rows_per_chunk: int = 200
+) -> Iterator[bytes]:
+    """Yield the CSV of :func:`matrix_csv` in pieces of a few rows (bounded memory)."""
     names = [_csv_field(label) for label in labels]
-    lines = [",".join(["model", *names])]
+    yield (",".join(["model", *names]) + "\n").encode()
     template = ",".join(["%.8g"] * len(labels))
-    missing = np.isnan(matrix)
-    for name, row, gaps in zip(names, matrix, missing, strict=True):  # one row of floats at a time
-        text = template % tuple(row.tolist())
-        if gaps.any():
-            text = ",".join(
-                "" if gap else cell for cell, gap in zip(text.split(","), gaps, strict=True)
-            )
-        lines.append(f"{name},{text}")
-    return ("\n".join(lines) + "\n").encode()
+    for start in range(0, len(labels), rows_per_chunk):
+        lines = []
+        block = matrix[start : start + rows_per_chunk]
+        for name, row in zip(names[start : start + rows_per_chunk], block, strict=True):
+            text = template % tuple(row.tolist())  # one row of floats at a time
+            gaps = np.isnan(row)
+            if gaps.any():
+                text = ",".join(
+                    "" if gap else cell for cell, gap in zip(text.split(","), gaps, strict=True)
+                )
+            lines.append(f"{name},{text}\n")
+        yield "".join(lines).encode()
+
+
+TEXT_TABLES_MAX_MODELS = 2000
+"""Most models whose similarity, error and shared-gene tables are written as CSV. Past it they
+are NumPy ``.npy`` files in the order of ``distances.csv``: at 10,000 models each table would be a
+gigabyte of text and about 15 s of formatting."""
+
+
+def npy_chunks(matrix: NDArray[np.float64] | NDArray[np.int64], rows: int = 500) -> Iterator[bytes]:
+    """Yield a matrix as a NumPy ``.npy`` file (``numpy.load`` reads it), a band of rows at a time.
+
+    Examples
+    --------
+    >>> import io
+    >>> matrix = np.arange(6.0).reshape(3, 2).T
+    >>> np.array_equal(np.load(io.BytesIO(b"".join(npy_chunks(matrix, rows=1)))), matrix)
+    True
+    """
+    header = io.BytesIO()
+    fields = np.lib.format.header_data_from_array_1_0(matrix)
+    fields["fortran_order"] = False  # the bands below are written row by row
+    np.lib.format.write_array_header_1_0(header, fields)
+    yield header.getvalue()
+    for start in range(0, len(matrix), rows):
+        yield np.ascontiguousarray(matrix[start : start + rows]).tobytes()
 
 
 def _csv_field(text: str) -> str:
