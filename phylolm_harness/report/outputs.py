@@ -17,6 +17,7 @@ from phylolm_harness.io.populations_file import format_populations_file
 from phylolm_harness.report.markdown import method_name, render_report
 from phylolm_harness.report.plots import draw_heatmap, plot_predictions
 from phylolm_harness.report.tables import matrix_csv, plan_csv, predictions_csv
+from phylolm_harness.report.tree_html import render_tree_html
 from phylolm_harness.report.tree_plot import draw_dendrogram
 
 __all__ = [
@@ -34,6 +35,7 @@ TREE_OUTPUTS = (
     "shared_genes.csv",
     "tree.nwk",
     "tree.png",
+    "tree.html",
     "heatmap.png",
     "report.md",
     "populations.jsonl",
@@ -70,10 +72,10 @@ def render_tree_outputs(
     order = labels
     if phylogeny.tree is not None:
         files["tree.nwk"] = to_newick(phylogeny.tree, phylogeny.supports).encode()
-        files["tree.png"] = draw_dendrogram(
-            phylogeny.tree,
-            f"PhyloLM tree ({method_name(phylogeny)}, {len(labels)} models)",
-            phylogeny.supports,
+        title = f"PhyloLM tree ({method_name(phylogeny)}, {len(labels)} models)"
+        files["tree.png"] = draw_dendrogram(phylogeny.tree, title, phylogeny.supports)
+        files["tree.html"] = render_tree_html(
+            phylogeny.tree, title, phylogeny.supports, phylogeny.distances, labels
         )
         order = [str(tip.name) for tip in phylogeny.tree.tips()]
     index = [labels.index(name) for name in order]
