@@ -113,6 +113,7 @@
   const row = new Float64Array(N);
   const shownAs = new Int32Array(N); // the row node a node is drawn in (itself when visible)
   let rows = [];
+  let inner = new Int32Array(0); // the internal nodes drawn, by row, to find one under the pointer
   let shownTips = 0;
   let rowH = 14;
   function layout() {
@@ -134,6 +135,9 @@
       for (const c of children(i)) { sum += row[c]; n++; }
       row[i] = sum / n;
     }
+    const shown = [];
+    for (let i = 0; i < N; i++) if (shownAs[i] === i && tipOf[i] < 0) shown.push(i);
+    inner = Int32Array.from(shown.sort((a, b) => row[a] - row[b]));
     const nCollapsed = rows.length - shownTips;
     $("shown").textContent = `${shownTips} of ${T} models shown` +
       (nCollapsed ? ` (${nCollapsed} clade${nCollapsed > 1 ? "s" : ""} collapsed)` : "");
@@ -279,6 +283,11 @@
     }
     drawScale();
     drawStrip();
+    if (!labels) {
+      ctx.font = font(11); ctx.fillStyle = "#777"; ctx.textAlign = "right"; ctx.textBaseline = "top";
+      ctx.fillText("names show when zoomed in (+, or Ctrl + wheel)", W - STRIP - 6, 4);
+      ctx.textAlign = "left";
+    }
   }
   function cladeMatches(i) {
     const first = firstTip(i);
@@ -324,11 +333,12 @@
   function nodeAt(cx, cy) {
     if (cx >= W - STRIP && totalHeight() > H) return -2;
     let best = -1, bestD = 49;
-    for (let i = 0; i < N;) {
-      if (tipOf[i] >= 0) { i++; continue; }
-      const dx = cx - X(i), dy = cy - Y(i), d = dx * dx + dy * dy;
+    const at = (cy + scroller.scrollTop - PAD) / rowH - 0.5, reach = 7 / rowH;
+    let a = 0, b = inner.length;
+    while (a < b) { const m = (a + b) >> 1; if (row[inner[m]] < at - reach) a = m + 1; else b = m; }
+    for (let k = a; k < inner.length && row[inner[k]] <= at + reach; k++) {
+      const i = inner[k], dx = cx - X(i), dy = cy - Y(i), d = dx * dx + dy * dy;
       if (d < bestD) { bestD = d; best = i; }
-      i = collapsed[i] ? end[i] : i + 1;
     }
     if (best >= 0) return best;
     const r = Math.floor((cy + scroller.scrollTop - PAD) / rowH);
