@@ -486,9 +486,11 @@
   $("distance-note").textContent = nei
     ? "Distances in the tooltips are Nei distances between the models (embedded as float32; " +
       "distances.csv holds them in full)."
-    : `Distances in the tooltips are tree distances (the sum of branch lengths on the path ` +
-      `between two models), not Nei distances: past ${data.nei_max} models the Nei distance matrix is ` +
-      "not embedded in this page (distances.csv holds it).";
+    : "Distances in the tooltips are tree distances (the sum of branch lengths on the path " +
+      "between two models), not Nei distances: " + (T > data.nei_max
+        ? `past ${data.nei_max} models the Nei distance matrix is not embedded in this page ` +
+          "(distances.csv holds it)."
+        : "this page was made without the Nei distance matrix.");
 
   // ---- start ----
   layout();
