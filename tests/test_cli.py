@@ -51,7 +51,8 @@ def test_outputs_are_byte_identical_across_runs(tmp_path):
     family_runs(tmp_path / "results")
     assert main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "one")]) == 0
     assert main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "two")]) == 0
-    for name in ("distances.csv", "similarity.csv", "tree.nwk", "tree.png", "report.md"):
+    names = ("distances.csv", "similarity.csv", "tree.nwk", "tree.png", "tree.html", "report.md")
+    for name in names:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
 
 
@@ -296,7 +297,7 @@ def test_tree_into_an_old_predict_folder_leaves_no_stale_prediction(tmp_path):
     assert main(["tree", str(tmp_path / "results"), "-o", str(out), "--resamples", "0"]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["similarity.csv", "distances.csv", "distance_errors.csv", "shared_genes.csv",
-         "tree.nwk", "tree.png", "heatmap.png", "report.md", "populations.jsonl"]
+         "tree.nwk", "tree.png", "tree.html", "heatmap.png", "report.md", "populations.jsonl"]
     )  # fmt: skip
     assert out.stat().st_ino != inode  # the whole set was swapped in at once
     assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind

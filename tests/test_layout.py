@@ -62,6 +62,8 @@ def test_wheel_ships_the_tasks_genomes_and_hook(wheel: zipfile.ZipFile):
         "phylolm_harness/tasks/phylolm/_exact_template_yaml",
         "phylolm_harness/genomes/math.json",
         "phylolm_harness/genomes/PROVENANCE.md",
+        "phylolm_harness/report/tree_page.html",
+        "phylolm_harness/report/tree_page.js",
         "phylolm_harness_lm_eval.pth",
         "_phylolm_harness_hook.py",
     ):

@@ -41,7 +41,8 @@ def add_commands(commands: Any) -> None:
         "tree",
         help="distance matrices, tree and report from lm-eval outputs",
         description="Read the PhyloLM samples under RESULTS_DIR (lm_eval --output_path ... "
-        "--log_samples) and write similarity.csv, distances.csv, tree.nwk, tree.png and report.md.",
+        "--log_samples) and write similarity.csv, distances.csv, tree.nwk, tree.png, tree.html "
+        "(the tree to explore in a browser) and report.md.",
         epilog=_TREE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -136,7 +136,8 @@ def _demo_section(
     lines += [
         f"- Robinson-Foulds distance to the true tree: {recovery.rf}{note}",
         "",
-        "Files: `tree.png` (the tree), `heatmap.png` (distances in tree order), `pcoa.png` "
+        "Files: `tree.png` (the tree), `tree.html` (the same tree to search, fold and hover "
+        "in a browser), `heatmap.png` (distances in tree order), `pcoa.png` "
         "(2-D principal coordinates of the distances), `distances.csv`, `tree.nwk`, `report.md`.",
         "",
         "Timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()),
@@ -267,5 +268,5 @@ def run_demo(
             else ""
         )
     )
-    print(f"outputs in {out} (demo.md, tree.png, heatmap.png, pcoa.png, report.md)")
+    print(f"outputs in {out} (demo.md, tree.png, tree.html, heatmap.png, pcoa.png, report.md)")
     return 0 if recovered == len(recovery.clades) and recovery.rf == recovery.best_rf else 1

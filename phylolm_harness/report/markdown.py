@@ -86,6 +86,9 @@ _READING_GUIDE = [
     "so read "
     "the groupings, not the left-to-right order or the position of the root.",
     "- `tree.nwk` is the same tree in Newick format, for other tools.",
+    "- `tree.html` is the same tree to open in a browser (offline, one file): search models by "
+    "name, click a node to fold its clade, hover a model for its distances to the one searched "
+    "or clicked and its nearest relative.",
     "- `populations.jsonl` holds every model's alleles; pass it to `tree --populations` to merge "
     "collections made on other machines.",
     "- `heatmap.png` shows the distances in tree order: blocks along the diagonal are families.",

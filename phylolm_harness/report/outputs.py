@@ -26,6 +26,7 @@ from phylolm_harness.report.tables import (
     plan_csv,
     predictions_csv,
 )
+from phylolm_harness.report.tree_html import render_tree_html
 from phylolm_harness.report.tree_plot import draw_dendrogram
 
 __all__ = [
@@ -43,6 +44,7 @@ TREE_OUTPUTS = (
     "shared_genes.csv",
     "tree.nwk",
     "tree.png",
+    "tree.html",
     "heatmap.png",
     "report.md",
     "populations.jsonl",
@@ -94,10 +96,10 @@ def render_tree_outputs(
     order = labels
     if phylogeny.tree is not None:
         files["tree.nwk"] = to_newick(phylogeny.tree, phylogeny.supports).encode()
-        files["tree.png"] = draw_dendrogram(
-            phylogeny.tree,
-            f"PhyloLM tree ({method_name(phylogeny)}, {len(labels)} models)",
-            phylogeny.supports,
+        title = f"PhyloLM tree ({method_name(phylogeny)}, {len(labels)} models)"
+        files["tree.png"] = draw_dendrogram(phylogeny.tree, title, phylogeny.supports)
+        files["tree.html"] = render_tree_html(
+            phylogeny.tree, title, phylogeny.supports, phylogeny.distances, labels
         )
         order = [str(tip.name) for tip in phylogeny.tree.tips()]
     position = {name: i for i, name in enumerate(labels)}

@@ -1,0 +1,160 @@
+"""The interactive tree (``tree.html``): one self-contained page, usable at 10,000 models.
+
+The page carries its own style sheet and script (``tree_page.html`` and ``tree_page.js`` next to
+this module) and its data, as JSON in a ``<script type="application/json">`` element; it loads
+nothing else, so it works from ``file://`` without a network. The tree is drawn on a canvas, in
+rows: only the rows in view are drawn, so scrolling and zooming cost the same at 10 or 10,000
+models.
+
+The data is the drawn tree (the same midpoint rooting as ``tree.png``) in preorder: a parent
+index, a branch length and, when branch supports were counted, the bootstrap and transfer support
+(percent) of every node's branch; tips are named in the order they are drawn. Up to
+:data:`NEI_MATRIX_MAX` models the Nei distances between tips are embedded too, as the upper
+triangle of the matrix in tip order, little-endian float32, base64 (4 bytes per pair, 2.7 MB at
+1,000 models); beyond, the page measures distances along the tree (patristic) and says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from collections.abc import Sequence
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from skbio import TreeNode
+
+from phylolm_harness.core.support import Supports
+
+__all__ = ["NEI_MATRIX_MAX", "render_tree_html", "tree_data"]
+
+NEI_MATRIX_MAX = 1000
+"""Most models whose Nei distance matrix the page embeds; larger trees show tree distances."""
+
+_TOKEN = re.compile(r"@(TITLE|SCRIPT|DATA)@")
+
+
+def render_tree_html(
+    tree: TreeNode,
+    title: str,
+    supports: Supports | None = None,
+    distances: NDArray[np.float64] | None = None,
+    labels: Sequence[str] = (),
+) -> bytes:
+    """Render the interactive tree page (UTF-8 HTML).
+
+    Parameters
+    ----------
+    tree : skbio.TreeNode
+        The tree; unrooted trees are drawn rooted at their midpoint.
+    title : str
+        Heading of the page.
+    supports : Supports, optional
+        Branch supports of the tree's splits.
+    distances : ndarray, optional
+        ``(n, n)`` Nei distances in the order of ``labels``; embedded up to
+        :data:`NEI_MATRIX_MAX` models.
+    labels : sequence of str
+        Row order of ``distances``.
+
+    Returns
+    -------
+    bytes
+        The page.
+    """
+    data = tree_data(tree, title, supports, distances, labels)
+    # "<" escaped: no "</script>" or "<!--" can end the data element early
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+    values = {"TITLE": html.escape(title), "SCRIPT": _asset("tree_page.js"), "DATA": text}
+    return _TOKEN.sub(lambda m: values[m.group(1)], _asset("tree_page.html")).encode()
+
+
+def tree_data(
+    tree: TreeNode,
+    title: str,
+    supports: Supports | None = None,
+    distances: NDArray[np.float64] | None = None,
+    labels: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Return the data the page embeds (see the module's description), as JSON-ready values.
+
+    Examples
+    --------
+    >>> from phylolm_harness.core.tree import from_newick
+    >>> data = tree_data(from_newick("((a:1,b:2):0.5,c:1);"), "t")
+    >>> data["parent"], data["length"], data["names"]
+    ([-1, 0, 1, 1, 0], [0, 0.5, 1, 2, 1], ['a', 'b', 'c'])
+    """
+    drawn = tree.root_at_midpoint() if len(tree.children) != 2 else tree
+    nodes = list(drawn.preorder(include_self=True))
+    position = {id(node): i for i, node in enumerate(nodes)}
+    parent = [-1 if node.parent is None else position[id(node.parent)] for node in nodes]
+    names = [str(node.name) for node in nodes if not node.children]
+    data: dict[str, Any] = {
+        "title": title,
+        "parent": parent,
+        "length": [_number(node.length) for node in nodes],
+        "names": names,
+        "resamples": 0,
+        "nei_max": NEI_MATRIX_MAX,
+    }
+    data["length"][0] = 0
+    if supports is not None and supports.resamples > 0:
+        bootstrap, transfer = _node_supports(nodes, parent, supports)
+        data.update(resamples=supports.resamples, bootstrap=bootstrap, transfer=transfer)
+    if distances is not None and len(names) <= NEI_MATRIX_MAX:
+        row = {label: i for i, label in enumerate(labels)}
+        order = [row[name] for name in names]
+        upper = np.asarray(distances)[np.ix_(order, order)][np.triu_indices(len(order), k=1)]
+        data["nei"] = base64.b64encode(upper.astype("<f4").tobytes()).decode("ascii")
+    return data
+
+
+def _number(value: float | None) -> float | int:
+    """Return a branch length as the page stores it: 6 significant digits, 0 when missing."""
+    if value is None or not np.isfinite(value):
+        return 0
+    rounded = float(f"{value:.6g}")
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+def _node_supports(
+    nodes: Sequence[TreeNode], parent: Sequence[int], supports: Supports
+) -> tuple[list[int], list[int]]:
+    """Bootstrap and transfer support (percent, -1 for none) of the branch above each node.
+
+    Tip sets are bit masks (Python integers) gathered from the tips up, so matching every node to
+    its split costs time linear in the number of nodes times the number of tips over 64.
+    """
+    index = {label: i for i, label in enumerate(supports.labels)}
+    full = (1 << len(supports.labels)) - 1
+    found = {}
+    for row, boot, transfer in zip(
+        supports.splits, supports.bootstrap, supports.transfer, strict=True
+    ):
+        key = int.from_bytes(np.packbits(row, bitorder="little").tobytes(), "little")
+        found[key] = (boot, transfer)
+    masks = [0] * len(nodes)
+    for i in range(len(nodes) - 1, -1, -1):  # children come after their parent in preorder
+        if not nodes[i].children:
+            masks[i] |= 1 << index[str(nodes[i].name)]
+        if parent[i] >= 0:
+            masks[parent[i]] |= masks[i]
+    bootstrap, transfer = [-1] * len(nodes), [-1] * len(nodes)
+    for i, mask in enumerate(masks):
+        support = found.get(full ^ mask if mask & 1 else mask)
+        if support is not None and np.isfinite(support[0]):
+            bootstrap[i] = round(100 * support[0])
+            transfer[i] = round(100 * support[1])
+    return bootstrap, transfer
+
+
+@cache
+def _asset(name: str) -> str:
+    """Text of a file shipped next to this module."""
+    return files("phylolm_harness.report").joinpath(name).read_text(encoding="utf-8")
