@@ -150,7 +150,7 @@ def format_baseline(
             "standard_errors": _matrix(phylogeny.standard_errors),
         },
         "tree": tree,
-        "populations": list(observation_rows(observations)),
+        "populations": observation_rows(observations),
     }
     document["checksum"] = _checksum(document)
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
