@@ -24,7 +24,7 @@ from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import read_benchmark_scores
 from phylolm_harness.io.files import Content
 from phylolm_harness.io.populations_file import read_populations_file
-from phylolm_harness.io.runs import Identity, Run, check_renames, index_runs
+from phylolm_harness.io.runs import Identity, Results, Run, check_renames, folders, index_runs
 from phylolm_harness.io.samples import read_observations
 from phylolm_harness.report.markdown import identities_section
 from phylolm_harness.report.outputs import (
@@ -81,7 +81,7 @@ class Inputs:
 
 
 def read_inputs(
-    results_dir: Path | None,
+    results_dir: Results | None,
     populations: Sequence[Path] = (),
     *,
     rename: Mapping[str, str] | None = None,
@@ -118,7 +118,7 @@ def _genome_names(table: ObservationTable) -> NDArray[np.str_]:
 
 
 def tree(
-    results_dir: Path | None,
+    results_dir: Results | None,
     populations: Sequence[Path] = (),
     *,
     rename: Mapping[str, str] | None = None,
@@ -133,8 +133,8 @@ def tree(
 
     Parameters
     ----------
-    results_dir : Path or None
-        What ``lm_eval --output_path`` was given.
+    results_dir : Path, sequence of Path, or None
+        What ``lm_eval --output_path`` was given; several folders are read as one.
     populations : sequence of Path
         Populations files (JSON Lines) to add.
     rename : mapping, optional
@@ -178,7 +178,7 @@ def tree(
 
 
 def _benchmarks_hint(
-    results_dir: Path, rename: Mapping[str, str] | None, runs: Sequence[Run]
+    results_dir: Results, rename: Mapping[str, str] | None, runs: Sequence[Run]
 ) -> str:
     """Point to ``predict`` when benchmark results sit next to the genes (else "")."""
     try:
@@ -189,9 +189,10 @@ def _benchmarks_hint(
     if not present:
         return ""
     counts = ", ".join(f"{b} for {n} model(s)" for b, n in present.items())
+    where = " ".join(map(str, folders(results_dir)))
     return (
         "## Benchmarks\n\n"
-        f"Real lm-eval results found: {counts}. Run `phylolm-harness predict {results_dir}` to "
+        f"Real lm-eval results found: {counts}. Run `phylolm-harness predict {where}` to "
         "predict them for every model from the distances (`predictions.csv`, with held-out "
         "evaluation), next to the real scores.\n"
     )

@@ -21,6 +21,7 @@ from phylolm_harness.core.predict import Predictions, paper_reference, predict_s
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import BenchmarkScores, read_benchmark_scores
 from phylolm_harness.io.files import Content
+from phylolm_harness.io.runs import Results, named
 from phylolm_harness.io.tables import read_families
 from phylolm_harness.pipeline import DEFAULT_BENCHMARKS, TreeResult, tree_files
 from phylolm_harness.report.markdown import plan_section, prediction_section
@@ -66,7 +67,7 @@ class PredictResult:
 
 
 def read_scores(
-    results_dir: Path,
+    results_dir: Results,
     benchmarks: Sequence[str] = (),
     *,
     rename: Mapping[str, str] | None = None,
@@ -77,8 +78,8 @@ def read_scores(
 
     Parameters
     ----------
-    results_dir : Path
-        lm-eval output folder with the benchmark runs (``results_*.json``).
+    results_dir : Path or sequence of Path
+        lm-eval output folder(s) with the benchmark runs (``results_*.json``).
     benchmarks : sequence of str
         ``task`` or ``task:metric``; empty means those of :data:`DEFAULT_BENCHMARKS` that some
         model ran.
@@ -101,7 +102,7 @@ def read_scores(
     wanted = [b for b in wanted if scores.scores[b]]
     if not wanted and required:
         raise InputError(
-            f"{results_dir}: no results for {' or '.join(DEFAULT_BENCHMARKS)}; name "
+            f"{named(results_dir)}: no results for {' or '.join(DEFAULT_BENCHMARKS)}; name "
             "benchmarks with --benchmark TASK[:METRIC]"
         )
     return BenchmarkScores(
@@ -115,7 +116,7 @@ def read_scores(
 
 def predict(
     found: TreeResult,
-    results_dir: Path,
+    results_dir: Results,
     benchmarks: Sequence[str] = (),
     *,
     families_file: Path | None = None,

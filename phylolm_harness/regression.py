@@ -25,7 +25,7 @@ from phylolm_harness.core.similarity import MIN_SHARED_GENES, Estimator
 from phylolm_harness.core.tree import MethodChoice, from_newick, splits
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.baseline import Baseline, format_baseline, mode_of, read_baseline
-from phylolm_harness.io.runs import Identity
+from phylolm_harness.io.runs import Identity, Results
 from phylolm_harness.pipeline import TreeResult, read_inputs, tree
 from phylolm_harness.report.check import check_json, check_markdown, console_summary, junit_xml
 
@@ -39,7 +39,7 @@ _COMPARED_SETTINGS = ("mode", "temperature", "chat", "expansion")
 
 
 def baseline(
-    results_dir: Path | None,
+    results_dir: Results | None,
     populations: Sequence[Path] = (),
     *,
     rename: Mapping[str, str] | None = None,
@@ -114,7 +114,7 @@ class CheckResult:
 
 
 def check(
-    results_dir: Path | None,
+    results_dir: Results | None,
     populations: Sequence[Path],
     baseline_path: Path,
     rules: Rules,

@@ -55,6 +55,21 @@ def test_folders_of_separate_machines_merge(family_results, tmp_path):
     both = [str(parent / "node-1"), "--populations", str(first / "populations.jsonl")]
     assert main(["tree", *both, "-o", str(joined), "--resamples", "0"]) == 0
     assert (joined / "distances.csv").read_bytes() == (whole / "distances.csv").read_bytes()
+    # both machines' folders named on the command line, one of them twice (read once)
+    named = [str(parent / "node-1"), str(parent / "node-0"), str(parent / "node-0")]
+    listed = tmp_path / "listed"
+    assert main(["tree", *named, "-o", str(listed), "--resamples", "0"]) == 0
+    assert (listed / "distances.csv").read_bytes() == (whole / "distances.csv").read_bytes()
+
+
+def test_several_folders_need_an_output_and_must_exist(family_results, tmp_path, capsys):
+    folders = [str(family_results), str(family_results)]
+    assert main(["tree", *folders]) == 2
+    assert "with several RESULTS_DIR folders, say where to write with -o" in capsys.readouterr().err
+    missing = tmp_path / "nowhere"
+    assert main(["tree", str(family_results), str(missing), "-o", str(tmp_path / "o")]) == 2
+    assert f"{missing}: results folder not found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 @fuzz(60)

@@ -12,6 +12,7 @@ from phylolm_harness.cli.options import (
     add_input_options,
     out_dir,
     renames,
+    results_dirs,
     tree_options,
 )
 from phylolm_harness.errors import InputError
@@ -131,9 +132,9 @@ def _run_baseline(args: argparse.Namespace) -> int:
     from phylolm_harness import regression
     from phylolm_harness.io.files import write_file
 
-    if args.results_dir is None and not args.populations:
+    if results_dirs(args) is None and not args.populations:
         raise InputError("give a RESULTS_DIR, a --populations file, or both")
-    found, content = regression.baseline(args.results_dir, args.populations, **tree_options(args))
+    found, content = regression.baseline(results_dirs(args), args.populations, **tree_options(args))
     write_file(args.out, content)
     pops = found.phylogeny.populations
     print(f"{len(pops.models)} models, {len(pops.genes)} genes -> {args.out}")
@@ -175,7 +176,7 @@ def _run_check(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     result = regression.check(
-        args.results_dir,
+        results_dirs(args),
         args.populations,
         args.baseline,
         rules,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from phylolm_harness.cli.options import add_population_options, out_dir, tree_options
+from phylolm_harness.cli.options import add_population_options, out_dir, results_dirs, tree_options
 from phylolm_harness.core.conformal import DEFAULT_LEVEL
 from phylolm_harness.errors import InputError
 
@@ -110,7 +110,7 @@ def _run_tree(args: argparse.Namespace) -> int:
     from phylolm_harness.report.outputs import OUTPUT_PATTERNS
 
     out = out_dir(args)
-    found = pipeline.tree(args.results_dir, args.populations, **tree_options(args))
+    found = pipeline.tree(results_dirs(args), args.populations, **tree_options(args))
     write_outputs(out, found.files(), stale=OUTPUT_PATTERNS)
     _summarise(found, out)
     return 0
@@ -122,7 +122,8 @@ def _run_predict(args: argparse.Namespace) -> int:
     from phylolm_harness.io.tables import read_families
     from phylolm_harness.report.outputs import OUTPUT_PATTERNS
 
-    if args.results_dir is None:
+    results = results_dirs(args)
+    if results is None:
         raise InputError("predict needs a RESULTS_DIR with lm-eval benchmark results")
     if args.plan < 0:
         raise InputError(f"--plan must be 1 or more, got {args.plan}")
@@ -133,16 +134,16 @@ def _run_predict(args: argparse.Namespace) -> int:
     if args.families is not None:
         read_families(args.families)  # a bad file fails before the tree is built
     scores = prediction.read_scores(
-        args.results_dir,
+        results,
         args.benchmark,
         rename=options["rename"],
         mmlu_average=args.mmlu_average,
         required=args.plan == 0,
     )
-    found = pipeline.tree(args.results_dir, args.populations, benchmarks_hint=False, **options)
+    found = pipeline.tree(results, args.populations, benchmarks_hint=False, **options)
     predicted = prediction.predict(
         found,
-        args.results_dir,
+        results,
         families_file=args.families,
         predictor=args.predictor,
         level=args.coverage,

@@ -23,7 +23,14 @@ def add_population_options(parser: argparse.ArgumentParser) -> None:
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
     """Where the observations come from and how models are labelled and selected."""
-    parser.add_argument("results_dir", type=Path, nargs="?", help="what lm_eval --output_path got")
+    parser.add_argument(
+        "results_dir",
+        type=Path,
+        nargs="*",
+        metavar="RESULTS_DIR",
+        help="what lm_eval --output_path got; several folders (e.g. one per machine) are read "
+        "as one",
+    )
     parser.add_argument(
         "--populations",
         type=Path,
@@ -77,14 +84,23 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling")
 
 
+def results_dirs(args: argparse.Namespace) -> list[Path] | None:
+    """Return the RESULTS_DIR folders given, or ``None`` for none."""
+    return list(args.results_dir) or None
+
+
 def out_dir(args: argparse.Namespace, folder: str = "phylolm") -> Path:
-    """Return the output folder: ``-o``, else ``RESULTS_DIR/<folder>``."""
-    if args.results_dir is None and not args.populations:
+    """Return the output folder: ``-o``, else ``RESULTS_DIR/<folder>`` for one RESULTS_DIR."""
+    given = results_dirs(args)
+    if given is None and not args.populations:
         raise InputError("give a RESULTS_DIR, a --populations file, or both")
-    out = args.out or (args.results_dir / folder if args.results_dir else None)
-    if out is None:
+    if args.out is not None:
+        return Path(args.out)
+    if given is None:
         raise InputError("with only --populations files, say where to write with -o OUT_DIR")
-    return Path(out)
+    if len(given) > 1:
+        raise InputError("with several RESULTS_DIR folders, say where to write with -o OUT_DIR")
+    return given[0] / folder
 
 
 def tree_options(args: argparse.Namespace) -> dict[str, Any]:

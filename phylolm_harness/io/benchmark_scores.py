@@ -25,7 +25,7 @@ from typing import Any
 
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.mmlu import AVERAGES, QUESTIONS, mmlu_group, mmlu_score
-from phylolm_harness.io.runs import Run, check_labels, index_runs, newest_runs
+from phylolm_harness.io.runs import Results, Run, check_labels, index_runs, newest_runs
 
 __all__ = [
     "BenchmarkScores",
@@ -147,7 +147,7 @@ def _mixed_shots(name: str, shots: Mapping[str, int | None]) -> list[str]:
 
 
 def read_benchmark_scores(
-    results_dir: Path,
+    results_dir: Results,
     benchmarks: Sequence[str],
     rename: Mapping[str, str] | None = None,
     runs: Sequence[Run] | None = None,
@@ -157,8 +157,8 @@ def read_benchmark_scores(
 
     Parameters
     ----------
-    results_dir : Path
-        lm-eval's ``--output_path`` (searched recursively for ``results_*.json``).
+    results_dir : Path or sequence of Path
+        lm-eval's ``--output_path`` (searched recursively for ``results_*.json``), or several.
     benchmarks : sequence of str
         Benchmarks as accepted by :func:`parse_benchmark`.
     rename : Mapping[str, str], optional
@@ -189,7 +189,7 @@ def read_benchmark_scores(
     if len(set(names)) != len(names):
         raise InputError(f"benchmark given twice: {', '.join(names)}")
     if runs is None:
-        runs = index_runs(Path(results_dir), rename)
+        runs = index_runs(results_dir, rename)
     by_name = {spec.name: spec for spec in specs}
 
     def holds(run: Run) -> list[tuple[str, str]]:

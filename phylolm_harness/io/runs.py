@@ -12,7 +12,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,13 +199,33 @@ def model_label(model_name: str) -> str:
     return os.path.basename(stripped) if local and os.path.basename(stripped) else model_name
 
 
-def index_runs(results_dir: Path, rename: Mapping[str, str] | None = None) -> list[Run]:
+Results = Path | Sequence[Path]
+"""One results folder, or several read as if they sat under one parent folder."""
+
+
+def folders(results: Results) -> tuple[Path, ...]:
+    """Return the folders of :data:`Results`."""
+    return (results,) if isinstance(results, Path) else tuple(results)
+
+
+def named(results: Results) -> str:
+    """Return the folders of :data:`Results` as they are named in messages."""
+    return ", ".join(str(folder) for folder in folders(results))
+
+
+def results_files(results: Results, pattern: str) -> list[Path]:
+    """Every file matching ``pattern`` below the folders, once each (folders may nest), sorted."""
+    found = {p.resolve(): p for folder in folders(results) for p in folder.rglob(pattern)}
+    return sorted(found.values())
+
+
+def index_runs(results_dir: Results, rename: Mapping[str, str] | None = None) -> list[Run]:
     """Every lm-eval results file under ``results_dir``, parsed and labelled.
 
     Parameters
     ----------
-    results_dir : Path
-        What ``lm_eval --output_path`` was given (searched recursively).
+    results_dir : Path or sequence of Path
+        What ``lm_eval --output_path`` was given (searched recursively), or several such folders.
     rename : mapping, optional
         Label overrides, keyed by lm-eval's model name or by the default label.
 
@@ -219,11 +239,12 @@ def index_runs(results_dir: Path, rename: Mapping[str, str] | None = None) -> li
     InputError
         When the folder does not exist, or a results file is not valid JSON or names no model.
     """
-    if not results_dir.is_dir():
-        raise InputError(f"{results_dir}: results folder not found")
+    for folder in folders(results_dir):
+        if not folder.is_dir():
+            raise InputError(f"{folder}: results folder not found")
     rename = rename or {}
     runs = []
-    for path in sorted(results_dir.rglob("results_*.json")):
+    for path in results_files(results_dir, "results_*.json"):
         match = _RESULTS_NAME.fullmatch(path.name)
         if match is None or not path.is_file():
             continue

@@ -16,14 +16,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from phylolm_harness.core.alleles import allele_of, parse_distribution
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.reading import json_lines, text
-from phylolm_harness.io.runs import TASK_PREFIX, Identity, Run, index_runs, newest_runs
+from phylolm_harness.io.runs import (
+    TASK_PREFIX,
+    Identity,
+    Results,
+    Run,
+    index_runs,
+    named,
+    newest_runs,
+    results_files,
+)
 
 __all__ = ["Collected", "read_observations"]
 
@@ -44,7 +52,7 @@ class Collected:
 
 
 def read_observations(
-    results_dir: Path,
+    results_dir: Results,
     rename: Mapping[str, str] | None = None,
     genomes: frozenset[str] | None = None,
     runs: Sequence[Run] | None = None,
@@ -53,8 +61,8 @@ def read_observations(
 
     Parameters
     ----------
-    results_dir : Path
-        What ``lm_eval --output_path`` was given.
+    results_dir : Path or sequence of Path
+        What ``lm_eval --output_path`` was given (or several such folders).
     rename : mapping, optional
         Label overrides, keyed by lm-eval's model name or by the default label.
     genomes : frozenset of str, optional
@@ -79,7 +87,7 @@ def read_observations(
     runs = [r for r in runs if r.phylolm_tasks]
     if not runs:
         raise InputError(
-            f"{results_dir}: no lm-eval results of a PhyloLM task "
+            f"{named(results_dir)}: no lm-eval results of a PhyloLM task "
             "(run lm_eval --tasks phylolm_genes "
             "--output_path DIR --log_samples)"
         )
@@ -109,7 +117,7 @@ def read_observations(
     )
 
 
-def _left_out(results_dir: Path, runs: Sequence[Run]) -> list[str]:
+def _left_out(results_dir: Results, runs: Sequence[Run]) -> list[str]:
     """Say what is in the folder but not in the tree."""
     notes = []
     with_genes = {r.label for r in runs if r.phylolm_tasks}
@@ -122,7 +130,7 @@ def _left_out(results_dir: Path, runs: Sequence[Run]) -> list[str]:
     stamps = {(r.results_file.parent, r.timestamp) for r in runs}
     orphans = sorted(
         path
-        for path in results_dir.rglob(f"samples_{TASK_PREFIX}*.jsonl")
+        for path in results_files(results_dir, f"samples_{TASK_PREFIX}*.jsonl")
         if (path.parent, path.stem.rpartition("_")[2]) not in stamps
     )
     if orphans:
