@@ -76,6 +76,7 @@ def stages(path: Path) -> dict[str, float]:
     from phylolm_harness.core.populations import Populations
     from phylolm_harness.core.similarity import nei_distance, nei_similarity
     from phylolm_harness.core.tree import build_tree, method_for
+    from phylolm_harness.io.files import write_outputs
     from phylolm_harness.io.populations_file import read_populations_file
     from phylolm_harness.report.outputs import render_tree_outputs
     from phylolm_harness.report.plots import draw_heatmap
@@ -103,8 +104,15 @@ def stages(path: Path) -> dict[str, float]:
     order = [str(t.name) for t in tree.tips()]
     index = np.array([pops.models.index(m) for m in order])
     timed("tree picture", draw_dendrogram, tree, "bench", phylogeny.supports)
-    timed("heat map", draw_heatmap, distances[np.ix_(index, index)], order, "bench")
-    timed("every output file (pictures included)", render_tree_outputs, phylogeny, observations)
+    timed("heat map", draw_heatmap, distances, order, "bench", index)
+    with tempfile.TemporaryDirectory() as out:
+        files = timed(
+            "pictures and page (the tables are made as written)",
+            render_tree_outputs,
+            phylogeny,
+            observations,
+        )
+        timed("every output file written", write_outputs, Path(out) / "tree", files)
     return times
 
 
