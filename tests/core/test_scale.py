@@ -14,12 +14,8 @@ from support.synthetic_populations import rows
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import infer_phylogeny
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.similarity import (
-    bootstrap_distances,
-    distance_standard_errors,
-    homozygosity,
-    nei_distance,
-)
+from phylolm_harness.core.resample import bootstrap_distances, distance_standard_errors
+from phylolm_harness.core.similarity import homozygosity, nei_distance
 from phylolm_harness.core.tree import build_tree, robinson_foulds, splits, to_newick
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.populations_file import parse_observation, read_populations_file

@@ -9,12 +9,8 @@ from hypothesis import strategies as st
 from phylolm_harness.core.alleles import TailDraws
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.similarity import (
-    distance_standard_errors,
-    homozygosity,
-    nei_distance,
-    nei_similarity,
-)
+from phylolm_harness.core.resample import distance_standard_errors
+from phylolm_harness.core.similarity import homozygosity, nei_distance, nei_similarity
 from phylolm_harness.errors import InputError
 
 FP = "sha256:00"
