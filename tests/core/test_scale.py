@@ -53,6 +53,31 @@ def test_bootstrap_by_blocks_is_the_gene_bootstrap_while_blocks_are_genes():
     np.testing.assert_allclose(np.array(fast), np.array(slow), rtol=0, atol=1e-12)
 
 
+def test_bootstrap_with_partly_observed_models_is_the_gene_bootstrap():
+    kept = [
+        r
+        for r in rows(16, 48, seed=5)
+        if r["model"][-5:] not in ("00001", "00004") or int(str(r["gene"])[-4:]) % 3
+    ]
+    pops = Populations.from_observations([parse_observation(r, "synthetic") for r in kept])
+    assert (~pops.observed.all(axis=1)).sum() >= 2
+    fast = list(bootstrap_distances(pops, 20, seed=2))
+    slow = list(straightforward_bootstrap(pops, 20, seed=2))
+    assert len(fast) == len(slow) == 20
+    np.testing.assert_allclose(np.array(fast), np.array(slow), rtol=0, atol=1e-12)
+
+
+def test_resamples_where_a_pair_shares_no_drawn_gene_are_left_out():
+    kept = [
+        r
+        for r in rows(6, 24, seed=1)
+        if not (r["model"][-5:] == "00000" and int(str(r["gene"])[-4:]) >= 12)
+        and not (r["model"][-5:] == "00001" and int(str(r["gene"])[-4:]) < 12)
+    ]  # models 0 and 1 share no gene: every resample is undefined
+    pops = Populations.from_observations([parse_observation(r, "synthetic") for r in kept])
+    assert list(bootstrap_distances(pops, 5, seed=0)) == []
+
+
 def test_coarser_gene_blocks_estimate_the_same_errors():
     pops = synthetic(30, 256, seed=4)
     per_gene = distance_standard_errors(pops, 300, seed=1)
