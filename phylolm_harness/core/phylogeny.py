@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from skbio import TreeNode
+from threadpoolctl import threadpool_limits
 
 from phylolm_harness.core.nj import nj_linkage
 from phylolm_harness.core.populations import Populations
@@ -107,7 +108,9 @@ def _nj_resamples(
             spread.add(result[0])
             counter.add_counts(result[1], result[2])
 
-    with ThreadPoolExecutor(TREE_THREADS) as pool:
+    # One BLAS thread for the small products of each resample: idle BLAS threads spin, and would
+    # take the cores the resamples run on.
+    with threadpool_limits(1, "blas"), ThreadPoolExecutor(TREE_THREADS) as pool:
         pending: deque[Future[tuple[FloatMatrix, FloatMatrix, FloatMatrix] | None]] = deque()
         for drawn in bootstrap.draws(seed):
             pending.append(pool.submit(run, drawn))

@@ -155,8 +155,9 @@ def block_products(pops: Populations, block_of_gene: NDArray[np.int64]) -> Float
     columns = pops.frequencies.tocsc()[:, order]
     bounds = np.searchsorted(block_of_column[order], np.arange(n_blocks + 1))
     cross = np.empty((n_blocks, packed_size(len(pops.models))))
+    product = np.empty((len(pops.models), len(pops.models)))
     for b in range(n_blocks):
-        pack(gram(columns[:, bounds[b] : bounds[b + 1]]), out=cross[b])
+        pack(gram(columns[:, bounds[b] : bounds[b + 1]], out=product), out=cross[b])
     return cross
 
 

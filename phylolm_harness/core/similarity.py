@@ -209,8 +209,12 @@ def _upper_any(matrix: NDArray[Any], test: Callable[..., NDArray[np.bool_]]) -> 
     )
 
 
-def gram(matrix: sp.csr_array | sp.csc_array, chunk_bytes: int = 256 * 2**20) -> FloatMatrix:
-    """Dense ``matrix @ matrix.T``, memory-bounded.
+def gram(
+    matrix: sp.csr_array | sp.csc_array,
+    chunk_bytes: int = 256 * 2**20,
+    out: FloatMatrix | None = None,
+) -> FloatMatrix:
+    """Dense ``matrix @ matrix.T``, memory-bounded; into ``out`` (``n x n``) when given.
 
     Allele matrices are dense in practice (every model writes several alleles on every gene), and
     for them a dense BLAS product over column chunks is 20x faster than a sparse-sparse product;
@@ -218,15 +222,19 @@ def gram(matrix: sp.csr_array | sp.csc_array, chunk_bytes: int = 256 * 2**20) ->
     """
     n_rows, n_cols = matrix.shape
     if n_rows * n_cols == 0 or matrix.nnz < _DENSE_FROM * n_rows * n_cols:
-        return np.asarray((matrix @ matrix.T).toarray(), dtype=np.float64)
+        product = np.asarray((matrix @ matrix.T).toarray(), dtype=np.float64)
+        if out is None:
+            return product
+        out[...] = product
+        return out
     step = max(1, chunk_bytes // (8 * max(n_rows, 1)))
     csc = matrix.tocsc()
-    out: FloatMatrix | None = None
     for start in range(0, n_cols, step):
         block = csc[:, start : start + step].toarray()
-        if out is None:
-            out = block @ block.T  # as 0 + it: products of frequencies are never -0.0
+        if start == 0:  # as 0 + it: products of frequencies are never -0.0
+            out = np.matmul(block, block.T, out=out)
         else:
+            assert out is not None
             out += block @ block.T
         del block
     assert out is not None
