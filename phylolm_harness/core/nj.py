@@ -27,7 +27,11 @@ from numba import njit
 from numpy.typing import NDArray
 
 KEPT = 16
-"""Nearest older clusters kept, sorted, per cluster; the rest of a row is read only when needed."""
+"""Nearest older clusters first kept, sorted, per cluster; the rest of a row is read only when
+needed, and a row read whole keeps twice as many next time, up to :data:`KEPT_MAX`."""
+
+KEPT_MAX = 128
+"""Most nearest older clusters kept for one cluster."""
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -58,7 +62,7 @@ def nj_linkage(distances: NDArray[np.float64]) -> NDArray[np.float64]:
     """
     matrix = np.array(distances, dtype=np.float64, order="C", copy=True)
     sums = matrix.sum(axis=0)  # as scikit-bio: numpy's sums, not the kernel's
-    linkage: NDArray[np.float64] = _nj(matrix, sums, KEPT)
+    linkage: NDArray[np.float64] = _nj(matrix, sums, KEPT, KEPT_MAX)
     return linkage
 
 
@@ -133,9 +137,9 @@ def _keep(
     values: Any,
     ids: Any,
     m: int,
+    k: int,
 ) -> None:
     """Keep the ``k`` smallest of ``values[:m]`` sorted in row ``slot``; bound the others."""
-    k = kept_d.shape[1]
     count = 0
     for r in range(m):
         v = values[r]
@@ -187,15 +191,16 @@ def _sort(a: Any, n: int) -> None:
 
 
 @njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
-def _nj(dm: Any, sums: Any, k: int) -> Any:
+def _nj(dm: Any, sums: Any, k: int, k_max: int) -> Any:
     """scikit-bio's ``_nj`` on ``dm`` (modified) and its column sums, with a pruned search."""
     big_n = dm.shape[0]
     linkage = np.empty((big_n - 1, 4))
     idxs = np.arange(big_n)
     pos_of = np.empty(2 * big_n, dtype=np.int64)  # position of each live cluster, else -1
     slot_of = np.empty(2 * big_n, dtype=np.int64)  # row of its kept neighbours
-    kept_d = np.empty((big_n, k))
-    kept_id = np.empty((big_n, k), dtype=np.int64)
+    kept_d = np.empty((big_n, k_max))
+    kept_id = np.empty((big_n, k_max), dtype=np.int64)
+    kept_cap = np.full(big_n, k, dtype=np.int64)
     kept_len = np.zeros(big_n, dtype=np.int64)
     kept_start = np.zeros(big_n, dtype=np.int64)
     kept_bound = np.empty(big_n)
@@ -211,7 +216,7 @@ def _nj(dm: Any, sums: Any, k: int) -> Any:
             values[b] = dm[t, b]
             ids[b] = b
             dabs = max(dabs, abs(dm[t, b]))
-        _keep(kept_d, kept_id, kept_len, kept_start, kept_bound, t, values, ids, t)
+        _keep(kept_d, kept_id, kept_len, kept_start, kept_bound, t, values, ids, t, k)
     order = np.arange(big_n)  # live clusters, oldest first
     n_order = big_n
     smax_older = np.empty(2 * big_n)
@@ -248,7 +253,8 @@ def _nj(dm: Any, sums: Any, k: int) -> Any:
                         values[m] = dm[pos_of[c], p]
                         ids[m] = idxs[p]
                         m += 1
-                _keep(kept_d, kept_id, kept_len, kept_start, kept_bound, slot, values, ids, m)
+                cap = kept_cap[slot]
+                _keep(kept_d, kept_id, kept_len, kept_start, kept_bound, slot, values, ids, m, cap)
             if e < kept_len[slot]:
                 b = kept_id[slot, e]
                 best = min(best, n2 * kept_d[slot, e] - sums[pos_of[c]] - sums[pos_of[b]])
@@ -289,7 +295,9 @@ def _nj(dm: Any, sums: Any, k: int) -> Any:
                         values[m] = dm[pc, p]
                         ids[m] = idxs[p]
                         m += 1
-                _keep(kept_d, kept_id, kept_len, kept_start, kept_bound, slot, values, ids, m)
+                cap = min(2 * kept_cap[slot], k_max)  # a crowded row: keep more of it
+                kept_cap[slot] = cap
+                _keep(kept_d, kept_id, kept_len, kept_start, kept_bound, slot, values, ids, m, cap)
             near = np.empty(count)
             n_near = 0
             for r in range(count):
@@ -361,6 +369,8 @@ def _nj(dm: Any, sums: Any, k: int) -> Any:
         if j != n_1:
             pos_of[idxs[j]] = j
         slot_of[new] = slot_of[ci]
+        cap = max(kept_cap[slot_of[ci]], kept_cap[slot_of[cj]])
+        kept_cap[slot_of[new]] = cap
         w = 0
         for r in range(n_order):
             if order[r] != ci and order[r] != cj:
@@ -375,7 +385,7 @@ def _nj(dm: Any, sums: Any, k: int) -> Any:
                 ids[m] = idxs[p]
                 dabs = max(dabs, abs(dm[i, p]))
                 m += 1
-        _keep(kept_d, kept_id, kept_len, kept_start, kept_bound, slot_of[new], values, ids, m)
+        _keep(kept_d, kept_id, kept_len, kept_start, kept_bound, slot_of[new], values, ids, m, cap)
         n -= 1
     l_0 = (dm[0, 1] + dm[0, 2] - dm[1, 2]) / 2
     linkage[big_n - 3, 0] = idxs[1]

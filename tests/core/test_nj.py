@@ -7,7 +7,7 @@ from skbio.tree import nj
 from support.fuzzing import fuzz
 
 from phylolm_harness.core.nj import _pairwise_sum, nj_linkage
-from phylolm_harness.core.tree import splits
+from phylolm_harness.core.tree import build_tree, ladderize, splits, to_newick
 
 
 def matrix(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -107,3 +107,12 @@ def test_row_sums_are_numpys():
     for n in [*range(0, 300), 1000, 1001, 4097]:
         a = rng.standard_normal(n) * 10 ** rng.uniform(-3, 3, n)
         assert _pairwise_sum(a, n) == a.sum()
+
+
+@fuzz(40)
+@given(st.integers(0, 10**6), st.sampled_from(KINDS), st.integers(3, 40))
+def test_trees_write_as_scikit_bios(seed, kind, n):
+    d = matrix(kind, n, np.random.default_rng(seed))
+    labels = [f"m{i:02d}" for i in range(n)]
+    theirs = ladderize(nj(DistanceMatrix(d, ids=labels)))
+    assert to_newick(build_tree(d, labels, "nj")) == to_newick(theirs)
