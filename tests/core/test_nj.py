@@ -22,6 +22,9 @@ def matrix(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
         p = rng.normal(size=(n, 3))
         d = np.sqrt(((p[:, None] - p[None]) ** 2).sum(-1))
         return d
+    elif kind == "copies":  # a few models, each copied many times: crowds of exact ties
+        p = rng.normal(size=(max(2, n // 10), 2))[rng.integers(max(2, n // 10), size=n)]
+        return np.sqrt(((p[:, None] - p[None]) ** 2).sum(-1))
     elif kind == "twins":  # models observed twice: identical rows, distance 0
         p = rng.normal(size=(n, 2))
         p[n // 2 :] = p[: n - n // 2]
@@ -40,7 +43,7 @@ def matrix(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     return d
 
 
-KINDS = ["random", "ties", "equal", "points", "twins", "additive"]
+KINDS = ["random", "ties", "equal", "points", "twins", "copies", "additive"]
 
 
 def tree_of(linkage: np.ndarray, labels: list[str]) -> TreeNode:
