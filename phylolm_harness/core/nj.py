@@ -8,7 +8,8 @@ iteration for the least ``Q(a, b) = (r - 2) d(a, b) - S(a) - S(b)``; here each c
 :data:`KEPT` nearest older clusters, sorted, and a row is read only while ``(r - 2) d`` minus the
 largest possible sums can still reach the least ``Q`` found so far (the bound of rapid
 Neighbour-Joining, Simonsen et al. 2008). Every pair within rounding of the least ``Q`` is then
-compared in scikit-bio's order with scikit-bio's arithmetic, so near ties resolve as there.
+compared in scikit-bio's order with scikit-bio's arithmetic, so near ties resolve as there; when
+such pairs crowd (many identical models), every pair is scanned, as scikit-bio does.
 
 The kernels release the GIL, so resampled trees can be built on several threads.
 
