@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from skbio import TreeNode
+from threadpoolctl import threadpool_limits
 
+from phylolm_harness.core.nj import nj_linkage
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.similarity import (
-    Estimator,
-    RunningSpread,
-    bootstrap_distances,
-    nei_distance,
-    nei_similarity,
-)
-from phylolm_harness.core.support import Supports, count_supports
+from phylolm_harness.core.resample import GeneBootstrap, RunningSpread, bootstrap_distances
+from phylolm_harness.core.similarity import Estimator, FloatMatrix, nei_distance, nei_similarity
+from phylolm_harness.core.support import SupportCounter, Supports, count_supports
 from phylolm_harness.core.tree import MIN_TAXA, Method, MethodChoice, build_tree, method_for
 from phylolm_harness.errors import InputError
 
@@ -51,8 +50,9 @@ DEFAULT_RESAMPLES = 100
 """Gene resamples when none are asked for, up to :data:`RESAMPLE_MAX_MODELS` models."""
 
 RESAMPLE_MAX_MODELS = 1500
-"""Most models resampled by default: past it, 100 trees cost minutes, and past about 1,800 models
-the gene blocks of :func:`~phylolm_harness.core.similarity.gene_blocks` get too few."""
+"""Most models resampled by default (100 resamples take about 5 s at 1,500 models on 2 cores);
+past about 1,800 models the gene blocks of :func:`~phylolm_harness.core.resample.gene_blocks` get
+too few, and past 2,000 models (balanced minimum evolution) 100 trees take minutes."""
 
 
 def resamples_for(asked: int | None, n_models: int) -> tuple[int, str]:
@@ -74,6 +74,52 @@ def resamples_for(asked: int | None, n_models: int) -> tuple[int, str]:
         f"{RESAMPLE_MAX_MODELS}, where {DEFAULT_RESAMPLES} resampled trees take minutes; ask for "
         "them with --resamples K"
     )
+
+
+TREE_THREADS = 2
+"""Threads computing resampled distances and Neighbour-Joining trees."""
+
+
+def _nj_resamples(
+    pops: Populations,
+    resamples: int,
+    seed: int,
+    estimator: Estimator,
+    counter: SupportCounter,
+    spread: RunningSpread,
+) -> Supports:
+    """Errors and supports from resampled Neighbour-Joining trees, several resamples at a time.
+
+    Each resample (distances, joins by :func:`~phylolm_harness.core.nj.nj_linkage`, their
+    counts) runs compiled without the GIL on one of :data:`TREE_THREADS` threads; the draws are
+    made in order beforehand and the results taken in order, so the spread and the supports are
+    those of one resample after another (the supports are sums of whole counts anyway).
+    """
+    bootstrap = GeneBootstrap(pops, resamples, estimator)
+
+    def run(drawn: FloatMatrix) -> tuple[FloatMatrix, FloatMatrix, FloatMatrix] | None:
+        distances = bootstrap.distances(drawn)
+        if distances is None:
+            return None
+        return distances, *counter.linkage_counts(nj_linkage(distances))
+
+    def take(future: Future[tuple[FloatMatrix, FloatMatrix, FloatMatrix] | None]) -> None:
+        result = future.result()
+        if result is not None:
+            spread.add(result[0])
+            counter.add_counts(result[1], result[2])
+
+    # One BLAS thread for the small products of each resample: idle BLAS threads spin, and would
+    # take the cores the resamples run on.
+    with threadpool_limits(1, "blas"), ThreadPoolExecutor(TREE_THREADS) as pool:
+        pending: deque[Future[tuple[FloatMatrix, FloatMatrix, FloatMatrix] | None]] = deque()
+        for drawn in bootstrap.draws(seed):
+            pending.append(pool.submit(run, drawn))
+            if len(pending) > 2 * TREE_THREADS:
+                take(pending.popleft())
+        for future in pending:
+            take(future)
+    return counter.supports()
 
 
 def infer_phylogeny(
@@ -109,7 +155,10 @@ def infer_phylogeny(
     if resamples > 1 and n > 1:
         spread = RunningSpread(n)
         resampled = (spread.add(d) for d in bootstrap_distances(pops, resamples, seed, estimator))
-        if tree is not None:
+        if tree is not None and chosen == "nj":
+            counter = SupportCounter(tree, pops.models)
+            supports = _nj_resamples(pops, resamples, seed, estimator, counter, spread)
+        elif tree is not None:
             trees = (build_tree(d, pops.models, chosen, ladderized=False) for d in resampled)
             supports = count_supports(tree, trees, pops.models)
         else:

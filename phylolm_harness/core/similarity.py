@@ -10,8 +10,8 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -104,9 +104,7 @@ def nei_similarity(pops: Populations, estimator: Estimator = "unbiased") -> Simi
     array([[1.   , 0.894],
            [0.894, 1.   ]])
     """
-    result = _similarity(
-        pops, gram(pops.frequencies), homozygosity(pops, estimator), np.ones(len(pops.genes))
-    )
+    result = _similarity(pops, gram(pops.frequencies), homozygosity(pops, estimator))
     _check_coverage(pops, result.shared_genes)
     return result
 
@@ -130,150 +128,93 @@ def _check_coverage(pops: Populations, shared: NDArray[np.int64]) -> None:
 def nei_distance(similarity: FloatMatrix) -> FloatMatrix:
     """Nei's standard genetic distance ``D = -ln S``, exactly zero on the diagonal."""
     with np.errstate(divide="ignore"):
-        distance = -np.log(similarity)
+        distance = np.log(similarity)
+    np.negative(distance, out=distance)
     np.fill_diagonal(distance, 0.0)
-    return np.maximum(distance, 0.0)
+    return np.maximum(distance, 0.0, out=distance)
 
 
-MIN_BLOCKS = 20
-"""Fewest gene blocks a bootstrap is drawn from (or every gene, when there are fewer genes)."""
+def _similarity(pops: Populations, cross: FloatMatrix, j: FloatMatrix) -> Similarity:
+    """Kernel, in place: ``cross`` (``n x n``, consumed) becomes the similarity.
 
-BLOCK_BYTES = 2**29
-"""Memory the bootstrap's per-block cross products may take (see :func:`gene_blocks`): one block
-a gene up to 512 models on 256 genes, 67 blocks of 3 or 4 genes at 1,000 models, and at least
-:data:`MIN_BLOCKS` up to 1,832 models. Each resample reads it
-all once, so it also sets the time of a resample."""
-
-
-def bootstrap_distances(
-    pops: Populations,
-    n_resamples: int,
-    seed: int,
-    estimator: Estimator = "unbiased",
-    max_bytes: int = BLOCK_BYTES,
-) -> Iterator[FloatMatrix]:
-    """Yield distance matrices computed on genes resampled with replacement.
-
-    Genes are cut into blocks (:func:`gene_blocks`) whose cross products are computed once; a
-    resample draws as many blocks as there are, with replacement, and weights every block's terms
-    by how often it was drawn, so it costs a weighted sum of ``n x n`` matrices instead of a
-    product over every allele. While one block per gene fits in ``max_bytes`` this is exactly the
-    gene bootstrap; past that, genes are resampled in blocks of neighbours (genes are independent,
-    so block sums are too). Use it for standard errors and branch support.
+    Besides ``cross``, it holds one ``n x n`` float matrix (the within terms, then their products,
+    then their square roots) and the ``n x n`` shared gene counts.
     """
-    block_of_gene = gene_blocks(len(pops.models), len(pops.genes), max_bytes)
-    n_blocks = int(block_of_gene.max()) + 1 if len(block_of_gene) else 0
-    if n_resamples > 0 and n_blocks < min(MIN_BLOCKS, len(pops.genes)):
-        need = 8 * len(pops.models) ** 2 * min(MIN_BLOCKS, len(pops.genes)) / 2**30
-        raise InputError(
-            f"resampling genes at {len(pops.models)} models needs {need:.1f} GiB for "
-            f"{MIN_BLOCKS} gene blocks (at most {max_bytes / 2**30:.1f} GiB are used): "
-            "use --resamples 0, or compare fewer models"
+    observed = pops.observed
+    shared = _shared_genes(observed)
+    denominator = np.nan_to_num(j) @ observed.T.astype(np.float64)  # Σ_g J_i(g) over j's genes
+    _symmetric_product(denominator)  # W_ij W_ji
+    if (
+        np.isnan(j).any()
+        or any(
+            _upper_any(matrix, test)
+            for matrix, test in ((shared, _zero), (denominator, _nonpositive))
         )
-    rng = np.random.default_rng(seed)
-    j = homozygosity(pops, estimator)
-    cross = block_products(pops, block_of_gene)
-    for _ in range(n_resamples):
-        drawn = rng.multinomial(n_blocks, np.full(n_blocks, 1.0 / n_blocks)).astype(np.float64)
-        try:
-            result = _similarity(pops, np.tensordot(drawn, cross, axes=1), j, drawn[block_of_gene])
-        except InputError:
-            continue
-        yield nei_distance(result.similarity)
-
-
-def gene_blocks(n_models: int, n_genes: int, max_bytes: int = BLOCK_BYTES) -> NDArray[np.int64]:
-    """Block of every gene: one gene a block while ``n_genes`` products of ``n x n`` fit.
-
-    Otherwise as many blocks of consecutive genes (sizes differing by at most one) as fit in
-    ``max_bytes``, and never fewer than 1.
-
-    Examples
-    --------
-    >>> gene_blocks(10, 4).tolist(), gene_blocks(1000, 6, max_bytes=3 * 8 * 1000**2).tolist()
-    ([0, 1, 2, 3], [0, 0, 1, 1, 2, 2])
-    """
-    fit = max(1, max_bytes // (8 * max(n_models, 1) ** 2))
-    n_blocks = min(n_genes, fit)
-    return np.arange(n_genes, dtype=np.int64) * n_blocks // max(n_genes, 1)
-
-
-def block_products(pops: Populations, block_of_gene: NDArray[np.int64]) -> FloatMatrix:
-    """Return the cross product ``Σ_a P_i(a) P_j(a)`` of each block of genes, ``(B, n, n)``."""
-    n_blocks = int(block_of_gene.max()) + 1 if len(block_of_gene) else 0
-    block_of_column = block_of_gene[pops.column_gene]
-    order = np.argsort(block_of_column, kind="stable")
-    columns = pops.frequencies.tocsc()[:, order]
-    bounds = np.searchsorted(block_of_column[order], np.arange(n_blocks + 1))
-    n = len(pops.models)
-    cross = np.empty((n_blocks, n, n))
-    for b in range(n_blocks):
-        cross[b] = gram(columns[:, bounds[b] : bounds[b + 1]])
-    return cross
-
-
-def distance_standard_errors(
-    pops: Populations,
-    n_resamples: int = 100,
-    seed: int = 0,
-    estimator: Estimator = "unbiased",
-    max_bytes: int = BLOCK_BYTES,
-) -> FloatMatrix:
-    """Estimate the standard error of every pairwise distance by resampling genes (bootstrap).
-
-    Streams the resamples, so memory stays at the blocks of :func:`bootstrap_distances` and a few
-    ``n x n`` matrices.
-    """
-    spread = RunningSpread(len(pops.models))
-    for distances in bootstrap_distances(pops, n_resamples, seed, estimator, max_bytes):
-        spread.add(distances)
-    return spread.standard_errors()
-
-
-class RunningSpread:
-    """Running standard deviation of ``n x n`` matrices (Welford's update)."""
-
-    def __init__(self, n: int) -> None:
-        self.mean = np.zeros((n, n))
-        self.m2 = np.zeros((n, n))
-        self.count = 0
-
-    def add(self, matrix: FloatMatrix) -> FloatMatrix:
-        """Account for one matrix; return it unchanged (so it can sit in a generator)."""
-        self.count += 1
-        delta = matrix - self.mean
-        self.mean += delta / self.count
-        self.m2 += delta * (matrix - self.mean)
-        return matrix
-
-    def standard_errors(self) -> FloatMatrix:
-        """Sample standard deviation of the matrices seen (NaN with fewer than 2)."""
-        if self.count < 2:
-            return np.full_like(self.mean, np.nan)
-        return np.sqrt(self.m2 / (self.count - 1))
-
-
-def _similarity(
-    pops: Populations,
-    cross: FloatMatrix,
-    j: FloatMatrix,
-    gene_weights: NDArray[np.float64],
-) -> Similarity:
-    """Kernel: ``cross`` is already weighted by gene; ``j`` is unweighted."""
-    observed = pops.observed.astype(np.float64)
-    shared = observed @ (observed * (gene_weights > 0)).T
-    within = np.nan_to_num(j) @ (observed * gene_weights).T  # Σ_g w_g J_i(g) over genes j saw
-    denominator = within * within.T
-    _check_pairs(pops, shared, cross, denominator, j)
+        or _upper_any(cross, _nonpositive)
+    ):
+        _check_pairs(pops, shared, cross, denominator, j)
+    similarity = cross
     with np.errstate(divide="ignore", invalid="ignore"):  # only the diagonal can be 0/0 here
-        similarity = cross / np.sqrt(denominator)
+        np.divide(similarity, np.sqrt(denominator, out=denominator), out=similarity)
+    del denominator
     np.fill_diagonal(similarity, 1.0)
-    clipped = int(np.count_nonzero(np.triu(similarity > 1.0, k=1)))
-    return Similarity(np.minimum(similarity, 1.0), shared.astype(np.int64), clipped)
+    clipped = sum(
+        int(np.count_nonzero(np.triu(similarity[rows] > 1.0, k=rows.start + 1)))
+        for rows in _row_blocks(len(similarity))
+    )
+    return Similarity(np.minimum(similarity, 1.0, out=similarity), shared, clipped)
 
 
-def gram(matrix: sp.csr_array | sp.csc_array, chunk_bytes: int = 256 * 2**20) -> FloatMatrix:
-    """Dense ``matrix @ matrix.T``, memory-bounded.
+_ROWS = 1024
+"""Rows of an ``n x n`` matrix handled at once by the in-place steps of :func:`_similarity`."""
+
+
+def _row_blocks(n: int) -> list[slice]:
+    return [slice(start, min(start + _ROWS, n)) for start in range(0, n, _ROWS)]
+
+
+def _shared_genes(observed: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Genes each pair of models was both observed on, a block of rows at a time."""
+    genes = observed.T.astype(np.float32)  # counts: exact in float32 below 2**24 genes
+    shared = np.empty((len(observed), len(observed)), dtype=np.int64)
+    for rows in _row_blocks(len(observed)):
+        shared[rows] = observed[rows].astype(np.float32) @ genes
+    return shared
+
+
+def _symmetric_product(matrix: FloatMatrix) -> None:
+    """Replace ``M`` by ``M * M.T`` in place, a block of rows at a time."""
+    for rows in _row_blocks(len(matrix)):
+        for cols in _row_blocks(len(matrix)):
+            if cols.start < rows.start:
+                continue
+            product = matrix[rows, cols] * matrix[cols, rows].T
+            matrix[rows, cols] = product
+            matrix[cols, rows] = product.T
+
+
+def _zero(block: NDArray[Any]) -> NDArray[np.bool_]:
+    return np.asarray(block == 0)
+
+
+def _nonpositive(block: NDArray[Any]) -> NDArray[np.bool_]:
+    return np.asarray(block <= 0)
+
+
+def _upper_any(matrix: NDArray[Any], test: Callable[..., NDArray[np.bool_]]) -> bool:
+    """Whether ``test`` holds anywhere above the diagonal, a block of rows at a time."""
+    return any(
+        bool(np.triu(test(matrix[rows]), k=rows.start + 1).any())
+        for rows in _row_blocks(len(matrix))
+    )
+
+
+def gram(
+    matrix: sp.csr_array | sp.csc_array,
+    chunk_bytes: int = 256 * 2**20,
+    out: FloatMatrix | None = None,
+) -> FloatMatrix:
+    """Dense ``matrix @ matrix.T``, memory-bounded; into ``out`` (``n x n``) when given.
 
     Allele matrices are dense in practice (every model writes several alleles on every gene), and
     for them a dense BLAS product over column chunks is 20x faster than a sparse-sparse product;
@@ -281,13 +222,22 @@ def gram(matrix: sp.csr_array | sp.csc_array, chunk_bytes: int = 256 * 2**20) ->
     """
     n_rows, n_cols = matrix.shape
     if n_rows * n_cols == 0 or matrix.nnz < _DENSE_FROM * n_rows * n_cols:
-        return np.asarray((matrix @ matrix.T).toarray(), dtype=np.float64)
+        product = np.asarray((matrix @ matrix.T).toarray(), dtype=np.float64)
+        if out is None:
+            return product
+        out[...] = product
+        return out
     step = max(1, chunk_bytes // (8 * max(n_rows, 1)))
     csc = matrix.tocsc()
-    out = np.zeros((n_rows, n_rows))
     for start in range(0, n_cols, step):
         block = csc[:, start : start + step].toarray()
-        out += block @ block.T
+        if start == 0:  # as 0 + it: products of frequencies are never -0.0
+            out = np.matmul(block, block.T, out=out)
+        else:
+            assert out is not None
+            out += block @ block.T
+        del block
+    assert out is not None
     return out
 
 
@@ -297,7 +247,7 @@ _DENSE_FROM = 0.01
 
 def _check_pairs(
     pops: Populations,
-    shared: FloatMatrix,
+    shared: NDArray[np.int64],
     cross: FloatMatrix,
     denominator: FloatMatrix,
     j: FloatMatrix,

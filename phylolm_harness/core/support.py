@@ -26,6 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 from skbio import TreeNode
 
+from phylolm_harness.core.linkage import linkage_counts
+
 BoolMatrix = NDArray[np.bool_]
 
 
@@ -118,6 +120,87 @@ class Supports:
         }
 
 
+class SupportCounter:
+    """Running classic and transfer supports of the splits of a reference tree.
+
+    Resampled trees are added as tree objects (:meth:`add_tree`) or, for Neighbour-Joining, as
+    the per-tree counts of :func:`~phylolm_harness.core.linkage.linkage_counts`
+    (:meth:`linkage_counts` then :meth:`add_counts`, which may run on other threads: the counts
+    are whole numbers, so their order does not change the sums).
+
+    Parameters
+    ----------
+    reference : skbio.TreeNode
+        The tree built on all genes.
+    labels : sequence of str
+        Tip order.
+    """
+
+    def __init__(self, reference: TreeNode, labels: Sequence[str]) -> None:
+        self.labels = tuple(labels)
+        self.splits = split_matrix(reference, labels)
+        n = len(labels)
+        self.hits = np.zeros(len(self.splits))
+        self.transfer_sum = np.zeros(len(self.splits))
+        self.count = 0
+        self._keys = {row.tobytes(): i for i, row in enumerate(np.packbits(self.splits, axis=1))}
+        self._splits_f = self.splits.astype(np.float32)
+        self._sizes = self.splits.sum(axis=1, dtype=np.int64)
+        # Transfer distance to a single-tip split {i}: |side ^ {i}| = |side| + 1 - 2 side_i.
+        to_tip = self._sizes[:, None] + 1 - 2 * self.splits.astype(np.int64)
+        self._nearest_tip = (
+            np.minimum(to_tip, n - to_tip).min(axis=1) if n else np.zeros(len(self.splits), int)
+        )
+        self._members = np.ascontiguousarray(self.splits.T, dtype=np.int32)
+
+    def linkage_counts(
+        self, linkage: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Return the counts of one tree given as its joins (thread-safe; see the class)."""
+        return linkage_counts(linkage, self._members, self._sizes, self._nearest_tip)
+
+    def add_counts(self, found: NDArray[np.float64], transfer: NDArray[np.float64]) -> None:
+        """Account for one resampled tree's counts."""
+        self.count += 1
+        self.hits += found
+        self.transfer_sum += transfer
+
+    def add_tree(self, tree: TreeNode) -> None:
+        """Account for one resampled tree on the same tips."""
+        n = len(self.labels)
+        other = split_matrix(tree, self.labels)
+        found = np.zeros(len(self.splits))
+        for packed in np.packbits(other, axis=1):
+            i = self._keys.get(packed.tobytes())
+            if i is not None:
+                found[i] = 1.0
+        best = self._nearest_tip.astype(np.float64)
+        if len(other):
+            # counts of tips: exact in float32 up to 2**24 tips, at half the cost of float64
+            other_f = other.astype(np.float32)
+            # |A xor B| = |A| + |B| - 2 |A and B|: one product
+            both = (self._splits_f @ other_f.T).astype(np.float64)
+            xor = self._sizes[:, None] + other_f.sum(axis=1, dtype=np.float64)[None, :] - 2 * both
+            best = np.minimum(np.minimum(xor, n - xor).min(axis=1), best)
+        self.add_counts(found, best)
+
+    def supports(self) -> Supports:
+        """Supports over the trees added so far (NaN when none was)."""
+        if self.count == 0:
+            nan = np.full(len(self.splits), np.nan)
+            return Supports(self.labels, self.splits, nan, nan.copy(), 0)
+        n = len(self.labels)
+        smaller = np.minimum(self._sizes, n - self._sizes).astype(np.float64)
+        transfer = 1.0 - (self.transfer_sum / self.count) / np.maximum(smaller - 1.0, 1.0)
+        return Supports(
+            self.labels,
+            self.splits,
+            self.hits / self.count,
+            np.clip(transfer, 0.0, 1.0),
+            self.count,
+        )
+
+
 def count_supports(
     reference: TreeNode, resampled: Iterable[TreeNode], labels: Sequence[str]
 ) -> Supports:
@@ -137,42 +220,10 @@ def count_supports(
     Supports
         Supports are NaN when no resampled tree was given.
     """
-    ref = split_matrix(reference, labels)
-    n = len(labels)
-    hits = np.zeros(len(ref))
-    transfer_sum = np.zeros(len(ref))
-    keys = {row.tobytes(): i for i, row in enumerate(np.packbits(ref, axis=1))}
-    ref_f = ref.astype(np.float32)
-    ref_size = ref_f.sum(axis=1, dtype=np.float64)
-    # Transfer distance to a single-tip split {i}: |side ^ {i}| = |side| + 1 - 2 side_i.
-    to_singletons = np.minimum(
-        ref_size[:, None] + 1 - 2 * ref_f, n - (ref_size[:, None] + 1 - 2 * ref_f)
-    )
-    singleton_best = to_singletons.min(axis=1) if n else np.zeros(len(ref))
-    count = 0
+    counter = SupportCounter(reference, labels)
     for tree in resampled:
-        count += 1
-        other = split_matrix(tree, labels)
-        for packed in np.packbits(other, axis=1):
-            i = keys.get(packed.tobytes())
-            if i is not None:
-                hits[i] += 1
-        if len(other):
-            # counts of tips: exact in float32 up to 2**24 tips, at half the cost of float64
-            other_f = other.astype(np.float32)
-            # |A xor B| = |A| + |B| - 2 |A and B|: one product
-            both = (ref_f @ other_f.T).astype(np.float64)
-            xor = ref_size[:, None] + other_f.sum(axis=1, dtype=np.float64)[None, :] - 2 * both
-            best = np.minimum(np.minimum(xor, n - xor).min(axis=1), singleton_best)
-        else:
-            best = singleton_best
-        transfer_sum += best
-    if count == 0:
-        nan = np.full(len(ref), np.nan)
-        return Supports(tuple(labels), ref, nan, nan.copy(), 0)
-    smaller = np.minimum(ref_size, n - ref_size)
-    transfer = 1.0 - (transfer_sum / count) / np.maximum(smaller - 1.0, 1.0)
-    return Supports(tuple(labels), ref, hits / count, np.clip(transfer, 0.0, 1.0), count)
+        counter.add_tree(tree)
+    return counter.supports()
 
 
 def well_supported(supports: Supports, threshold: float) -> set[frozenset[str]]:

@@ -14,12 +14,8 @@ from support.synthetic_populations import rows
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import infer_phylogeny
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.similarity import (
-    bootstrap_distances,
-    distance_standard_errors,
-    homozygosity,
-    nei_distance,
-)
+from phylolm_harness.core.resample import bootstrap_distances, distance_standard_errors
+from phylolm_harness.core.similarity import homozygosity, nei_distance
 from phylolm_harness.core.tree import build_tree, robinson_foulds, splits, to_newick
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.populations_file import parse_observation, read_populations_file
@@ -55,6 +51,31 @@ def test_bootstrap_by_blocks_is_the_gene_bootstrap_while_blocks_are_genes():
     slow = list(straightforward_bootstrap(pops, 20, seed=7))
     assert len(fast) == len(slow) == 20
     np.testing.assert_allclose(np.array(fast), np.array(slow), rtol=0, atol=1e-12)
+
+
+def test_bootstrap_with_partly_observed_models_is_the_gene_bootstrap():
+    kept = [
+        r
+        for r in rows(16, 48, seed=5)
+        if r["model"][-5:] not in ("00001", "00004") or int(str(r["gene"])[-4:]) % 3
+    ]
+    pops = Populations.from_observations([parse_observation(r, "synthetic") for r in kept])
+    assert (~pops.observed.all(axis=1)).sum() >= 2
+    fast = list(bootstrap_distances(pops, 20, seed=2))
+    slow = list(straightforward_bootstrap(pops, 20, seed=2))
+    assert len(fast) == len(slow) == 20
+    np.testing.assert_allclose(np.array(fast), np.array(slow), rtol=0, atol=1e-12)
+
+
+def test_resamples_where_a_pair_shares_no_drawn_gene_are_left_out():
+    kept = [
+        r
+        for r in rows(6, 24, seed=1)
+        if not (r["model"][-5:] == "00000" and int(str(r["gene"])[-4:]) >= 12)
+        and not (r["model"][-5:] == "00001" and int(str(r["gene"])[-4:]) < 12)
+    ]  # models 0 and 1 share no gene: every resample is undefined
+    pops = Populations.from_observations([parse_observation(r, "synthetic") for r in kept])
+    assert list(bootstrap_distances(pops, 5, seed=0)) == []
 
 
 def test_coarser_gene_blocks_estimate_the_same_errors():

@@ -9,12 +9,8 @@ from hypothesis import strategies as st
 from phylolm_harness.core.alleles import TailDraws
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.similarity import (
-    distance_standard_errors,
-    homozygosity,
-    nei_distance,
-    nei_similarity,
-)
+from phylolm_harness.core.resample import distance_standard_errors
+from phylolm_harness.core.similarity import homozygosity, nei_distance, nei_similarity
 from phylolm_harness.errors import InputError
 
 FP = "sha256:00"
@@ -201,3 +197,37 @@ def test_models_sharing_too_few_genes_are_refused():
     enough = [GeneObservation("b", "g", "sha256:0", g, {"x": 2, "y": 2}, 4) for g in genes[:8]]
     result = nei_similarity(Populations.from_observations(full + enough))
     assert result.shared_genes.tolist() == [[10, 8, 10], [8, 8, 8], [10, 8, 10]]
+
+
+def test_in_place_steps_by_blocks_of_rows_change_no_bit(monkeypatch):
+    from support.synthetic_populations import rows
+
+    from phylolm_harness.core import similarity
+    from phylolm_harness.io.populations_file import parse_observation
+
+    pops = Populations.from_observations(
+        [parse_observation(r, "synthetic") for r in rows(23, 16, seed=4)]
+    )
+    whole = nei_similarity(pops)
+    monkeypatch.setattr(similarity, "_ROWS", 5)
+    blocks = nei_similarity(pops)
+    np.testing.assert_array_equal(whole.similarity, blocks.similarity)
+    np.testing.assert_array_equal(whole.shared_genes, blocks.shared_genes)
+    assert whole.clipped == blocks.clipped
+
+
+def test_running_spread_is_welfords_on_full_matrices():
+    from phylolm_harness.core.packed import pack, unpack
+    from phylolm_harness.core.resample import RunningSpread
+
+    rng = np.random.default_rng(0)
+    spread, mean, m2 = RunningSpread(7), np.zeros((7, 7)), np.zeros((7, 7))
+    for count in range(1, 12):
+        x = rng.random((7, 7))
+        x = x + x.T
+        spread.add(x)
+        delta = x - mean
+        mean += delta / count
+        m2 += delta * (x - mean)
+    np.testing.assert_array_equal(spread.standard_errors(), np.sqrt(m2 / 10))
+    np.testing.assert_array_equal(unpack(pack(mean), 7), mean)

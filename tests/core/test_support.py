@@ -4,10 +4,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.fuzzing import fuzz
 
+from phylolm_harness.core.nj import nj_linkage
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import infer_phylogeny
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.support import count_supports, split_matrix
+from phylolm_harness.core.support import SupportCounter, count_supports, split_matrix
 from phylolm_harness.core.tree import build_tree, from_newick, splits, to_newick
 
 LABELS = ["a", "b", "c", "d", "e", "f"]
@@ -88,3 +89,46 @@ def test_tree_supports_are_written_to_newick_and_clear_clades_are_supported():
     labels = sorted(node.name for node in back.non_tips() if node.name)
     assert labels and all(label.isdigit() and 0 <= int(label) <= 100 for label in labels)
     assert splits(back) == splits(phylogeny.tree)
+
+
+@fuzz(30)
+@given(st.integers(0, 10**6), st.integers(4, 30))
+def test_counts_from_the_joins_equal_counts_from_the_tree(seed, n):
+    rng = np.random.default_rng(seed)
+    labels = [f"m{i:02d}" for i in range(n)]
+
+    def distances():
+        points = rng.normal(size=(n, 2))
+        return np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1))
+
+    reference = build_tree(distances(), labels)
+    joined, built = SupportCounter(reference, labels), SupportCounter(reference, labels)
+    for _ in range(5):
+        d = distances()
+        joined.add_counts(*joined.linkage_counts(nj_linkage(d)))
+        built.add_tree(build_tree(d, labels, ladderized=False))
+    a, b = joined.supports(), built.supports()
+    np.testing.assert_array_equal(a.bootstrap, b.bootstrap)
+    np.testing.assert_array_equal(a.transfer, b.transfer)
+
+
+def test_threaded_resamples_equal_one_after_another():
+    from support.synthetic_populations import rows
+
+    from phylolm_harness.core.resample import bootstrap_distances, distance_standard_errors
+    from phylolm_harness.io.populations_file import parse_observation
+
+    observations = [parse_observation(r, "synthetic") for r in rows(40, 64, seed=2)]
+    pops = Populations.from_observations(observations)
+    phylogeny = infer_phylogeny(pops, "nj", resamples=30, seed=5)
+    assert phylogeny.tree is not None and phylogeny.supports is not None
+    trees = (
+        build_tree(d, pops.models, ladderized=False) for d in bootstrap_distances(pops, 30, seed=5)
+    )
+    one_by_one = count_supports(phylogeny.tree, trees, pops.models)
+    np.testing.assert_array_equal(phylogeny.supports.bootstrap, one_by_one.bootstrap)
+    np.testing.assert_array_equal(phylogeny.supports.transfer, one_by_one.transfer)
+    assert phylogeny.supports.resamples == one_by_one.resamples == 30
+    np.testing.assert_array_equal(
+        phylogeny.standard_errors, distance_standard_errors(pops, 30, seed=5)
+    )

@@ -1,0 +1,184 @@
+"""Symmetric matrices kept as upper triangles, and the compiled loops of gene resampling.
+
+Resampled distances: one pass over the blocks a resample draws.
+
+A resample's similarity is ``S_ij = Σ_b w_b C_b[i, j] / sqrt(W_ij W_ji)`` with ``C_b`` the cross
+products of gene block ``b`` (symmetric, so only their upper triangles are kept, row after row)
+and ``W_ij = Σ_g w_g J_i(g)`` over the genes model ``j`` was observed on. For a model observed on
+every gene, ``W_ij`` does not depend on ``j``: one number a model, and a column only for the
+models observed on some genes. :func:`resampled_distances` sums the drawn blocks row by row (a
+row of sums stays in cache while each drawn block's row is read once; undrawn blocks are not
+read) and turns each pair straight into its distance, without ``n x n`` temporaries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+
+def packed_size(n: int) -> int:
+    """Entries of the upper triangle, diagonal included, of an ``n x n`` matrix.
+
+    Examples
+    --------
+    >>> packed_size(3)
+    6
+    """
+    return n * (n + 1) // 2
+
+
+def pack(
+    matrix: NDArray[np.float64], out: NDArray[np.float64] | None = None
+) -> NDArray[np.float64]:
+    """Upper triangle, diagonal included, row after row (into ``out`` when given).
+
+    Examples
+    --------
+    >>> pack(np.arange(9.0).reshape(3, 3))
+    array([0., 1., 2., 4., 5., 8.])
+    """
+    if out is None:
+        out = np.empty(packed_size(len(matrix)))
+    _pack(np.ascontiguousarray(matrix, dtype=np.float64), out)
+    return out
+
+
+def unpack(packed: NDArray[np.float64], n: int) -> NDArray[np.float64]:
+    """Return the symmetric ``n x n`` matrix of a packed upper triangle.
+
+    Examples
+    --------
+    >>> unpack(np.array([0.0, 1.0, 2.0, 4.0, 5.0, 8.0]), 3)
+    array([[0., 1., 2.],
+           [1., 4., 5.],
+           [2., 5., 8.]])
+    """
+    out = np.empty((n, n))
+    _unpack(packed, out)
+    return out
+
+
+@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+def _pack(matrix: Any, out: Any) -> None:
+    n = matrix.shape[0]
+    t = 0
+    for i in range(n):
+        for j in range(i, n):
+            out[t] = matrix[i, j]
+            t += 1
+
+
+@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+def _unpack(packed: Any, out: Any) -> None:
+    n = out.shape[0]
+    t = 0
+    for i in range(n):
+        for j in range(i, n):
+            out[i, j] = packed[t]
+            out[j, i] = packed[t]
+            t += 1
+
+
+def resampled_distances(
+    cross: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    within: NDArray[np.float64],
+    within_partial: NDArray[np.float64],
+    partial_column: NDArray[np.int64],
+) -> NDArray[np.float64] | None:
+    """Nei distances on resampled genes, or ``None`` when a pair's similarity is undefined.
+
+    Parameters
+    ----------
+    cross : ndarray
+        ``(B, n (n + 1) / 2)`` packed (:func:`pack`) cross products of each gene block.
+    weights : ndarray
+        ``(B,)`` times each block was drawn.
+    within : ndarray
+        ``(n,)`` ``Σ_g w_g J_i(g)`` over every gene.
+    within_partial : ndarray
+        ``(n, p)`` the same sums over the genes each of the ``p`` partly observed models was
+        observed on.
+    partial_column : ndarray of int64
+        ``(n,)`` column of ``within_partial`` of each model, ``-1`` if observed on every gene.
+
+    Returns
+    -------
+    ndarray or None
+        ``(n, n)`` distances, ``-ln`` of the similarity capped at 1, zero on the diagonal; ``None``
+        when two models share no allele (similarity 0) or a pair's within term is not positive.
+    """
+    drawn = np.flatnonzero(weights).astype(np.int64)
+    n = len(within)
+    out = np.empty((n, n))
+    ok = _distances(cross, drawn, weights[drawn], within, within_partial, partial_column, out)
+    return out if ok else None
+
+
+@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+def _distances(
+    cross: Any,
+    drawn: Any,
+    weights: Any,
+    within: Any,
+    within_partial: Any,
+    partial_column: Any,
+    out: Any,
+) -> bool:
+    n = within.shape[0]
+    row = np.empty(n)
+    start = 0
+    for i in range(n):
+        width = n - i
+        for e in range(width):
+            row[e] = 0.0
+        for r in range(drawn.shape[0]):
+            w = weights[r]
+            block = cross[drawn[r]]
+            for e in range(width):
+                row[e] += w * block[start + e]
+        out[i, i] = 0.0
+        ci = partial_column[i]
+        for e in range(1, width):
+            j = i + e
+            cj = partial_column[j]
+            w_ij = within[i] if cj < 0 else within_partial[i, cj]
+            w_ji = within[j] if ci < 0 else within_partial[j, ci]
+            denominator = w_ij * w_ji
+            if row[e] <= 0.0 or denominator <= 0.0:
+                return False
+            distance = -np.log(min(row[e] / np.sqrt(denominator), 1.0))
+            if not distance >= 0.0:  # as np.maximum(distance, 0): keeps -0.0
+                distance = 0.0
+            out[i, j] = distance
+            out[j, i] = distance
+        start += width
+    return True
+
+
+def spread_add(
+    matrix: NDArray[np.float64], mean: NDArray[np.float64], m2: NDArray[np.float64], count: int
+) -> None:
+    """Welford's update of the packed running ``mean`` and ``m2`` by a symmetric matrix.
+
+    ``count`` counts ``matrix``. The arithmetic is numpy's elementwise ``delta = x - mean;
+    mean += delta / count; m2 += delta * (x - mean)``, on the upper triangle only.
+    """
+    _spread_add(matrix, mean, m2, float(count))
+
+
+@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+def _spread_add(matrix: Any, mean: Any, m2: Any, count: float) -> None:
+    n = matrix.shape[0]
+    t = 0
+    for i in range(n):
+        for j in range(i, n):
+            x = matrix[i, j]
+            delta = x - mean[t]
+            mean[t] += delta / count
+            m2[t] += delta * (x - mean[t])
+            t += 1

@@ -1,0 +1,204 @@
+"""Gene resampling (bootstrap): distance matrices on resampled genes, and their spread.
+
+Genes are cut into blocks whose cross products are computed once (:func:`block_products`); each
+resample weights the blocks by how often it drew them, so it costs one pass over the drawn blocks
+(:func:`~phylolm_harness.core.packed.resampled_distances`) instead of a product over every allele.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from numpy.typing import NDArray
+
+from phylolm_harness.core.packed import (
+    pack,
+    packed_size,
+    resampled_distances,
+    spread_add,
+    unpack,
+)
+from phylolm_harness.core.populations import Populations
+from phylolm_harness.core.similarity import Estimator, FloatMatrix, gram, homozygosity
+from phylolm_harness.errors import InputError
+
+MIN_BLOCKS = 20
+"""Fewest gene blocks a bootstrap is drawn from (or every gene, when there are fewer genes)."""
+
+BLOCK_BYTES = 2**29
+"""Memory the bootstrap's per-block cross products would take as full ``n x n`` matrices (see
+:func:`gene_blocks`): one block a gene up to 512 models on 256 genes, 67 blocks of 3 or 4 genes
+at 1,000 models, and at least :data:`MIN_BLOCKS` up to 1,832 models. They are kept packed, in
+half that; each resample reads the blocks it drew once."""
+
+
+def bootstrap_distances(
+    pops: Populations,
+    n_resamples: int,
+    seed: int,
+    estimator: Estimator = "unbiased",
+    max_bytes: int = BLOCK_BYTES,
+) -> Iterator[FloatMatrix]:
+    """Yield distance matrices computed on genes resampled with replacement.
+
+    Genes are cut into blocks (:func:`gene_blocks`) whose cross products are computed once; a
+    resample draws as many blocks as there are, with replacement, and weights every block's terms
+    by how often it was drawn, so it costs one pass over the blocks it drew instead of a product
+    over every allele. While one block per gene fits in ``max_bytes`` this is exactly the
+    gene bootstrap; past that, genes are resampled in blocks of neighbours (genes are independent,
+    so block sums are too). Use it for standard errors and branch support. Resamples on which a
+    pair's distance is undefined (see :func:`~phylolm_harness.core.similarity.nei_similarity`)
+    are left out.
+    """
+    bootstrap = GeneBootstrap(pops, n_resamples, estimator, max_bytes)
+    for drawn in bootstrap.draws(seed):
+        distances = bootstrap.distances(drawn)
+        if distances is not None:
+            yield distances
+
+
+class GeneBootstrap:
+    """What every resample of :func:`bootstrap_distances` reads, computed once.
+
+    :meth:`draws` gives each resample's block weights in order (seeded); :meth:`distances` turns
+    weights into a distance matrix and may run on several threads at once (its compiled pass
+    releases the GIL).
+
+    Raises
+    ------
+    InputError
+        When ``n_resamples`` > 0 and fewer than :data:`MIN_BLOCKS` gene blocks fit ``max_bytes``.
+    """
+
+    def __init__(
+        self,
+        pops: Populations,
+        n_resamples: int,
+        estimator: Estimator = "unbiased",
+        max_bytes: int = BLOCK_BYTES,
+    ) -> None:
+        self.block_of_gene = gene_blocks(len(pops.models), len(pops.genes), max_bytes)
+        self.n_blocks = int(self.block_of_gene.max()) + 1 if len(self.block_of_gene) else 0
+        self.n_resamples = n_resamples
+        if n_resamples > 0 and self.n_blocks < min(MIN_BLOCKS, len(pops.genes)):
+            need = 8 * len(pops.models) ** 2 * min(MIN_BLOCKS, len(pops.genes)) / 2**30
+            raise InputError(
+                f"resampling genes at {len(pops.models)} models needs {need:.1f} GiB for "
+                f"{MIN_BLOCKS} gene blocks (at most {max_bytes / 2**30:.1f} GiB are used): "
+                "use --resamples 0, or compare fewer models"
+            )
+        j = homozygosity(pops, estimator)
+        self.undefined = bool(np.isnan(j).any())
+        """Every resample is undefined, as the full similarity is (see homozygosity)."""
+        self.j = np.nan_to_num(j)
+        self.observed = pops.observed
+        self.partial = np.flatnonzero(~self.observed.all(axis=1))
+        self.partial_column = np.full(len(pops.models), -1, dtype=np.int64)
+        self.partial_column[self.partial] = np.arange(len(self.partial))
+        empty = np.empty((0, packed_size(len(pops.models))))
+        self.cross = empty if self.undefined else block_products(pops, self.block_of_gene)
+
+    def draws(self, seed: int) -> Iterator[NDArray[np.float64]]:
+        """Yield how often each block is drawn, resample after resample (none if undefined)."""
+        rng = np.random.default_rng(seed)
+        uniform = np.full(self.n_blocks, 1.0 / max(self.n_blocks, 1))
+        for _ in range(self.n_resamples if not self.undefined else 0):
+            yield rng.multinomial(self.n_blocks, uniform).astype(np.float64)
+
+    def distances(self, drawn: NDArray[np.float64]) -> FloatMatrix | None:
+        """Distances on the genes of one draw, or ``None`` when a pair's is undefined."""
+        gene_weights = drawn[self.block_of_gene]
+        if len(self.partial) and _unshared(self.observed, self.partial, gene_weights > 0):
+            return None
+        within_partial = self.j @ (self.observed[self.partial] * gene_weights).T
+        return resampled_distances(
+            self.cross, drawn, self.j @ gene_weights, within_partial, self.partial_column
+        )
+
+
+def _unshared(
+    observed: NDArray[np.bool_], partial: NDArray[np.intp], drawn: NDArray[np.bool_]
+) -> bool:
+    """Whether a partly observed model shares no drawn gene with some other model."""
+    rows = observed[partial].astype(np.float32)  # counts: exact in float32
+    shared = rows @ (observed & drawn).astype(np.float32).T
+    shared[np.arange(len(partial)), partial] = 1.0  # a model with itself does not count
+    return bool((shared == 0).any())
+
+
+def gene_blocks(n_models: int, n_genes: int, max_bytes: int = BLOCK_BYTES) -> NDArray[np.int64]:
+    """Block of every gene: one gene a block while ``n_genes`` products of ``n x n`` fit.
+
+    Otherwise as many blocks of consecutive genes (sizes differing by at most one) as fit in
+    ``max_bytes``, and never fewer than 1.
+
+    Examples
+    --------
+    >>> gene_blocks(10, 4).tolist(), gene_blocks(1000, 6, max_bytes=3 * 8 * 1000**2).tolist()
+    ([0, 1, 2, 3], [0, 0, 1, 1, 2, 2])
+    """
+    fit = max(1, max_bytes // (8 * max(n_models, 1) ** 2))
+    n_blocks = min(n_genes, fit)
+    return np.arange(n_genes, dtype=np.int64) * n_blocks // max(n_genes, 1)
+
+
+def block_products(pops: Populations, block_of_gene: NDArray[np.int64]) -> FloatMatrix:
+    """Return the cross products ``Σ_a P_i(a) P_j(a)`` of each block of genes, packed.
+
+    ``(B, n (n + 1) / 2)``: the upper triangle of each block's symmetric ``n x n`` product
+    (:func:`~phylolm_harness.core.resample.pack`), half the memory of the full products.
+    """
+    n_blocks = int(block_of_gene.max()) + 1 if len(block_of_gene) else 0
+    block_of_column = block_of_gene[pops.column_gene]
+    order = np.argsort(block_of_column, kind="stable")
+    columns = pops.frequencies.tocsc()[:, order]
+    bounds = np.searchsorted(block_of_column[order], np.arange(n_blocks + 1))
+    cross = np.empty((n_blocks, packed_size(len(pops.models))))
+    product = np.empty((len(pops.models), len(pops.models)))
+    for b in range(n_blocks):
+        pack(gram(columns[:, bounds[b] : bounds[b + 1]], out=product), out=cross[b])
+    return cross
+
+
+def distance_standard_errors(
+    pops: Populations,
+    n_resamples: int = 100,
+    seed: int = 0,
+    estimator: Estimator = "unbiased",
+    max_bytes: int = BLOCK_BYTES,
+) -> FloatMatrix:
+    """Estimate the standard error of every pairwise distance by resampling genes (bootstrap).
+
+    Streams the resamples, so memory stays at the blocks of :func:`bootstrap_distances` and a few
+    ``n x n`` matrices.
+    """
+    spread = RunningSpread(len(pops.models))
+    for distances in bootstrap_distances(pops, n_resamples, seed, estimator, max_bytes):
+        spread.add(distances)
+    return spread.standard_errors()
+
+
+class RunningSpread:
+    """Running standard deviation of symmetric ``n x n`` matrices (Welford's update).
+
+    Only upper triangles are kept (:func:`~phylolm_harness.core.resample.pack`).
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.mean = np.zeros(packed_size(n))
+        self.m2 = np.zeros(packed_size(n))
+        self.count = 0
+
+    def add(self, matrix: FloatMatrix) -> FloatMatrix:
+        """Account for one matrix; return it unchanged (so it can sit in a generator)."""
+        self.count += 1
+        spread_add(matrix, self.mean, self.m2, self.count)
+        return matrix
+
+    def standard_errors(self) -> FloatMatrix:
+        """Sample standard deviation of the matrices seen (NaN with fewer than 2)."""
+        if self.count < 2:
+            return np.full((self.n, self.n), np.nan)
+        return unpack(np.sqrt(self.m2 / (self.count - 1)), self.n)
