@@ -23,6 +23,7 @@ from phylolm_harness.core.tree import MethodChoice
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import read_benchmark_scores
 from phylolm_harness.io.files import Content
+from phylolm_harness.io.pairs_file import read_known_pairs
 from phylolm_harness.io.populations_file import read_populations_file
 from phylolm_harness.io.runs import Identity, Results, Run, check_renames, folders, index_runs
 from phylolm_harness.io.samples import read_observations
@@ -128,6 +129,7 @@ def tree(
     resamples: int | None = None,
     seed: int = 0,
     benchmarks_hint: bool = True,
+    reuse: Path | None = None,
 ) -> TreeResult:
     """Read every observation and infer the phylogeny.
 
@@ -145,6 +147,9 @@ def tree(
         See :func:`phylolm_harness.core.phylogeny.infer_phylogeny`.
     benchmarks_hint : bool
         Add a report section pointing to ``predict`` when benchmark results sit next to the genes.
+    reuse : Path, optional
+        A folder where an earlier tree was written: the cross products of models it already had
+        are taken from its ``pairs.npy`` (see :mod:`phylolm_harness.core.pairs`).
 
     Returns
     -------
@@ -160,9 +165,16 @@ def tree(
     if not 0 <= seed < 2**63:
         raise InputError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
     inputs = read_inputs(results_dir, populations, rename=rename, genomes=genomes)
-    phylogeny = infer_phylogeny(
-        Populations.from_observations(inputs.observations), method, estimator, resamples, seed
-    )
+    known, note = read_known_pairs(reuse) if reuse is not None else (None, "")
+    pops = Populations.from_observations(inputs.observations)
+    phylogeny = infer_phylogeny(pops, method, estimator, resamples, seed, known)
+    notes = [*inputs.notes, *([note] if note else [])]
+    if phylogeny.reused:
+        notes.append(
+            f"the cross products of {phylogeny.reused} of {len(pops.models)} models were reused "
+            f"from the earlier tree in {reuse} (pairs.npy); only pairs with the others were "
+            "computed"
+        )
     sections: tuple[str, ...] = ()
     if benchmarks_hint and results_dir is not None:
         hint = _benchmarks_hint(results_dir, rename, inputs.runs)
@@ -170,7 +182,7 @@ def tree(
     return TreeResult(
         phylogeny,
         inputs.observations,
-        inputs.notes,
+        tuple(notes),
         sections,
         inputs.identities,
         dict(rename or {}),

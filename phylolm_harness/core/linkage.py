@@ -56,7 +56,7 @@ def linkage_counts(
     return _counts(linkage, members, sizes, nearest_tip)  # type: ignore[no-any-return]
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _counts(linkage: Any, members: Any, sizes: Any, nearest_tip: Any) -> Any:
     n, k = members.shape
     inner = max(n - 3, 0)  # clusters before the last three: the internal branches

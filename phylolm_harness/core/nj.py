@@ -76,7 +76,7 @@ def nj_linkage(distances: NDArray[np.float64]) -> NDArray[np.float64]:
     return linkage
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _nj(dm: Any, sums: Any, k: int, k_max: int) -> Any:
     """scikit-bio's ``_nj`` on ``dm`` (modified) and its column sums, with a pruned search."""
     big_n = dm.shape[0]

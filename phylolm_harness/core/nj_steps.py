@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _block_sum(a: Any, lo: int, n: int) -> float:
     """Sum at most 128 contiguous numbers as numpy does: eight running sums, then the rest."""
     if n < 8:
@@ -41,7 +41,7 @@ def _block_sum(a: Any, lo: int, n: int) -> float:
     return float(res)
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _pairwise_sum(a: Any, n: int) -> float:
     """Sum ``a[:n]`` pairwise as numpy does (``np.add.reduce`` of a contiguous row).
 
@@ -73,7 +73,7 @@ def _pairwise_sum(a: Any, n: int) -> float:
     return float(done[0])
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _keep(
     kept_d: Any,
     kept_id: Any,
@@ -105,7 +105,7 @@ def _keep(
     kept_bound[slot] = kept_d[slot, k - 1] if m > k else np.inf
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _append(found: Any, count: int, c: int, b: int, q: float) -> Any:
     """Store the pair ``(c, b)`` and its ``Q`` at ``count``, growing the store when full."""
     if count == found.shape[0]:
@@ -120,7 +120,7 @@ def _append(found: Any, count: int, c: int, b: int, q: float) -> Any:
     return found
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _sort(a: Any, n: int) -> None:
     """Sort ``a[:n]`` in place (Shell's sort, gaps 1, 4, 13, ...): short lists, cheap to compile."""
     gap = 1
@@ -137,7 +137,7 @@ def _sort(a: Any, n: int) -> None:
         gap //= 3
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _first_least(dm: Any, sums: Any, n2: float, keys: Any, n_keys: int, big_n: int) -> Any:
     """scikit-bio's pair among candidate pairs ``i * big_n + j`` (``i < j``, sorted).
 
@@ -163,7 +163,7 @@ def _first_least(dm: Any, sums: Any, n2: float, keys: Any, n_keys: int, big_n: i
     return i, j
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _scan_all(dm: Any, sums: Any, n: int) -> Any:
     """scikit-bio's pair among every pair of the first ``n`` positions (``nj_minq_cy``)."""
     n2 = n - 2.0

@@ -62,7 +62,7 @@ def unpack(packed: NDArray[np.float64], n: int) -> NDArray[np.float64]:
     return out
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _pack(matrix: Any, out: Any) -> None:
     n = matrix.shape[0]
     t = 0
@@ -72,7 +72,7 @@ def _pack(matrix: Any, out: Any) -> None:
             t += 1
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _unpack(packed: Any, out: Any) -> None:
     n = out.shape[0]
     t = 0
@@ -119,7 +119,7 @@ def resampled_distances(
     return out if ok else None
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _distances(
     cross: Any,
     drawn: Any,
@@ -171,7 +171,7 @@ def spread_add(
     _spread_add(matrix, mean, m2, float(count))
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def _spread_add(matrix: Any, mean: Any, m2: Any, count: float) -> None:
     n = matrix.shape[0]
     t = 0

@@ -12,6 +12,7 @@ from skbio import TreeNode
 from threadpoolctl import threadpool_limits
 
 from phylolm_harness.core.nj import nj_linkage
+from phylolm_harness.core.pairs import KnownPairs, cross_products, model_fingerprints
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.resample import GeneBootstrap, RunningSpread, bootstrap_distances
 from phylolm_harness.core.similarity import Estimator, FloatMatrix, nei_distance, nei_similarity
@@ -39,6 +40,10 @@ class Phylogeny:
     """Branch supports of the tree's splits, from the same gene resamples as the errors."""
     resample_note: str = ""
     """Why the resamples were skipped, when they were ("" otherwise)."""
+    pairs: KnownPairs | None = None
+    """The cross products of the models, kept for a grown tree (see :mod:`.pairs`)."""
+    reused: int = 0
+    """Models whose cross products came from an earlier result."""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -128,15 +133,23 @@ def infer_phylogeny(
     estimator: Estimator = "unbiased",
     resamples: int | None = None,
     seed: int = 0,
+    known: KnownPairs | None = None,
+    keep_pairs: bool = True,
 ) -> Phylogeny:
     """Compute similarities, distances and (with 3 models or more) a tree.
+
+    The cross products of models found in ``known`` (an earlier result's) are reused; with
+    ``keep_pairs`` they are returned in :attr:`Phylogeny.pairs` for the next one.
 
     With ``resamples`` > 1 (by default :func:`resamples_for` the number of models), genes are
     resampled that many times (seeded); each resample gives a distance matrix, from which the
     standard errors of the distances come, and a tree, from which the supports of the splits
     come. ``method`` ``auto`` picks the tree-building method by size (:func:`method_for`).
     """
-    result = nei_similarity(pops, estimator)
+    prints = model_fingerprints(pops) if known is not None or keep_pairs else ()
+    cross, reused = cross_products(pops, known, prints)
+    pairs = KnownPairs(prints, cross.copy()) if keep_pairs else None
+    result = nei_similarity(pops, estimator, cross)
     distances = nei_distance(result.similarity)
     n = len(pops.models)
     chosen: Method = method_for(method, n)
@@ -150,7 +163,7 @@ def infer_phylogeny(
             tree = build_tree(distances, pops.models, chosen)
         except InputError as error:
             why = str(error)
-    errors = np.full((n, n), np.nan)
+    errors: NDArray[np.float64] = np.broadcast_to(np.float64(np.nan), (n, n))  # no memory
     supports = None
     if resamples > 1 and n > 1:
         spread = RunningSpread(n)
@@ -178,4 +191,6 @@ def infer_phylogeny(
         estimator,
         supports,
         note,
+        pairs,
+        reused,
     )

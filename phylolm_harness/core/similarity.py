@@ -67,7 +67,9 @@ def homozygosity(pops: Populations, estimator: Estimator = "unbiased") -> FloatM
     return out
 
 
-def nei_similarity(pops: Populations, estimator: Estimator = "unbiased") -> Similarity:
+def nei_similarity(
+    pops: Populations, estimator: Estimator = "unbiased", cross: FloatMatrix | None = None
+) -> Similarity:
     r"""Nei's genetic identity between every pair of models.
 
     .. math:: S_{ij} = \frac{\sum_g \sum_a P_i(a|g) P_j(a|g)}
@@ -82,6 +84,8 @@ def nei_similarity(pops: Populations, estimator: Estimator = "unbiased") -> Simi
         Allele frequencies of ``n`` models.
     estimator : {"unbiased", "plugin"}
         Within-population term, see :func:`homozygosity`.
+    cross : ndarray, optional
+        The cross products ``gram(pops.frequencies)`` when already known (overwritten).
 
     Returns
     -------
@@ -104,7 +108,9 @@ def nei_similarity(pops: Populations, estimator: Estimator = "unbiased") -> Simi
     array([[1.   , 0.894],
            [0.894, 1.   ]])
     """
-    result = _similarity(pops, gram(pops.frequencies), homozygosity(pops, estimator))
+    if cross is None:
+        cross = gram(pops.frequencies)
+    result = _similarity(pops, cross, homozygosity(pops, estimator))
     _check_coverage(pops, result.shared_genes)
     return result
 
@@ -213,8 +219,11 @@ def gram(
     matrix: sp.csr_array | sp.csc_array,
     chunk_bytes: int = 256 * 2**20,
     out: FloatMatrix | None = None,
+    rows: NDArray[np.int64] | None = None,
 ) -> FloatMatrix:
     """Dense ``matrix @ matrix.T``, memory-bounded; into ``out`` (``n x n``) when given.
+
+    With ``rows``, only those rows of the product (``matrix[rows] @ matrix.T``).
 
     Allele matrices are dense in practice (every model writes several alleles on every gene), and
     for them a dense BLAS product over column chunks is 20x faster than a sparse-sparse product;
@@ -222,7 +231,8 @@ def gram(
     """
     n_rows, n_cols = matrix.shape
     if n_rows * n_cols == 0 or matrix.nnz < _DENSE_FROM * n_rows * n_cols:
-        product = np.asarray((matrix @ matrix.T).toarray(), dtype=np.float64)
+        picked = matrix if rows is None else sp.csr_array(matrix)[rows]
+        product = np.asarray((picked @ matrix.T).toarray(), dtype=np.float64)
         if out is None:
             return product
         out[...] = product
@@ -231,11 +241,12 @@ def gram(
     csc = matrix.tocsc()
     for start in range(0, n_cols, step):
         block = csc[:, start : start + step].toarray()
+        left = block if rows is None else block[rows]
         if start == 0:  # as 0 + it: products of frequencies are never -0.0
-            out = np.matmul(block, block.T, out=out)
+            out = np.matmul(left, block.T, out=out)
         else:
             assert out is not None
-            out += block @ block.T
+            out += left @ block.T
         del block
     assert out is not None
     return out

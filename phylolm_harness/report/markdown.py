@@ -89,6 +89,8 @@ _READING_GUIDE = [
     "- `tree.html` is the same tree to open in a browser (offline, one file): search models by "
     "name, click a node to fold its clade, hover a model for its distances to the one searched "
     "or clicked and its nearest relative.",
+    "- `pairs.npy` and `pairs.json` keep the models' cross products: a later tree written to this "
+    "folder with more models computes only the pairs with the new ones.",
     "- `populations.jsonl` holds every model's alleles; pass it to `tree --populations` to merge "
     "collections made on other machines.",
     "- `heatmap.png` shows the distances in tree order: blocks along the diagonal are families.",

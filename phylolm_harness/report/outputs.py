@@ -16,6 +16,7 @@ from phylolm_harness.core.predict import Predictions
 from phylolm_harness.core.tree import to_newick
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.files import Chunks, Content
+from phylolm_harness.io.pairs_file import PAIRS_INDEX, PAIRS_MATRIX, pairs_index
 from phylolm_harness.io.populations_file import populations_chunks
 from phylolm_harness.report.markdown import method_name, render_report
 from phylolm_harness.report.plots import draw_heatmap, plot_predictions
@@ -51,6 +52,8 @@ TREE_OUTPUTS = (
     "similarity.npy",
     "distance_errors.npy",
     "shared_genes.npy",
+    "pairs.npy",
+    "pairs.json",
 )
 """Files ``tree`` writes (the ``.npy`` tables instead of CSV past
 :data:`~phylolm_harness.report.tables.TEXT_TABLES_MAX_MODELS` models)."""
@@ -106,6 +109,9 @@ def render_tree_outputs(
     index = np.array([position[name] for name in order], dtype=np.int64)
     files["heatmap.png"] = draw_heatmap(phylogeny.distances, order, "Nei distances", index)
     files["report.md"] = render_report(phylogeny, notes, sections).encode()
+    if phylogeny.pairs is not None:
+        files[PAIRS_MATRIX] = Chunks(partial(npy_chunks, phylogeny.pairs.cross))
+        files[PAIRS_INDEX] = pairs_index(phylogeny.pairs.fingerprints)
     return files
 
 

@@ -1,0 +1,100 @@
+"""Cross products kept from an earlier result: a grown result computes only pairs with new models.
+
+The cross product ``Σ_g Σ_a P_i(a|g) P_j(a|g)`` of two models depends on nothing but their two
+allele distributions, and it is the one ``n x n`` product of the similarity: every other term is
+per model. A model's *fingerprint* hashes its distribution (each allele named by its genome, gene
+and text, with its frequency), so a model seen before, even among other models or read from
+another file, finds its old pairs again; anything changed (one more probe, another genome
+selected) gives another fingerprint, and its pairs are computed afresh.
+
+Examples
+--------
+>>> from phylolm_harness.core.observations import GeneObservation as Obs
+>>> obs = [Obs(m, "g", "f", "1", {"ab": n, "cd": 4 - n}, 4) for m, n in [("a", 1), ("b", 3)]]
+>>> pops = Populations.from_observations(obs)
+>>> known = KnownPairs(model_fingerprints(pops), gram(pops.frequencies))
+>>> grown = Populations.from_observations([*obs, Obs("c", "g", "f", "1", {"ab": 2, "cd": 2}, 4)])
+>>> cross, reused = cross_products(grown, known)
+>>> reused, bool(np.allclose(cross, gram(grown.frequencies)))
+(2, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from phylolm_harness.core.populations import Populations
+from phylolm_harness.core.similarity import gram
+
+__all__ = ["KnownPairs", "cross_products", "model_fingerprints"]
+
+
+@dataclass(frozen=True)
+class KnownPairs:
+    """Cross products of models of an earlier result, with their fingerprints."""
+
+    fingerprints: tuple[str, ...]
+    cross: NDArray[np.float64]
+    """``(k, k)``, rows and columns in the order of ``fingerprints`` (may be a memory map)."""
+
+
+def model_fingerprints(pops: Populations) -> tuple[str, ...]:
+    """Return a fingerprint of each model's allele frequencies (hex, 32 characters).
+
+    Equal fingerprints mean equal frequencies on equally named alleles, whatever the other models
+    and the column order of the populations.
+    """
+    names = [
+        f"{gene.genome}\0{gene.fingerprint}\0{gene.id}\0{allele}".encode()
+        for gene, allele in zip(
+            (pops.genes[g] for g in pops.column_gene.tolist()), pops.column_allele, strict=True
+        )
+    ]
+    digests = np.frombuffer(
+        b"".join(hashlib.blake2b(name, digest_size=16).digest() for name in names), dtype=">u8"
+    ).reshape(-1, 2)
+    matrix = pops.frequencies
+    prints = []
+    for i in range(len(pops.models)):
+        span = slice(matrix.indptr[i], matrix.indptr[i + 1])
+        columns, values = matrix.indices[span], matrix.data[span]
+        order = np.lexsort((digests[columns, 1], digests[columns, 0]))
+        content = digests[columns[order]].tobytes() + values[order].astype("<f8").tobytes()
+        prints.append(hashlib.blake2b(content, digest_size=16).hexdigest())
+    return tuple(prints)
+
+
+def cross_products(
+    pops: Populations, known: KnownPairs | None = None, prints: tuple[str, ...] = ()
+) -> tuple[NDArray[np.float64], int]:
+    """Return every pair's cross product and how many models took theirs from ``known``.
+
+    ``prints`` are :func:`model_fingerprints` of ``pops`` when already computed.
+
+    Pairs of two known models are copied; the rows of the other models are one product of their
+    frequencies with everyone's. The copied values are those an earlier product gave: equal to a
+    product over the grown populations up to the rounding of a sum in another order (about 1e-16).
+    """
+    if known is None:
+        return gram(pops.frequencies), 0
+    where = {fingerprint: k for k, fingerprint in enumerate(known.fingerprints)}
+    prints = prints or model_fingerprints(pops)
+    old = np.array([where.get(f, -1) for f in prints], dtype=np.int64)
+    kept = np.flatnonzero(old >= 0)
+    if len(kept) < 2:
+        return gram(pops.frequencies), 0
+    n = len(pops.models)
+    cross = np.empty((n, n))
+    for start in range(0, len(kept), 1024):  # a band of rows at a time from a memory map
+        rows = kept[start : start + 1024]
+        cross[np.ix_(rows, kept)] = np.asarray(known.cross[old[rows]])[:, old[kept]]
+    new = np.flatnonzero(old < 0)
+    if len(new):
+        product = gram(pops.frequencies, rows=new)
+        cross[new, :] = product
+        cross[:, new] = product.T
+    return cross, len(kept)

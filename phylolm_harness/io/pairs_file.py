@@ -1,0 +1,49 @@
+"""The pairs a tree folder keeps for the next, grown tree: ``pairs.npy`` and ``pairs.json``.
+
+``pairs.npy`` holds the ``n x n`` cross products of the models (NumPy format, float64) and
+``pairs.json`` their fingerprints in the same order (see :mod:`phylolm_harness.core.pairs`).
+An unreadable or inconsistent pair of files is set aside with a note: every pair is then
+computed, as for a new folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from phylolm_harness.core.pairs import KnownPairs
+
+__all__ = ["PAIRS_INDEX", "PAIRS_MATRIX", "pairs_index", "read_known_pairs"]
+
+PAIRS_MATRIX = "pairs.npy"
+PAIRS_INDEX = "pairs.json"
+
+
+def read_known_pairs(folder: Path) -> tuple[KnownPairs | None, str]:
+    """Return the pairs an earlier tree left in ``folder`` (memory-mapped), and a note.
+
+    ``(None, "")`` when there are none; ``(None, note)`` when they cannot be used.
+    """
+    index, matrix = folder / PAIRS_INDEX, folder / PAIRS_MATRIX
+    if not index.is_file() and not matrix.is_file():
+        return None, ""
+    try:
+        prints = json.loads(index.read_text(encoding="utf-8"))["fingerprints"]
+        if not isinstance(prints, list) or not all(isinstance(p, str) for p in prints):
+            raise ValueError("fingerprints must be a list of strings")
+        cross = np.load(matrix, mmap_mode="r", allow_pickle=False)
+        if cross.dtype != np.float64 or cross.shape != (len(prints), len(prints)):
+            raise ValueError(f"a {cross.dtype} matrix of shape {cross.shape}")
+    except (OSError, EOFError, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        return None, (
+            f"{folder}: the pairs an earlier tree kept there are unreadable ({error}); every "
+            "pair was computed"
+        )
+    return KnownPairs(tuple(prints), cross), ""
+
+
+def pairs_index(fingerprints: tuple[str, ...]) -> bytes:
+    """Return ``pairs.json``: the fingerprints of the rows of ``pairs.npy``."""
+    return json.dumps({"fingerprints": list(fingerprints)}).encode()
