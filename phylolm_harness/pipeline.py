@@ -170,10 +170,11 @@ def tree(
     phylogeny = infer_phylogeny(pops, method, estimator, resamples, seed, known)
     notes = [*inputs.notes, *([note] if note else [])]
     if phylogeny.reused:
+        n = len(pops.models)
+        which = f"all {n}" if phylogeny.reused == n else f"{phylogeny.reused} of {n}"
         notes.append(
-            f"the cross products of {phylogeny.reused} of {len(pops.models)} models were reused "
-            f"from the earlier tree in {reuse} (pairs.npy); only pairs with the others were "
-            "computed"
+            f"the cross products of {which} models were reused from the earlier tree in {reuse} "
+            "(pairs.npy); only pairs with a new model were computed"
         )
     sections: tuple[str, ...] = ()
     if benchmarks_hint and results_dir is not None:

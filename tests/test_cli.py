@@ -297,7 +297,8 @@ def test_tree_into_an_old_predict_folder_leaves_no_stale_prediction(tmp_path):
     assert main(["tree", str(tmp_path / "results"), "-o", str(out), "--resamples", "0"]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["similarity.csv", "distances.csv", "distance_errors.csv", "shared_genes.csv",
-         "tree.nwk", "tree.png", "tree.html", "heatmap.png", "report.md", "populations.jsonl"]
+         "tree.nwk", "tree.png", "tree.html", "heatmap.png", "report.md", "populations.jsonl",
+         "pairs.npy", "pairs.json"]
     )  # fmt: skip
     assert out.stat().st_ino != inode  # the whole set was swapped in at once
     assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind

@@ -57,7 +57,7 @@ DEFAULT_RESAMPLES = 100
 RESAMPLE_MAX_MODELS = 1500
 """Most models resampled by default (100 resamples take about 5 s at 1,500 models on 2 cores);
 past about 1,800 models the gene blocks of :func:`~phylolm_harness.core.resample.gene_blocks` get
-too few, and past 2,000 models (balanced minimum evolution) 100 trees take minutes."""
+too few."""
 
 
 def resamples_for(asked: int | None, n_models: int) -> tuple[int, str]:
@@ -76,8 +76,8 @@ def resamples_for(asked: int | None, n_models: int) -> tuple[int, str]:
         return DEFAULT_RESAMPLES, ""
     return 0, (
         f"standard errors and branch supports were not computed: {n_models} models is more than "
-        f"{RESAMPLE_MAX_MODELS}, where {DEFAULT_RESAMPLES} resampled trees take minutes; ask for "
-        "them with --resamples K"
+        f"{RESAMPLE_MAX_MODELS}, past which the gene blocks that fit in memory become too few "
+        "for a faithful bootstrap; ask for them with --resamples K (refused below 20 blocks)"
     )
 
 

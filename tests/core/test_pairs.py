@@ -1,0 +1,87 @@
+"""A tree grown from an earlier one (its pairs reused) equals the tree computed from scratch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from support.synthetic_populations import rows
+
+from phylolm_harness.cli import main
+from phylolm_harness.core.tree import from_newick, robinson_foulds
+
+
+def write_rows(path, lines) -> None:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+
+def read_matrix(path) -> np.ndarray:
+    text = path.read_text(encoding="utf-8").splitlines()[1:]
+    return np.array([[float(x or "nan") for x in line.split(",")[1:]] for line in text])
+
+
+@pytest.fixture
+def grown_and_scratch(tmp_path):
+    lines = list(rows(40, 24))
+    models = sorted({line["model"] for line in lines})
+    first = [line for line in lines if line["model"] in models[:30]]
+    later = [line for line in lines if line["model"] not in models[:30]]
+    write_rows(tmp_path / "first.jsonl", first)
+    write_rows(tmp_path / "later.jsonl", later)
+    grown, scratch = tmp_path / "grown", tmp_path / "scratch"
+    assert main(["tree", "--populations", str(tmp_path / "first.jsonl"), "-o", str(grown)]) == 0
+    both = ["--populations", str(tmp_path / "first.jsonl"), "--populations"]
+    assert main(["tree", *both, str(tmp_path / "later.jsonl"), "-o", str(grown)]) == 0
+    assert main(["tree", *both, str(tmp_path / "later.jsonl"), "-o", str(scratch)]) == 0
+    return tmp_path, grown, scratch
+
+
+def assert_same_result(a, b) -> None:
+    for name in ("similarity.csv", "distances.csv", "distance_errors.csv", "shared_genes.csv"):
+        np.testing.assert_allclose(read_matrix(a / name), read_matrix(b / name), rtol=1e-7)
+    trees = [from_newick((folder / "tree.nwk").read_text()) for folder in (a, b)]
+    assert robinson_foulds(*trees) == 0.0
+    np.testing.assert_allclose(np.load(a / "pairs.npy"), np.load(b / "pairs.npy"), rtol=1e-12)
+    assert json.loads((a / "pairs.json").read_text()) == json.loads((b / "pairs.json").read_text())
+
+
+def test_a_grown_tree_reuses_the_old_pairs_and_equals_a_tree_from_scratch(grown_and_scratch):
+    _, grown, scratch = grown_and_scratch
+    report = (grown / "report.md").read_text()
+    assert "the cross products of 30 of 40 models were reused" in report
+    assert "were reused" not in (scratch / "report.md").read_text()
+    assert_same_result(grown, scratch)
+
+
+def test_a_changed_model_is_computed_again(grown_and_scratch):
+    tmp_path, grown, scratch = grown_and_scratch
+    lines = [json.loads(line) for line in (tmp_path / "first.jsonl").read_text().splitlines()]
+    line = next(line for line in lines if line["mode"] == "sampled")
+    allele = next(iter(line["alleles"]))
+    line["alleles"][allele] += 1  # one more probe on one gene of one model
+    line["probes"] += 1
+    write_rows(tmp_path / "first.jsonl", lines)
+    both = ["--populations", str(tmp_path / "first.jsonl"), "--populations"]
+    assert main(["tree", *both, str(tmp_path / "later.jsonl"), "-o", str(grown)]) == 0
+    assert main(["tree", *both, str(tmp_path / "later.jsonl"), "-o", str(scratch)]) == 0
+    assert "the cross products of 39 of 40 models were reused" in (grown / "report.md").read_text()
+    assert_same_result(grown, scratch)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble", "shape"])
+def test_damaged_pairs_are_set_aside_with_a_note(grown_and_scratch, damage):
+    _, grown, scratch = grown_and_scratch
+    matrix, index = grown / "pairs.npy", grown / "pairs.json"
+    if damage == "truncate":
+        matrix.write_bytes(matrix.read_bytes()[:200])
+    elif damage == "garble":
+        index.write_text("{not json", encoding="utf-8")
+    else:
+        np.save(matrix, np.zeros((3, 3)))
+    args = ["--populations", str(grown / "populations.jsonl"), "-o", str(grown)]
+    assert main(["tree", *args]) == 0
+    report = (grown / "report.md").read_text()
+    assert "pairs an earlier tree kept there are unreadable" in report
+    assert "were reused" not in report
+    assert_same_result(grown, scratch)
