@@ -8,12 +8,12 @@ line, the demo and library users call these functions and write the files the re
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
 from phylolm_harness.core.phylogeny import Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
@@ -105,17 +105,14 @@ def read_inputs(
     for path in populations:
         table = read_populations_file(path)
         if genomes is not None:
-            table = table.select(np.isin(_genome_names(table)[table.gene], sorted(genomes)))
+            wanted = np.array([genome in genomes for genome, _, _ in table.genes], dtype=bool)
+            table = table.select(wanted[table.gene] if len(wanted) else wanted)
         tables.append(table)
     observations = ObservationTable.concat(tables)
     if genomes is not None and not len(observations):
         raise InputError(f"no observation of genome(s) {', '.join(sorted(genomes))}")
     notes.extend(collapsed_probes(observations))
     return Inputs(observations, tuple(notes), identities, tuple(runs))
-
-
-def _genome_names(table: ObservationTable) -> NDArray[np.str_]:
-    return np.array([genome for genome, _, _ in table.genes] or [""])
 
 
 def tree(
@@ -171,10 +168,14 @@ def tree(
     notes = [*inputs.notes, *([note] if note else [])]
     if phylogeny.reused:
         n = len(pops.models)
-        which = f"all {n}" if phylogeny.reused == n else f"{phylogeny.reused} of {n}"
+        rest = (
+            "only pairs with the others were computed"
+            if phylogeny.reused < n
+            else "no pair was computed"
+        )
         notes.append(
-            f"the cross products of {which} models were reused from the earlier tree in {reuse} "
-            "(pairs.npy); only pairs with a new model were computed"
+            f"the cross products of {phylogeny.reused} of {n} models were reused from the earlier "
+            f"tree in {reuse} (pairs.npy); {rest}"
         )
     sections: tuple[str, ...] = ()
     if benchmarks_hint and results_dir is not None:
@@ -202,7 +203,7 @@ def _benchmarks_hint(
     if not present:
         return ""
     counts = ", ".join(f"{b} for {n} model(s)" for b, n in present.items())
-    where = " ".join(map(str, folders(results_dir)))
+    where = " ".join(shlex.quote(str(folder)) for folder in folders(results_dir))
     return (
         "## Benchmarks\n\n"
         f"Real lm-eval results found: {counts}. Run `phylolm-harness predict {where}` to "

@@ -110,7 +110,9 @@ def _run_tree(args: argparse.Namespace) -> int:
     from phylolm_harness.report.outputs import OUTPUT_PATTERNS
 
     out = out_dir(args)
-    found = pipeline.tree(results_dirs(args), args.populations, reuse=out, **tree_options(args))
+    found = pipeline.tree(
+        results_dirs(args), args.populations, reuse=args.reuse, **tree_options(args)
+    )
     write_outputs(out, found.files(), stale=OUTPUT_PATTERNS)
     _summarise(found, out)
     return 0
@@ -140,7 +142,9 @@ def _run_predict(args: argparse.Namespace) -> int:
         mmlu_average=args.mmlu_average,
         required=args.plan == 0,
     )
-    found = pipeline.tree(results, args.populations, benchmarks_hint=False, reuse=out, **options)
+    found = pipeline.tree(
+        results, args.populations, benchmarks_hint=False, reuse=args.reuse, **options
+    )
     predicted = prediction.predict(
         found,
         results,

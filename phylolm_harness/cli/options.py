@@ -18,6 +18,13 @@ def add_population_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--out", type=Path, help="output folder (default RESULTS_DIR/phylolm)"
     )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        metavar="TREE_DIR",
+        help="an earlier tree's output folder (may be OUT_DIR): the pairs of models it already "
+        "had are taken from its pairs.npy, only pairs with new or changed models are computed",
+    )
     add_inference_options(parser)
 
 

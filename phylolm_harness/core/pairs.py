@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,13 @@ class KnownPairs:
     cross: NDArray[np.float64]
     """``(k, k)``, rows and columns in the order of ``fingerprints`` (may be a memory map)."""
 
+    def checksum(self) -> str:
+        """Return a hash of the cross products (their float64 bytes, row by row)."""
+        digest = hashlib.blake2b(repr(self.cross.shape).encode(), digest_size=16)
+        for start in range(0, len(self.cross), 1024):
+            digest.update(np.ascontiguousarray(self.cross[start : start + 1024], "<f8").tobytes())
+        return digest.hexdigest()
+
 
 def model_fingerprints(pops: Populations) -> tuple[str, ...]:
     """Return a fingerprint of each model's allele frequencies (hex, 32 characters).
@@ -49,7 +57,7 @@ def model_fingerprints(pops: Populations) -> tuple[str, ...]:
     and the column order of the populations.
     """
     names = [
-        f"{gene.genome}\0{gene.fingerprint}\0{gene.id}\0{allele}".encode()
+        json.dumps([gene.genome, gene.fingerprint, gene.id, allele]).encode()
         for gene, allele in zip(
             (pops.genes[g] for g in pops.column_gene.tolist()), pops.column_allele, strict=True
         )

@@ -108,6 +108,8 @@ class ObservationTable(Sequence[GeneObservation]):
         """Join tables row after row (codes renumbered, alleles still in order of first use)."""
         if len(tables) == 1:
             return tables[0]
+        if not tables:
+            return TableBuilder().table()
         names: list[dict[Any, int]] = [{}, {}, {}, {}]  # models, genes, alleles, sources
         columns: list[list[NDArray[np.int64]]] = [[], [], [], []]
         for table in tables:

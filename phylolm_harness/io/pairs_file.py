@@ -30,20 +30,26 @@ def read_known_pairs(folder: Path) -> tuple[KnownPairs | None, str]:
     if not index.is_file() and not matrix.is_file():
         return None, ""
     try:
-        prints = json.loads(index.read_text(encoding="utf-8"))["fingerprints"]
+        data = json.loads(index.read_text(encoding="utf-8"))
+        prints, checksum = data["fingerprints"], data["checksum"]
         if not isinstance(prints, list) or not all(isinstance(p, str) for p in prints):
             raise ValueError("fingerprints must be a list of strings")
         cross = np.load(matrix, mmap_mode="r", allow_pickle=False)
         if cross.dtype != np.float64 or cross.shape != (len(prints), len(prints)):
-            raise ValueError(f"a {cross.dtype} matrix of shape {cross.shape}")
-    except (OSError, EOFError, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{PAIRS_MATRIX} is not a {len(prints)} x {len(prints)} float matrix")
+        known = KnownPairs(tuple(prints), cross)
+        if known.checksum() != checksum:
+            raise ValueError(f"{PAIRS_MATRIX} changed since it was written")
+    except (OSError, EOFError, ValueError, KeyError, TypeError, RecursionError) as error:
+        why = "not a NumPy float matrix" if "pickle" in str(error) else error
         return None, (
-            f"{folder}: the pairs an earlier tree kept there are unreadable ({error}); every "
-            "pair was computed"
+            f"{folder}: the pairs an earlier tree kept there are unreadable ({why}); every pair "
+            "was computed"
         )
-    return KnownPairs(tuple(prints), cross), ""
+    return known, ""
 
 
-def pairs_index(fingerprints: tuple[str, ...]) -> bytes:
-    """Return ``pairs.json``: the fingerprints of the rows of ``pairs.npy``."""
-    return json.dumps({"fingerprints": list(fingerprints)}).encode()
+def pairs_index(pairs: KnownPairs) -> bytes:
+    """Return ``pairs.json``: the fingerprints of the rows of ``pairs.npy`` and its checksum."""
+    content = {"fingerprints": list(pairs.fingerprints), "checksum": pairs.checksum()}
+    return json.dumps(content).encode()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,9 @@ def json_values(path: Path, what: str) -> Iterator[tuple[int, Any, bool]]:
     """Yield ``(line number, value, plain)`` for every non-blank line of a JSON Lines file.
 
     ``plain`` is true when the line was strict JSON (read by ``orjson``): its strings then hold
-    no unpaired surrogate. Other lines are read again by the standard library, which accepts
-    ``NaN``, huge integers and lone surrogates, for the caller to refuse them by name.
+    no unpaired surrogate. Other lines are read by the standard library, which accepts ``NaN``,
+    lone surrogates and integers of any size (``orjson`` would read 19 digits or more as a float),
+    for the caller to refuse them by name.
 
     Raises
     ------
@@ -59,14 +61,21 @@ def json_values(path: Path, what: str) -> Iterator[tuple[int, Any, bool]]:
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):  # noqa: B007 - used in messages
                 try:
-                    yield number, orjson.loads(line), True
+                    if _LONG_DIGITS.search(line) is None:
+                        yield number, orjson.loads(line), True
+                        continue
                 except orjson.JSONDecodeError:
-                    if line.strip():
-                        yield number, _loads(line, f"{path}:{number}"), False
+                    pass
+                if line.strip():
+                    yield number, _loads(line, f"{path}:{number}"), False
     except UnicodeDecodeError:
         raise InputError(f"{path}:{number + 1}: not UTF-8 text") from None
     except OSError as error:
         raise InputError(f"{path}: cannot read the {what} ({error.strerror})") from None
+
+
+_LONG_DIGITS = re.compile(r"[:,\[]\s*-?\d{19,}\s*[,}\]]")
+"""An integer of 19 digits or more, which orjson would not hold exactly (or text that looks so)."""
 
 
 def _loads(line: str, where: str) -> Any:

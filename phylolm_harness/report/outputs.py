@@ -111,7 +111,7 @@ def render_tree_outputs(
     files["report.md"] = render_report(phylogeny, notes, sections).encode()
     if phylogeny.pairs is not None:
         files[PAIRS_MATRIX] = Chunks(partial(npy_chunks, phylogeny.pairs.cross))
-        files[PAIRS_INDEX] = pairs_index(phylogeny.pairs.fingerprints)
+        files[PAIRS_INDEX] = pairs_index(phylogeny.pairs)
     return files
 
 

@@ -146,3 +146,12 @@ def test_large_tables_are_written_as_numpy_files(monkeypatch):
         np.testing.assert_array_equal(loaded, matrix)
     assert bytes(large["distances.csv"]) == matrix_csv(phylogeny.distances, list(pops.models))
     assert "`.npy`" in bytes(large["report.md"]).decode()
+
+
+def test_integers_beyond_64_bits_are_read_exactly(tmp_path):
+    path = tmp_path / "big.jsonl"
+    big = 2**64
+    line = {"model": "m", "genome": "g", "fingerprint": "f", "gene": "1", "probes": big}
+    path.write_text(json.dumps({**line, "alleles": {"a": big}}) + "\n", encoding="utf-8")
+    (obs,) = read_populations_file(path)
+    assert obs.probes == big and type(obs.probes) is int
