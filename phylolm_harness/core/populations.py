@@ -115,7 +115,8 @@ class Populations:
         models = tuple(table.models[c] for c in model_codes)
         genes = tuple(Gene(*table.genes[c]) for c in gene_codes)
         _check_duplicates(table, row * len(genes) + gene)
-        each = _per_observation(table)
+        owner = table.owner
+        each = _per_observation(table, owner)
         shape = (len(models), len(genes))
         probes, tail, self_pairs, sampled = (np.zeros(shape) for _ in range(4))
         probes[row, gene] = each.probes
@@ -123,9 +124,8 @@ class Populations:
         self_pairs[row, gene] = each.self_pairs
         sampled[row, gene] = each.sampled
         n_names = max(len(table.allele_names), 1)
-        owner = np.repeat(np.arange(len(table)), table.sizes)
         kept = table.values > 0
-        owner = owner[kept]
+        owner = owner[kept]  # the row of each kept allele
         keys = gene[owner] * n_names + table.allele[kept]
         pairs, column = np.unique(keys, return_inverse=True)
         matrix = sp.csr_array(
@@ -182,14 +182,13 @@ class _PerObservation(NamedTuple):
     """``count · weight²`` of the tail draws (0 without)."""
 
 
-def _per_observation(table: ObservationTable) -> _PerObservation:
+def _per_observation(table: ObservationTable, owner: NDArray[np.int64]) -> _PerObservation:
     """Check every observation with whole-array operations and return its sizes and masses.
 
     The first observation that fails is checked again by :func:`_frequencies`, which names what is
     wrong with it.
     """
     n_obs = len(table)
-    owner = np.repeat(np.arange(n_obs), table.sizes)
     values = table.values
     finite = np.isfinite(values) & (values >= 0)
     total = np.bincount(owner, weights=np.where(finite, values, 0.0), minlength=n_obs)

@@ -10,8 +10,8 @@ Examples
 --------
 >>> obs = [GeneObservation("m", "g", "f", "1", {"ab": 3, "cd": 1}, 4)]
 >>> table = ObservationTable.of(obs)
->>> len(table), table[0].alleles, table.model_labels
-(1, {'ab': 3, 'cd': 1}, ('m',))
+>>> len(table), table[0].alleles, table.owner.tolist()
+(1, {'ab': 3, 'cd': 1}, [0, 0])
 """
 
 from __future__ import annotations
@@ -187,9 +187,9 @@ class ObservationTable(Sequence[GeneObservation]):
         return np.diff(self.bounds)
 
     @property
-    def model_labels(self) -> tuple[str, ...]:
-        """Distinct labels of the models that have rows, sorted."""
-        return tuple(sorted(self.models[i] for i in np.unique(self.model)))
+    def owner(self) -> NDArray[np.int64]:
+        """Return the row of each allele."""
+        return np.repeat(np.arange(len(self), dtype=np.int64), self.sizes)
 
     def select(self, rows: NDArray[np.bool_]) -> ObservationTable:
         """Return the rows where ``rows`` is true."""

@@ -24,11 +24,11 @@ PAIRS_INDEX = "pairs.json"
 def read_known_pairs(folder: Path) -> tuple[KnownPairs | None, str]:
     """Return the pairs an earlier tree left in ``folder`` (memory-mapped), and a note.
 
-    ``(None, "")`` when there are none; ``(None, note)`` when they cannot be used.
+    ``(None, note)`` when there are none or they cannot be used.
     """
     index, matrix = folder / PAIRS_INDEX, folder / PAIRS_MATRIX
     if not index.is_file() and not matrix.is_file():
-        return None, ""
+        return None, f"{folder}: no pairs kept by an earlier tree there; every pair was computed"
     try:
         data = json.loads(index.read_text(encoding="utf-8"))
         prints, checksum = data["fingerprints"], data["checksum"]

@@ -193,8 +193,9 @@ class _SortedView:
     def of(cls, table: ObservationTable) -> _SortedView:
         model_rank = _ranks(table.models)[table.model]
         rows = np.lexsort((_ranks(table.genes)[table.gene], model_rank))
-        owner = np.repeat(np.arange(len(table), dtype=np.int64), table.sizes)
-        key = owner * max(len(table.allele_names), 1) + _ranks(table.allele_names)[table.allele]
+        key = (
+            table.owner * max(len(table.allele_names), 1) + _ranks(table.allele_names)[table.allele]
+        )
         by_name = np.argsort(key)
         return cls(table, rows, table.allele[by_name], table.values[by_name])
 
