@@ -15,14 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from phylolm_harness.core.collapse import collapsed_probes
 from phylolm_harness.core.phylogeny import Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import Estimator
-from phylolm_harness.core.table import ObservationTable, collapsed_probes
+from phylolm_harness.core.table import ObservationTable
 from phylolm_harness.core.tree import MethodChoice
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import read_benchmark_scores
-from phylolm_harness.io.files import Content
+from phylolm_harness.io.files import Content, FileStamp
 from phylolm_harness.io.pairs_file import read_known_pairs
 from phylolm_harness.io.populations_file import read_populations_file
 from phylolm_harness.io.runs import Identity, Results, Run, check_renames, folders, index_runs
@@ -59,6 +60,8 @@ class TreeResult:
     """Label -> the model and settings it stands for (models read from lm-eval results)."""
     rename: Mapping[str, str] = field(default_factory=dict)
     """The label overrides the models were read with."""
+    populations_file: FileStamp | None = None
+    """The one populations file every observation was read from, all of it (copied as it is)."""
 
     def files(self) -> dict[str, Content]:
         """Every output file (name -> bytes)."""
@@ -68,7 +71,10 @@ class TreeResult:
 def tree_files(found: TreeResult, sections: Sequence[str]) -> dict[str, Content]:
     """Render the files of ``tree``; a table of run settings comes first for lm-eval models."""
     runs = [identities_section(found.identities)] if found.identities else []
-    return render_tree_outputs(found.phylogeny, found.observations, found.notes, [*runs, *sections])
+    copied = found.populations_file.copy() if found.populations_file is not None else None
+    return render_tree_outputs(
+        found.phylogeny, found.observations, found.notes, [*runs, *sections], copied
+    )
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,8 @@ class Inputs:
     notes: tuple[str, ...]
     identities: Mapping[str, Identity]
     runs: tuple[Run, ...]
+    populations_file: FileStamp | None = None
+    """Set when the observations are all of one populations file, unfiltered."""
 
 
 def read_inputs(
@@ -95,6 +103,7 @@ def read_inputs(
     notes: list[str] = []
     identities: Mapping[str, Identity] = {}
     runs: list[Run] = []
+    whole = _stamp(populations[0]) if results_dir is None and len(populations) == 1 else None
     if results_dir is not None:
         runs = index_runs(results_dir, rename)
         collected = read_observations(results_dir, rename, genomes, runs)
@@ -112,7 +121,16 @@ def read_inputs(
     if genomes is not None and not len(observations):
         raise InputError(f"no observation of genome(s) {', '.join(sorted(genomes))}")
     notes.extend(collapsed_probes(observations))
-    return Inputs(observations, tuple(notes), identities, tuple(runs))
+    whole = whole if genomes is None else None
+    return Inputs(observations, tuple(notes), identities, tuple(runs), whole)
+
+
+def _stamp(path: Path) -> FileStamp | None:
+    """Stamp a file before it is read (``None`` when it cannot be: reading it will say why)."""
+    try:
+        return FileStamp.of(path) if path.is_file() else None
+    except OSError:
+        return None
 
 
 def tree(
@@ -188,6 +206,7 @@ def tree(
         sections,
         inputs.identities,
         dict(rename or {}),
+        inputs.populations_file,
     )
 
 

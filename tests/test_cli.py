@@ -66,6 +66,28 @@ def test_populations_file_rebuilds_the_same_matrix(tmp_path):
     ).read_bytes()
 
 
+def test_one_whole_populations_file_is_copied_as_given(tmp_path):
+    family_runs(tmp_path / "results")
+    main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "one"), "--resamples", "0"])
+    written = (tmp_path / "one" / "populations.jsonl").read_text(encoding="utf-8")
+    given = tmp_path / "given.jsonl"  # the same observations, in another order, one blank line
+    given.write_text("\n".join([*reversed(written.splitlines()), "", ""]), encoding="utf-8")
+    assert main(["tree", "--populations", str(given), "-o", str(tmp_path / "two")]) == 0
+    assert (tmp_path / "two" / "populations.jsonl").read_bytes() == given.read_bytes()
+    # a genome selected, or the lines in two files, and the file is written afresh, sorted
+    lines = given.read_text(encoding="utf-8").splitlines(keepends=True)
+    halves = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
+    halves[0].write_text("".join(lines[:10]), encoding="utf-8")
+    halves[1].write_text("".join(lines[10:]), encoding="utf-8")
+    for argv in (
+        ["--populations", str(given), "--genome", "math"],
+        ["--populations", str(halves[0]), "--populations", str(halves[1])],
+    ):
+        out = tmp_path / "three"
+        assert main(["tree", *argv, "-o", str(out)]) == 0
+        assert (out / "populations.jsonl").read_text(encoding="utf-8") == written
+
+
 def test_two_models_give_matrices_and_say_why_there_is_no_tree(tmp_path, capsys):
     family_runs(tmp_path / "results", names=("a1", "b1"))
     out = tmp_path / "out"

@@ -22,10 +22,12 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from phylolm_harness.core.populations import Populations
@@ -65,14 +67,21 @@ def model_fingerprints(pops: Populations) -> tuple[str, ...]:
     digests = np.frombuffer(
         b"".join(hashlib.blake2b(name, digest_size=16).digest() for name in names), dtype=">u8"
     ).reshape(-1, 2)
+    by_name = np.lexsort((digests[:, 1], digests[:, 0]))
+    rank = np.empty_like(by_name)
+    rank[by_name] = np.arange(len(by_name))
     matrix = pops.frequencies
+    ranked = sp.csr_array(
+        (matrix.data.copy(), rank[matrix.indices], matrix.indptr.copy()), shape=matrix.shape
+    )
+    ranked.sort_indices()  # each model's alleles in the order of their names' digests
+    names_of = memoryview(np.ascontiguousarray(digests[by_name[ranked.indices]]).tobytes())
+    values_of = memoryview(ranked.data.astype("<f8").tobytes())
     prints = []
-    for i in range(len(pops.models)):
-        span = slice(matrix.indptr[i], matrix.indptr[i + 1])
-        columns, values = matrix.indices[span], matrix.data[span]
-        order = np.lexsort((digests[columns, 1], digests[columns, 0]))
-        content = digests[columns[order]].tobytes() + values[order].astype("<f8").tobytes()
-        prints.append(hashlib.blake2b(content, digest_size=16).hexdigest())
+    for start, stop in itertools.pairwise(ranked.indptr.tolist()):
+        digest = hashlib.blake2b(names_of[16 * start : 16 * stop], digest_size=16)
+        digest.update(values_of[8 * start : 8 * stop])
+        prints.append(digest.hexdigest())
     return tuple(prints)
 
 

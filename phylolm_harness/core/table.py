@@ -30,17 +30,33 @@ from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.errors import InputError
 
 __all__ = [
-    "COLLAPSE_MIN_GENES",
-    "COLLAPSE_SHARE",
     "GeneKey",
     "ObservationTable",
+    "RowBlock",
     "TableBuilder",
     "as_whole",
-    "collapsed_probes",
 ]
 
 GeneKey = tuple[str, str, str]
 """``(genome, fingerprint, gene id)``."""
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    """Checked rows for :meth:`TableBuilder.rows`, one entry per row unless said otherwise."""
+
+    models: list[str]
+    genes: list[GeneKey]
+    alleles: list[dict[str, Any]]
+    values: NDArray[np.float64]
+    """Every row's allele values, row after row."""
+    exact: NDArray[np.bool_]
+    probes: NDArray[np.float64]
+    """NaN for an exact row."""
+    tail: NDArray[np.float64]
+    draws: NDArray[np.float64]
+    """``(rows, 3)``: mass, count and weight of tail draws; NaN where none."""
+    lines: NDArray[np.int64]
 
 
 @dataclass(frozen=True, eq=False)
@@ -280,6 +296,25 @@ class TableBuilder:
         self._source.append(self._sources.setdefault(source, len(self._sources)))
         self._line.append(line)
 
+    def rows(self, block: RowBlock, source: str) -> None:
+        """Add many checked rows at once (a block of a file); the same table as :meth:`row` each."""
+        known, seen = self._models, self._genes
+        models = {m: known.setdefault(m, len(known)) for m in dict.fromkeys(block.models)}
+        genes = {g: seen.setdefault(g, len(seen)) for g in dict.fromkeys(block.genes)}
+        names = itertools.chain.from_iterable(block.alleles)
+        self._allele.extend(map(self._alleles.setdefault, names, self._numbers))
+        self._model.extend(map(models.__getitem__, block.models))
+        self._gene.extend(map(genes.__getitem__, block.genes))
+        self._values.frombytes(np.ascontiguousarray(block.values, np.float64).tobytes())
+        self._probes.frombytes(np.ascontiguousarray(block.probes, np.float64).tobytes())
+        self._tail.frombytes(np.ascontiguousarray(block.tail, np.float64).tobytes())
+        self._draws.frombytes(np.ascontiguousarray(block.draws, np.float64).tobytes())
+        self._exact.frombytes(np.asarray(block.exact, np.int8).tobytes())
+        self._sizes.extend(map(len, block.alleles))
+        code = self._sources.setdefault(source, len(self._sources))
+        self._source.frombytes(np.full(len(block.models), code, np.int64).tobytes())
+        self._line.frombytes(np.ascontiguousarray(block.lines, np.int64).tobytes())
+
     def add(self, obs: GeneObservation, source: str, line: int = 0) -> None:
         """Add one observation; what is not a number becomes NaN (refused by the populations)."""
         self.row(
@@ -331,46 +366,3 @@ def _number(value: object) -> float:
         except OverflowError:
             return float("nan")
     return float("nan")
-
-
-COLLAPSE_SHARE = 0.9
-"""Share of a sampled model's genes whose probes all gave one allele that counts as collapsed."""
-
-COLLAPSE_MIN_GENES = 5
-"""Fewest sampled genes (of at least 2 probes) a model needs before collapse is judged."""
-
-
-def collapsed_probes(observations: Sequence[GeneObservation]) -> list[str]:
-    """Write a note on each sampled model whose probes look like copies of one sample.
-
-    A backend that honours a fixed seed answers N identical requests with N identical samples:
-    every allele frequency is then 1 and the model's distances mean nothing. Real models at the
-    tasks' temperature give several alleles on most genes, so a model whose probes all agree on
-    at least :data:`COLLAPSE_SHARE` of its genes gets a note.
-
-    Examples
-    --------
-    >>> obs = [GeneObservation("m", "g", "f", str(i), {"ab": 32}, 32) for i in range(6)]
-    >>> collapsed_probes(obs)[0].split(":")[0]
-    'm'
-    """
-    table = ObservationTable.of(observations)
-    with np.errstate(invalid="ignore"):
-        judged = ~table.exact & (table.probes >= 2)
-    model = table.model[judged]
-    genes = np.bincount(model, minlength=len(table.models))
-    single = np.bincount(model, weights=table.sizes[judged] == 1, minlength=len(table.models))
-    probes = np.zeros(len(table.models))
-    np.maximum.at(probes, model, table.probes[judged])
-    notes = []
-    for code in sorted(np.flatnonzero(genes).tolist(), key=table.models.__getitem__):
-        count, share = int(genes[code]), single[code] / genes[code]
-        if count >= COLLAPSE_MIN_GENES and share >= COLLAPSE_SHARE:
-            notes.append(
-                f"{table.models[code]}: all probes gave one allele on {share:.0%} of its {count} "
-                f"sampled genes (up to {as_whole(float(probes[code]))} probes each): the backend "
-                "probably returned one sample many times (a fixed seed, or a cache), so its "
-                "distances are not meaningful; collect it again with this plugin's sampled tasks, "
-                "which send a seed per probe"
-            )
-    return notes

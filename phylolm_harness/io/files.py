@@ -16,11 +16,20 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from phylolm_harness.errors import InputError
 
-__all__ = ["Chunks", "Content", "sha256_file", "staged_folder", "write_file", "write_outputs"]
+__all__ = [
+    "Chunks",
+    "Content",
+    "FileStamp",
+    "sha256_file",
+    "staged_folder",
+    "write_file",
+    "write_outputs",
+]
 
 
 class Chunks:
@@ -41,6 +50,48 @@ class Chunks:
 
 Content = bytes | Chunks
 """What a file holds: bytes, or :class:`Chunks` for files too big to hold in memory."""
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """A file as it was when read (size, time of last change, inode): its copy must match it."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    inode: tuple[int, int]
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp:
+        """Stamp ``path`` now (before reading it)."""
+        status = path.stat()
+        return cls(path, status.st_size, status.st_mtime_ns, (status.st_dev, status.st_ino))
+
+    def copy(self) -> Chunks:
+        """Return the file's bytes as :class:`Chunks`, refusing a file changed since stamped.
+
+        Raises
+        ------
+        InputError
+            When the file is gone or differs from its stamp, so that no output copies a file
+            other than the one read (the write is then abandoned whole).
+        """
+        return Chunks(self._pieces)
+
+    def _pieces(self) -> Iterator[bytes]:
+        changed = InputError(f"{self.path}: changed while it was being used; run again")
+        try:
+            with self.path.open("rb") as handle:
+                if FileStamp.of(self.path) != self:
+                    raise changed
+                copied = 0
+                while piece := handle.read(1 << 20):
+                    copied += len(piece)
+                    yield piece
+            if copied != self.size or FileStamp.of(self.path) != self:
+                raise changed
+        except OSError as error:
+            raise InputError(f"{self.path}: cannot read it again ({error.strerror})") from None
 
 
 def _write(path: Path, content: Content) -> None:

@@ -14,6 +14,7 @@ An exact line whose pruned branches were sampled adds ``"draws": {"mass": m, "co
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from numpy.typing import NDArray
 
 from phylolm_harness.core.alleles import TailDraws
 from phylolm_harness.core.observations import GeneObservation
-from phylolm_harness.core.table import ObservationTable, TableBuilder, as_whole
+from phylolm_harness.core.table import ObservationTable, RowBlock, TableBuilder, as_whole
 from phylolm_harness.errors import InputError
-from phylolm_harness.io.reading import json_values, text
+from phylolm_harness.io.reading import json_blocks, text
 
 _KEYS = ("model", "genome", "fingerprint", "gene")
 
@@ -42,12 +43,84 @@ def read_populations_file(path: Path) -> ObservationTable:
     """
     builder = TableBuilder()
     source = str(path)
-    for number, row, plain in json_values(path, "populations file"):
-        where = f"{source}:{number}"
-        common, alleles, probes, tail, draws = _checked(row, where, plain)
-        gene = (common["genome"], common["fingerprint"], common["gene"])
-        builder.row(common["model"], gene, alleles, probes, tail, draws, source, number)
+    for block in json_blocks(path, "populations file"):
+        strict = block.strict()
+        checked = None if strict is None else _checked_block(strict, block.first, source)
+        if checked is not None:
+            builder.rows(checked, source)
+            continue
+        for number, row, plain in block.values():  # line by line, as the values need
+            where = f"{source}:{number}"
+            common, alleles, probes, tail, draws = _checked(row, where, plain)
+            gene = (common["genome"], common["fingerprint"], common["gene"])
+            builder.row(common["model"], gene, alleles, probes, tail, draws, source, number)
     return builder.table()
+
+
+def _checked_block(rows: list[Any], first: int, source: str) -> RowBlock | None:
+    """Check strict JSON lines at once; ``None`` when any line needs :func:`_checked`'s look.
+
+    Accepts only what :func:`_checked` accepts, built into the same values: strict JSON objects
+    with every key, non-empty names, numeric alleles, integer probes on sampled lines and finite
+    tails on exact ones. Anything else (a missing ``probes``, a count beyond 64 bits that
+    ``orjson`` read as a float, a bad line) is left to the line-by-line path, which builds the
+    same rows or names the line.
+    """
+    if set(map(type, rows)) != _DICT:
+        return None
+    try:
+        names = [[row[key] for row in rows] for key in _KEYS]
+        alleles = [row["alleles"] for row in rows]
+    except KeyError:
+        return None
+    if any(set(map(type, column)) != _STR or not all(column) for column in names):
+        return None
+    if set(map(type, alleles)) != _DICT:
+        return None
+    values = list(itertools.chain.from_iterable(map(dict.values, alleles)))
+    modes = [row.get("mode", "sampled") for row in rows]
+    exact = [mode == "exact" for mode in modes]
+    sampled = [row.get("probes") for row, e in zip(rows, exact, strict=True) if not e]
+    tails = [row.get("tail", 0.0) for row, e in zip(rows, exact, strict=True) if e]
+    if (
+        not _NUMBERS.issuperset(map(type, values))
+        or not set(map(type, modes)) <= _STR
+        or not set(modes) <= {"sampled", "exact"}
+        or not set(map(type, sampled)) <= {int}
+        or not _NUMBERS.issuperset(map(type, tails))
+        or not all(-1e300 < t < 1e300 for t in tails)
+    ):
+        return None
+    is_exact = np.array(exact, dtype=bool)
+    probes, tail = np.full(len(rows), np.nan), np.zeros(len(rows))
+    probes[~is_exact] = sampled
+    tail[is_exact] = tails
+    draws = np.full((len(rows), 3), np.nan)
+    for i in np.flatnonzero(is_exact).tolist():
+        given = rows[i].get("draws")
+        if given is not None:
+            if type(given) is not dict or type(given.get("count")) is not int:
+                return None
+            try:
+                draws[i] = list(TailDraws.from_dict(given, source).to_dict().values())
+            except InputError:
+                return None
+    model, genome, fingerprint, gene = names
+    return RowBlock(
+        models=model,
+        genes=list(zip(genome, fingerprint, gene, strict=True)),
+        alleles=alleles,
+        values=np.array(values, dtype=np.float64),
+        exact=is_exact,
+        probes=probes,
+        tail=tail,
+        draws=draws,
+        lines=np.arange(first, first + len(rows), dtype=np.int64),
+    )
+
+
+_DICT = {dict}
+_STR = {str}
 
 
 def parse_observation(row: Any, where: str) -> GeneObservation:

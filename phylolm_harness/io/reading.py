@@ -12,6 +12,7 @@ import csv
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import orjson
 
 from phylolm_harness.errors import InputError
 
-__all__ = ["csv_rows", "json_lines", "json_values", "text"]
+__all__ = ["JsonBlock", "csv_rows", "json_blocks", "json_lines", "json_values", "text"]
 
 
 def json_lines(path: Path, what: str) -> Iterator[tuple[str, Any]]:
@@ -54,24 +55,85 @@ def json_values(path: Path, what: str) -> Iterator[tuple[int, Any, bool]]:
     InputError
         As :func:`json_lines`.
     """
+    for block in json_blocks(path, what):
+        yield from block.values()
+
+
+def json_blocks(path: Path, what: str) -> Iterator[JsonBlock]:
+    """Yield the lines of a JSON Lines file a block (about a megabyte) at a time.
+
+    Raises
+    ------
+    InputError
+        As :func:`json_lines`; a byte that is not UTF-8 is named by its line.
+    """
     if not path.is_file():
         raise InputError(f"{path}: no such {what} (or not a regular file)")
-    number = 0
     try:
         with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):  # noqa: B007 - used in messages
-                try:
-                    if _LONG_DIGITS.search(line) is None:
-                        yield number, orjson.loads(line), True
-                        continue
-                except orjson.JSONDecodeError:
-                    pass
-                if line.strip():
-                    yield number, _loads(line, f"{path}:{number}"), False
+            first = 1
+            while lines := handle.readlines(_BLOCK_CHARS):
+                yield JsonBlock(path, first, lines)
+                first += len(lines)
     except UnicodeDecodeError:
-        raise InputError(f"{path}:{number + 1}: not UTF-8 text") from None
+        raise InputError(f"{path}:{_undecodable_line(path)}: not UTF-8 text") from None
     except OSError as error:
         raise InputError(f"{path}: cannot read the {what} ({error.strerror})") from None
+
+
+_BLOCK_CHARS = 1 << 20
+
+
+@dataclass(frozen=True)
+class JsonBlock:
+    """Consecutive lines of a JSON Lines file, the first numbered ``first``."""
+
+    path: Path
+    first: int
+    lines: list[str]
+
+    def strict(self) -> list[Any] | None:
+        """Return every line read by ``orjson`` in one pass; ``None`` if a line is not strict JSON.
+
+        Blank lines are not strict JSON. An integer beyond 64 bits reads as a float here (the
+        value a float can hold of it); :meth:`values` reads it exactly.
+        """
+        try:
+            return list(map(orjson.loads, self.lines))
+        except orjson.JSONDecodeError:
+            return None
+
+    def values(self) -> list[tuple[int, Any, bool]]:
+        """Return :func:`json_values`'s ``(line number, value, plain)`` for each non-blank line.
+
+        Raises
+        ------
+        InputError
+            Naming ``file:line`` for a line that is not JSON.
+        """
+        values: list[tuple[int, Any, bool]] = []
+        for number, line in enumerate(self.lines, self.first):
+            try:
+                if _LONG_DIGITS.search(line) is None:
+                    values.append((number, orjson.loads(line), True))
+                    continue
+            except orjson.JSONDecodeError:
+                pass
+            if line.strip():
+                values.append((number, _loads(line, f"{self.path}:{number}"), False))
+        return values
+
+
+def _undecodable_line(path: Path) -> int:
+    """Return the number of the first line of ``path`` that is not UTF-8."""
+    number = 0
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):  # noqa: B007 - the count is returned
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return number + 1  # pragma: no cover - the file changed while read
 
 
 _LONG_DIGITS = re.compile(r"[:,\[]\s*-?\d{19,}\s*[,}\]]")

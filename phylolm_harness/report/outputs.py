@@ -75,15 +75,20 @@ def render_tree_outputs(
     observations: Sequence[GeneObservation],
     notes: Sequence[str] = (),
     sections: Sequence[str] = (),
+    populations: Content | None = None,
 ) -> dict[str, Content]:
     """Render every output file of ``tree`` (name -> content).
 
     The tables and the populations file are :class:`~phylolm_harness.io.files.Chunks`, made
-    as they are written: at 10,000 models each table is a gigabyte of text.
+    as they are written: at 10,000 models each table is a gigabyte of text. ``populations``:
+    the populations file when it is given whole (the one file the observations were read
+    from), else it is written from ``observations``.
     """
     labels = list(phylogeny.labels)
     files: dict[str, Content] = {
-        "populations.jsonl": Chunks(lambda: populations_chunks(observations)),
+        "populations.jsonl": (
+            Chunks(lambda: populations_chunks(observations)) if populations is None else populations
+        ),
         "distances.csv": Chunks(lambda: matrix_csv_chunks(phylogeny.distances, labels)),
     }
     tables: dict[str, NDArray[np.float64] | NDArray[np.int64]] = {

@@ -4,8 +4,8 @@ import json
 
 from support.paths import REPO
 
+from phylolm_harness.core.collapse import collapsed_probes
 from phylolm_harness.core.observations import GeneObservation
-from phylolm_harness.core.table import collapsed_probes
 
 BASELINE = REPO / "tests" / "baselines" / "tiny_family.json"
 

@@ -9,7 +9,10 @@ import pytest
 from support.synthetic_populations import rows
 
 from phylolm_harness.cli import main
+from phylolm_harness.core.pairs import model_fingerprints
+from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.tree import from_newick, robinson_foulds
+from phylolm_harness.io.populations_file import parse_observation
 
 
 def write_rows(path, lines) -> None:
@@ -102,3 +105,21 @@ def test_damaged_pairs_are_set_aside_with_a_note(grown_and_scratch, damage):
     assert "pairs an earlier tree kept there are unreadable" in report
     assert "were reused" not in report
     assert_same_result(grown, scratch)
+
+
+def test_fingerprints_read_the_populations_without_changing_them():
+    lines = list(rows(12, 8))
+    observations = [parse_observation(line, "row") for line in lines]
+    pops = Populations.from_observations(observations)
+    before = pops.frequencies.copy()
+    prints = model_fingerprints(pops)
+    assert np.array_equal(pops.frequencies.data, before.data)
+    assert np.array_equal(pops.frequencies.indices, before.indices)
+    # a model's fingerprint is its own: the same among fewer models (other columns, other order)
+    few = sorted(pops.models)[:5]
+    subset = Populations.from_observations([o for o in observations if o.model in few])
+    assert dict(zip(subset.models, model_fingerprints(subset), strict=True)) == {
+        model: fingerprint for model, fingerprint in zip(pops.models, prints, strict=True)
+        if model in few
+    }  # fmt: skip
+    assert len(set(prints)) == len(prints)

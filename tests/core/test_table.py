@@ -10,10 +10,11 @@ import pytest
 from support.synthetic_populations import rows
 
 from phylolm_harness.core.alleles import TailDraws
+from phylolm_harness.core.collapse import collapsed_probes
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import infer_phylogeny
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.table import ObservationTable, TableBuilder, collapsed_probes
+from phylolm_harness.core.table import ObservationTable, TableBuilder
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.populations_file import (
     format_populations_file,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from phylolm_harness.errors import InputError
 from phylolm_harness.io import files as files_module
-from phylolm_harness.io.files import write_file, write_outputs
+from phylolm_harness.io.files import FileStamp, write_file, write_outputs
 
 OLD = {"a.csv": b"old a", "b.png": b"old b", "c.md": b"old c"}
 NEW = {"a.csv": b"new a", "b.png": b"new b", "d.txt": b"new d"}
@@ -73,3 +74,20 @@ def test_write_file_names_the_file(tmp_path):
         write_file(tmp_path / "dir", b"x")
     write_file(tmp_path / "new" / "g.json", b"x")
     assert (tmp_path / "new" / "g.json").read_bytes() == b"x"
+
+
+def test_a_stamped_file_is_copied_only_as_it_was(tmp_path):
+    given = tmp_path / "pops.jsonl"
+    given.write_bytes(b"x" * (3 << 20))  # several pieces
+    stamp = FileStamp.of(given)
+    write_outputs(tmp_path / "out", {"pops.jsonl": stamp.copy()})
+    assert (tmp_path / "out" / "pops.jsonl").read_bytes() == given.read_bytes()
+    given.write_bytes(b"y" * (3 << 20))  # same size, written again
+    os.utime(given, ns=(stamp.mtime_ns + 1, stamp.mtime_ns + 1))
+    with pytest.raises(InputError, match="pops.jsonl: changed while it was being used"):
+        write_outputs(tmp_path / "out", {"pops.jsonl": stamp.copy(), "a.csv": b"new"})
+    assert (tmp_path / "out" / "pops.jsonl").read_bytes() == b"x" * (3 << 20)  # old set kept
+    assert not (tmp_path / "out" / "a.csv").exists()
+    given.unlink()
+    with pytest.raises(InputError, match="cannot read it again"):
+        bytes(stamp.copy())
