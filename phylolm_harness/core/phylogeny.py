@@ -44,6 +44,8 @@ class Phylogeny:
     """The cross products of the models, kept for a grown tree (see :mod:`.pairs`)."""
     reused: int = 0
     """Models whose cross products came from an earlier result."""
+    resampled: int = 0
+    """Gene resamples drawn for the errors and supports (0: none, the errors are NaN)."""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -178,6 +180,8 @@ def infer_phylogeny(
             for _ in resampled:
                 pass
         errors = spread.standard_errors()
+    else:
+        resamples = 0
     return Phylogeny(
         pops,
         result.similarity,
@@ -193,4 +197,5 @@ def infer_phylogeny(
         note,
         pairs,
         reused,
+        resamples,
     )

@@ -55,10 +55,11 @@ def render_report(
         "| model | probes per gene | genes observed | closest relative | distance ± s.e. |",
         "|---|---|---|---|---|",
     ]
+    observed = pops.observed.sum(axis=1).tolist()
     for i, model in enumerate(pops.models):
         lines.append(
             f"| {_cell(model)} | {_probes_text(pops.probes[i], pops.tail[i], pops.sampled[i])} | "
-            f"{int(pops.observed[i].sum())}/{n_genes} | {_closest(phylogeny, i)} |"
+            f"{observed[i]}/{n_genes} | {_closest(phylogeny, i)} |"
         )
     if phylogeny.supports is not None and len(phylogeny.supports.splits):
         lines += ["", *_supports_section(phylogeny)]
@@ -71,7 +72,8 @@ def render_report(
         lines.append(
             f"- Past {TEXT_TABLES_MAX_MODELS} models, `similarity`, `distance_errors` and "
             "`shared_genes` are NumPy files (`.npy`, read with `numpy.load`) rather than CSV, rows "
-            "and columns in the order of `distances.csv`."
+            "and columns in the order of `distances.csv`; `shared_genes.npy` holds integers, and "
+            "`distance_errors.npy` is written only when genes were resampled."
         )
     return "\n".join(lines) + "\n"
 
@@ -159,12 +161,15 @@ def identities_section(identities: Mapping[str, Identity]) -> str:
 
 def _coverage_text(phylogeny: Phylogeny) -> str:
     n_genes = len(phylogeny.populations.genes)
-    shared = phylogeny.shared_genes[np.triu_indices(len(phylogeny.labels), k=1)]
-    if shared.size == 0 or shared.min() == n_genes:
+    shared = phylogeny.shared_genes
+    pairs = [row[i + 1 :] for i, row in enumerate(shared[:-1])]  # above the diagonal, no copy
+    if not pairs or min(map(np.min, pairs)) == n_genes:
         return f"every pair of models is compared on all {n_genes} genes"
+    low, high = int(min(map(np.min, pairs))), int(max(map(np.max, pairs)))
+    table = "shared_genes.csv" if len(shared) <= TEXT_TABLES_MAX_MODELS else "shared_genes.npy"
     return (
-        f"pairs of models are compared on the genes both were observed on: {int(shared.min())} "
-        f"to {int(shared.max())} of {n_genes} (`shared_genes.csv`)"
+        f"pairs of models are compared on the genes both were observed on: {low} "
+        f"to {high} of {n_genes} (`{table}`)"
     )
 
 

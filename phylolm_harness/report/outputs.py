@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -99,8 +100,8 @@ def render_tree_outputs(
     for name, matrix in tables.items():
         if len(labels) <= TEXT_TABLES_MAX_MODELS:
             files[f"{name}.csv"] = Chunks(partial(matrix_csv_chunks, matrix, labels))
-        else:
-            files[f"{name}.npy"] = Chunks(partial(npy_chunks, matrix))
+        elif name != "distance_errors" or phylogeny.resampled:  # no file of NaN
+            files[f"{name}.npy"] = Chunks(partial(npy_chunks, _smallest(matrix)))
     order = labels
     if phylogeny.tree is not None:
         files["tree.nwk"] = to_newick(phylogeny.tree, phylogeny.supports).encode()
@@ -118,6 +119,17 @@ def render_tree_outputs(
         files[PAIRS_MATRIX] = Chunks(partial(npy_chunks, phylogeny.pairs.cross))
         files[PAIRS_INDEX] = pairs_index(phylogeny.pairs)
     return files
+
+
+def _smallest(matrix: NDArray[np.float64] | NDArray[np.int64]) -> NDArray[Any]:
+    """Return counts in the smallest unsigned integer type that holds them (floats as they are).
+
+    >>> _smallest(np.array([[256, 3], [3, 256]])).dtype
+    dtype('uint16')
+    """
+    if matrix.dtype.kind not in "iu" or not matrix.size or matrix.min() < 0:
+        return matrix
+    return matrix.astype(np.min_scalar_type(int(matrix.max())), copy=False)
 
 
 def prediction_figure(benchmark: str) -> str:

@@ -138,14 +138,19 @@ def test_large_tables_are_written_as_numpy_files(monkeypatch):
     monkeypatch.setattr("phylolm_harness.report.markdown.TEXT_TABLES_MAX_MODELS", 10)
     large = render_tree_outputs(phylogeny, observations)
     assert not {"similarity.csv", "shared_genes.csv", "distance_errors.csv"} & set(large)
+    assert "distance_errors.npy" not in large  # no resamples: no file of NaN
+    resampled = infer_phylogeny(pops, "nj", resamples=30)
+    large.update(render_tree_outputs(resampled, observations))
     for name, matrix in [
-        ("similarity", phylogeny.similarity),
-        ("shared_genes", phylogeny.shared_genes),
-        ("distance_errors", phylogeny.standard_errors),
+        ("similarity", resampled.similarity),
+        ("shared_genes", resampled.shared_genes),
+        ("distance_errors", resampled.standard_errors),
     ]:
         loaded = np.load(io.BytesIO(bytes(large[f"{name}.npy"])))
         np.testing.assert_array_equal(loaded, matrix)
-    assert bytes(large["distances.csv"]) == matrix_csv(phylogeny.distances, list(pops.models))
+        assert loaded.dtype == (np.uint8 if name == "shared_genes" else np.float64)
+    assert np.isfinite(resampled.standard_errors).sum() > 100
+    assert bytes(large["distances.csv"]) == matrix_csv(resampled.distances, list(pops.models))
     assert "`.npy`" in bytes(large["report.md"]).decode()
 
 
