@@ -106,11 +106,14 @@ def read_inputs(
     whole = _stamp(populations[0]) if results_dir is None and len(populations) == 1 else None
     if results_dir is not None:
         runs = index_runs(results_dir, rename)
-        collected = read_observations(results_dir, rename, genomes, runs)
-        tables.append(ObservationTable.of(collected.observations))
-        notes.extend(collected.notes)
-        identities = collected.identities
-        check_renames(rename or {}, runs, {*identities, *collected.default_labels})
+        if populations and not any(run.phylolm_tasks for run in runs):
+            check_renames(rename or {}, runs, ())  # benchmark runs only: genes from the files
+        else:
+            collected = read_observations(results_dir, rename, genomes, runs)
+            tables.append(ObservationTable.of(collected.observations))
+            notes.extend(collected.notes)
+            identities = collected.identities
+            check_renames(rename or {}, runs, {*identities, *collected.default_labels})
     for path in populations:
         table = read_populations_file(path)
         if genomes is not None:

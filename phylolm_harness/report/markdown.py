@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from phylolm_harness.core.crossval import Evaluation
+from phylolm_harness.core.crossval import OUTER_FOLDS, Evaluation
 from phylolm_harness.core.phylogeny import Phylogeny
 from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
@@ -288,8 +288,10 @@ def prediction_section(
         f"predictions. Families: {families_source}. Every prediction has a split-conformal "
         f"interval at {level:.0%} coverage (`lower`, `upper` in `predictions.csv`); *coverage* "
         "is the share of real scores that fell inside their interval when each was calibrated "
-        "without its whole family (not measurable under leave-one-out, where the ranks fix it), "
-        "*width* the intervals' mean width.",
+        "without its whole fold (not measurable when every fold holds one model, where the "
+        "ranks fix it), *width* the intervals' mean width. Past "
+        f"{OUTER_FOLDS} scored models (or families), they are dealt into {OUTER_FOLDS} folds, "
+        "whole families together, and each model is predicted without its fold (*folds*).",
         "",
         "| benchmark | predictor | protocol | n | folds | Pearson r | MAE | coverage | width |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from phylolm_harness.core.conformal import conformal_radius, fold_coverage, reach
-from phylolm_harness.core.crossval import fit_predict
+from phylolm_harness.core.crossval import OUTER_FOLDS, _dealt, _folds, cross_validate, fit_predict
 from phylolm_harness.core.plan import plan_runs
 from phylolm_harness.core.predict import predict_scores
 from phylolm_harness.errors import InputError
@@ -58,8 +58,13 @@ def test_measured_coverage_is_near_the_level_on_many_populations():
         inside = (p.real >= p.lower - 1e-12) & (p.real <= p.upper + 1e-12)
         assert inside.mean() == pytest.approx(ev.coverage)
         assert ev.width > 0
-        assert math.isnan(p.evaluation("leave-one-out").coverage)  # fixed by ranks: not reported
+        dealt = p.evaluation("leave-one-out")  # 32 models dealt into 20 folds of 1 or 2
+        assert dealt.n_folds == 20 and 0 <= dealt.coverage <= 1
     assert 0.65 <= np.mean(covered) <= 0.95
+    d, labels, y, fam = planted(n_families=4, per_family=4, seed=0)
+    p = predict_scores(d, labels, dict(zip(labels, y.tolist(), strict=True)), fam, "kernel")
+    one_each = p.evaluation("leave-one-out")
+    assert one_each.n_folds == 16 and math.isnan(one_each.coverage)  # fixed by ranks: not reported
 
 
 def test_coverage_falls_when_one_family_is_harder_to_predict():
@@ -143,3 +148,19 @@ def test_level_outside_zero_one_is_refused():
     d, labels, y, fam = planted(n_families=2, per_family=3, seed=0)
     with pytest.raises(InputError, match="coverage"):
         predict_scores(d, labels, dict(zip(labels, y.tolist(), strict=True)), fam, level=1.0)
+
+
+def test_many_families_are_dealt_into_folds_that_keep_each_family_whole():
+    d, labels, y, fam = planted(n_families=30, per_family=2, seed=1)
+    groups = np.array([int(fam[m][3:]) for m in labels], dtype=np.int64)
+    ev = cross_validate(d, y, groups, "kernel", "leave-one-family-out", labels)
+    assert ev.n_folds == OUTER_FOLDS and np.isfinite(ev.predicted).all()
+    folds = _dealt(_folds(groups), OUTER_FOLDS)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(60))  # each model once
+    for held in folds:  # a family is never split between training and held-out models
+        assert all(np.isin(np.flatnonzero(groups == g), held).all() for g in set(groups[held]))
+    # a prediction made without the fold equals a fit on the models outside it
+    held = folds[3]
+    train = np.setdiff1d(np.arange(60), held)
+    alone, _ = fit_predict(d, y, train, held, "kernel", groups)
+    np.testing.assert_allclose(ev.predicted[held], alone)
