@@ -6,8 +6,10 @@ gene, nested clades, sampled and exact models mixed, 2% with partial coverage). 
 - the whole command, ``phylolm-harness tree --populations FILE -o OUT``, in a fresh process:
   wall time and peak resident memory, with the default resamples (100 up to 2,000 models) and with
   ``--resamples 0``;
-- the same command from another checkout (``--old DIR``, e.g. a ``git worktree`` of an older
-  commit), under the same memory cap, where it still finishes;
+- ``predict`` with ARC results for a tenth of the models (20 to 200), written as lm-eval
+  writes them, in a fresh process;
+- the same ``tree`` command from another checkout (``--old DIR``, e.g. a ``git worktree`` of an
+  older commit), under the same memory cap, where it still finishes;
 - each stage in-process: reading, populations, similarity, resampled errors and supports, tree,
   pictures, every output file.
 
@@ -31,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from support.results_layout import write_benchmark_run  # noqa: E402
 from support.synthetic_populations import write  # noqa: E402
 
 CAP_BYTES = 20 * 2**30
@@ -66,6 +69,34 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> str:
     if code != "0":
         return f"failed after {wall} s at {peak} GB ({tail or 'exit ' + code})"
     return f"{wall} s / {peak} GB"
+
+
+def scored_runs(path: Path, folder: Path) -> Path:
+    """Write ARC results for a tenth of the models (20 to 200), as ``lm_eval`` would; return the
+    ``model,label`` CSV that labels them as in the populations file.
+
+    A score is its family's level (drawn once per family) plus noise, so relatives score alike.
+    """
+    import numpy as np
+
+    models: dict[str, None] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:  # the generator writes '{"model": "NAME", ...' with plain names
+            models.setdefault(line[11 : line.index('"', 11)])
+    names = list(models)
+    step = max(1, len(names) // min(200, max(20, len(names) // 10)))
+    rng = np.random.default_rng(0)
+    level: dict[str, float] = {}
+    labels = ["model,label"]
+    for name in names[::step]:
+        family = name.split("/")[0]
+        score = level.setdefault(family, float(rng.uniform(0.3, 0.7))) + rng.normal(0, 0.02)
+        write_benchmark_run(folder, name, "arc_challenge", "acc_norm", round(float(score), 4))
+        labels.append(f"{name},{name}")
+    csv = folder.parent / "labels.csv"
+    csv.write_text("\n".join(labels) + "\n", encoding="utf-8")
+    print(f"{len(labels) - 1} models scored (ARC, for `predict`)")
+    return csv
 
 
 def stages(path: Path) -> dict[str, float]:
@@ -142,6 +173,14 @@ def main() -> None:
                 root,
             )
             print(f"| this version, --resamples 0 | {bare} |")
+            scores = root / f"scores{n}"
+            labels = scored_runs(path, scores)
+            predict = [sys.executable, "-m", "phylolm_harness", "predict", str(scores)]
+            predict += ["--populations", str(path), "--labels", str(labels)]
+            predicted = measure(
+                [*predict, "-o", str(root / "predict")], dict(env, PYTHONPATH=str(REPO)), root
+            )
+            print(f"| this version, `predict` (tree, then ARC for every model) | {predicted} |")
             if args.old is not None:
                 old_env = dict(env, PYTHONPATH=str(args.old))
                 old = measure([*cli, "-o", str(root / "old")], old_env, root)

@@ -103,7 +103,7 @@ def read_inputs(
     notes: list[str] = []
     identities: Mapping[str, Identity] = {}
     runs: list[Run] = []
-    whole = _stamp(populations[0]) if results_dir is None and len(populations) == 1 else None
+    whole = _stamp(populations[0]) if len(populations) == 1 else None
     if results_dir is not None:
         runs = index_runs(results_dir, rename)
         if populations and not any(run.phylolm_tasks for run in runs):
@@ -124,7 +124,7 @@ def read_inputs(
     if genomes is not None and not len(observations):
         raise InputError(f"no observation of genome(s) {', '.join(sorted(genomes))}")
     notes.extend(collapsed_probes(observations))
-    whole = whole if genomes is None else None
+    whole = whole if genomes is None and len(tables) == 1 else None  # all of the one file
     return Inputs(observations, tuple(notes), identities, tuple(runs), whole)
 
 

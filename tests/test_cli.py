@@ -392,3 +392,21 @@ def test_predict_checks_its_arguments_before_reading_the_genes(tmp_path, capsys,
     (samples,) = list((tmp_path / "r").glob("*a1/samples_*.jsonl"))[:1]
     samples.write_bytes(b"\xff\xfe not a samples file")  # reading the genes would fail on this
     expect_error(capsys, ["predict", str(tmp_path / "r"), *args], message)
+
+
+def test_predict_from_benchmark_runs_alone_and_a_populations_file(tmp_path, capsys):
+    family_runs(tmp_path / "genes")
+    assert main(["tree", str(tmp_path / "genes"), "-o", str(tmp_path / "tree")]) == 0
+    scores = tmp_path / "scores"  # another folder: benchmark runs only, no PhyloLM task
+    for name, value in [("a1", 0.61), ("a2", 0.63), ("b1", 0.31)]:
+        write_benchmark_run(scores, f"/models/{name}", "arc_challenge", "acc_norm", value)
+    expect_error(capsys, ["predict", str(scores)], "no lm-eval results of a PhyloLM task")
+    pops = ["--populations", str(tmp_path / "tree" / "populations.jsonl")]
+    assert main(["predict", str(scores), *pops, "-o", str(tmp_path / "out")]) == 0
+    with (tmp_path / "out" / "predictions.csv").open(encoding="utf-8") as handle:
+        rows = {row["model"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {"a1", "a2", "b1", "b2"} and rows["b2"]["real"] == ""
+    assert rows["b2"]["nearest_scored"] == "b1"  # its relative, found through the file's genes
+    given = (tmp_path / "tree" / "populations.jsonl").read_bytes()
+    assert (tmp_path / "out" / "populations.jsonl").read_bytes() == given  # all of it: copied
+    assert 0 <= float(rows["b2"]["predicted"]) < 0.62
