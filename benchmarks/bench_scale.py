@@ -71,9 +71,9 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> str:
     return f"{wall} s / {peak} GB"
 
 
-def scored_runs(path: Path, folder: Path) -> Path:
+def scored_runs(path: Path, folder: Path) -> tuple[Path, int]:
     """Write ARC results for a tenth of the models (20 to 200), as ``lm_eval`` would; return the
-    ``model,label`` CSV that labels them as in the populations file.
+    ``model,label`` CSV that labels them as in the populations file, and how many were scored.
 
     A score is its family's level (drawn once per family) plus noise, so relatives score alike.
     """
@@ -95,8 +95,7 @@ def scored_runs(path: Path, folder: Path) -> Path:
         labels.append(f"{name},{name}")
     csv = folder.parent / "labels.csv"
     csv.write_text("\n".join(labels) + "\n", encoding="utf-8")
-    print(f"{len(labels) - 1} models scored (ARC, for `predict`)")
-    return csv
+    return csv, len(labels) - 1
 
 
 def stages(path: Path) -> dict[str, float]:
@@ -174,13 +173,14 @@ def main() -> None:
             )
             print(f"| this version, --resamples 0 | {bare} |")
             scores = root / f"scores{n}"
-            labels = scored_runs(path, scores)
+            labels, scored = scored_runs(path, scores)
             predict = [sys.executable, "-m", "phylolm_harness", "predict", str(scores)]
             predict += ["--populations", str(path), "--labels", str(labels)]
             predicted = measure(
                 [*predict, "-o", str(root / "predict")], dict(env, PYTHONPATH=str(REPO)), root
             )
-            print(f"| this version, `predict` (tree, then ARC for every model) | {predicted} |")
+            row = f"this version, `predict` ({scored} models with ARC results, all predicted)"
+            print(f"| {row} | {predicted} |")
             if args.old is not None:
                 old_env = dict(env, PYTHONPATH=str(args.old))
                 old = measure([*cli, "-o", str(root / "old")], old_env, root)
