@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from phylolm_harness.core.observations import GeneObservation
-from phylolm_harness.core.table import ObservationTable
+from phylolm_harness.core.table import ObservationTable, positions
 from phylolm_harness.errors import InputError
 
 _PROBABILITY_SLACK = 1e-6
@@ -174,9 +174,7 @@ def _distinct(keys: NDArray[np.int64], bound: int) -> tuple[NDArray[np.int64], N
     present = np.zeros(bound, dtype=bool)
     present[keys] = True
     distinct = np.flatnonzero(present)
-    rank = np.zeros(bound, dtype=np.int64)
-    rank[distinct] = np.arange(len(distinct))
-    return distinct, rank[keys]
+    return distinct, positions(distinct, keys)
 
 
 def _check_duplicates(table: ObservationTable, keys: NDArray[np.int64], bound: int) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "RowBlock",
     "TableBuilder",
     "as_whole",
+    "positions",
 ]
 
 GeneKey = tuple[str, str, str]
@@ -341,7 +342,7 @@ class TableBuilder:
             _copy(self._tail, np.float64),
             _copy(self._draws, np.float64).reshape(-1, 3),
             _offsets(_copy(self._sizes, np.int64)),
-            _ranks_of(first_use, _copy(self._allele, np.int64)),
+            positions(first_use, _copy(self._allele, np.int64)),
             tuple(self._alleles),  # in order of first use, as first_use is increasing
             _copy(self._values, np.float64),
             tuple(self._sources),
@@ -354,10 +355,10 @@ class TableBuilder:
 _NO_DRAWS = (np.nan, np.nan, np.nan)
 
 
-def _ranks_of(increasing: NDArray[np.int64], values: NDArray[np.int64]) -> NDArray[np.int64]:
+def positions(increasing: NDArray[np.int64], values: NDArray[np.int64]) -> NDArray[np.int64]:
     """Return the position of each value in ``increasing`` (where every value is found).
 
-    >>> _ranks_of(np.array([0, 3, 4]), np.array([4, 0, 3, 3])).tolist()
+    >>> positions(np.array([0, 3, 4]), np.array([4, 0, 3, 3])).tolist()
     [2, 0, 1, 1]
     """
     if not len(increasing):

@@ -163,9 +163,10 @@ def _coverage_text(phylogeny: Phylogeny) -> str:
     n_genes = len(phylogeny.populations.genes)
     shared = phylogeny.shared_genes
     pairs = [row[i + 1 :] for i, row in enumerate(shared[:-1])]  # above the diagonal, no copy
-    if not pairs or min(map(np.min, pairs)) == n_genes:
+    low = int(min(map(np.min, pairs))) if pairs else n_genes
+    if low == n_genes:
         return f"every pair of models is compared on all {n_genes} genes"
-    low, high = int(min(map(np.min, pairs))), int(max(map(np.max, pairs)))
+    high = int(max(map(np.max, pairs)))
     table = "shared_genes.csv" if len(shared) <= TEXT_TABLES_MAX_MODELS else "shared_genes.npy"
     return (
         f"pairs of models are compared on the genes both were observed on: {low} "
