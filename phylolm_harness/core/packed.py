@@ -1,14 +1,15 @@
 """Symmetric matrices kept as upper triangles, and the compiled loops of gene resampling.
 
-Resampled distances: one pass over the blocks a resample draws.
+Resampled distances: one pass over the gene blocks for several resamples at once.
 
 A resample's similarity is ``S_ij = Σ_b w_b C_b[i, j] / sqrt(W_ij W_ji)`` with ``C_b`` the cross
 products of gene block ``b`` (symmetric, so only their upper triangles are kept, row after row)
 and ``W_ij = Σ_g w_g J_i(g)`` over the genes model ``j`` was observed on. For a model observed on
 every gene, ``W_ij`` does not depend on ``j``: one number a model, and a column only for the
-models observed on some genes. :func:`resampled_distances` sums the drawn blocks row by row (a
-row of sums stays in cache while each drawn block's row is read once; undrawn blocks are not
-read) and turns each pair straight into its distance, without ``n x n`` temporaries.
+models observed on some genes. :func:`resampled_distances` sums the drawn blocks row by row for
+several resamples at once (their rows of sums stay in cache while each block's row is read once
+for all of them) and turns each pair straight into its packed distance, without ``n x n``
+temporaries.
 """
 
 from __future__ import annotations
@@ -67,9 +68,8 @@ def _pack(matrix: Any, out: Any) -> None:
     n = matrix.shape[0]
     t = 0
     for i in range(n):
-        for j in range(i, n):
-            out[t] = matrix[i, j]
-            t += 1
+        out[t : t + n - i] = matrix[i, i:]
+        t += n - i
 
 
 @njit(cache=True, nogil=True)
@@ -89,96 +89,105 @@ def resampled_distances(
     within: NDArray[np.float64],
     within_partial: NDArray[np.float64],
     partial_column: NDArray[np.int64],
-) -> NDArray[np.float64] | None:
-    """Nei distances on resampled genes, or ``None`` when a pair's similarity is undefined.
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Nei distances on several resamples of genes at once, packed (:func:`pack`).
+
+    The resamples share one pass over the blocks: each block row is read once for all of them
+    while their rows of sums stay in cache. A resample's sums are added in block order, skipping
+    the blocks it did not draw, so its distances do not depend on the resamples beside it.
 
     Parameters
     ----------
     cross : ndarray
         ``(B, n (n + 1) / 2)`` packed (:func:`pack`) cross products of each gene block.
     weights : ndarray
-        ``(B,)`` times each block was drawn.
+        ``(R, B)`` times each resample drew each block.
     within : ndarray
-        ``(n,)`` ``Σ_g w_g J_i(g)`` over every gene.
+        ``(R, n)`` ``Σ_g w_g J_i(g)`` over every gene.
     within_partial : ndarray
-        ``(n, p)`` the same sums over the genes each of the ``p`` partly observed models was
+        ``(R, n, p)`` the same sums over the genes each of the ``p`` partly observed models was
         observed on.
     partial_column : ndarray of int64
         ``(n,)`` column of ``within_partial`` of each model, ``-1`` if observed on every gene.
 
     Returns
     -------
-    ndarray or None
-        ``(n, n)`` distances, ``-ln`` of the similarity capped at 1, zero on the diagonal; ``None``
-        when two models share no allele (similarity 0) or a pair's within term is not positive.
+    distances : ndarray
+        ``(R, n (n + 1) / 2)`` packed distances, ``-ln`` of the similarity capped at 1, zero on
+        the diagonal.
+    defined : ndarray of bool
+        ``(R,)`` false where two models share no allele (similarity 0) or a pair's within term
+        is not positive; that resample's distances are then incomplete.
     """
-    drawn = np.flatnonzero(weights).astype(np.int64)
-    n = len(within)
-    out = np.empty((n, n))
-    ok = _distances(cross, drawn, weights[drawn], within, within_partial, partial_column, out)
-    return out if ok else None
+    n = within.shape[1]
+    out = np.empty((len(weights), packed_size(n)))
+    defined = np.ones(len(weights), dtype=np.bool_)
+    _distances(cross, weights, within, within_partial, partial_column, out, defined)
+    return out, defined
 
 
 @njit(cache=True, nogil=True)
 def _distances(
     cross: Any,
-    drawn: Any,
     weights: Any,
     within: Any,
     within_partial: Any,
     partial_column: Any,
     out: Any,
-) -> bool:
-    n = within.shape[0]
-    row = np.empty(n)
+    defined: Any,
+) -> None:
+    n_resamples, n_blocks = weights.shape
+    n = within.shape[1]
+    rows = np.empty((n_resamples, n))
     start = 0
     for i in range(n):
         width = n - i
-        for e in range(width):
-            row[e] = 0.0
-        for r in range(drawn.shape[0]):
-            w = weights[r]
-            block = cross[drawn[r]]
-            for e in range(width):
-                row[e] += w * block[start + e]
-        out[i, i] = 0.0
+        rows[:, :width] = 0.0
+        for b in range(n_blocks):
+            block = cross[b, start : start + width]
+            for r in range(n_resamples):
+                w = weights[r, b]
+                if w != 0.0:
+                    row = rows[r]
+                    for e in range(width):
+                        row[e] += w * block[e]
         ci = partial_column[i]
-        for e in range(1, width):
-            j = i + e
-            cj = partial_column[j]
-            w_ij = within[i] if cj < 0 else within_partial[i, cj]
-            w_ji = within[j] if ci < 0 else within_partial[j, ci]
-            denominator = w_ij * w_ji
-            if row[e] <= 0.0 or denominator <= 0.0:
-                return False
-            distance = -np.log(min(row[e] / np.sqrt(denominator), 1.0))
-            if not distance >= 0.0:  # as np.maximum(distance, 0): keeps -0.0
-                distance = 0.0
-            out[i, j] = distance
-            out[j, i] = distance
+        for r in range(n_resamples):
+            if not defined[r]:
+                continue
+            row = rows[r]
+            out[r, start] = 0.0
+            for e in range(1, width):
+                j = i + e
+                cj = partial_column[j]
+                w_ij = within[r, i] if cj < 0 else within_partial[r, i, cj]
+                w_ji = within[r, j] if ci < 0 else within_partial[r, j, ci]
+                denominator = w_ij * w_ji
+                if row[e] <= 0.0 or denominator <= 0.0:
+                    defined[r] = False
+                    break
+                distance = -np.log(min(row[e] / np.sqrt(denominator), 1.0))
+                if not distance >= 0.0:  # as np.maximum(distance, 0): keeps -0.0
+                    distance = 0.0
+                out[r, start + e] = distance
         start += width
-    return True
 
 
 def spread_add(
-    matrix: NDArray[np.float64], mean: NDArray[np.float64], m2: NDArray[np.float64], count: int
+    packed: NDArray[np.float64], mean: NDArray[np.float64], m2: NDArray[np.float64], count: int
 ) -> None:
-    """Welford's update of the packed running ``mean`` and ``m2`` by a symmetric matrix.
+    """Welford's update of the packed running ``mean`` and ``m2`` by a packed matrix.
 
-    ``count`` counts ``matrix``. The arithmetic is numpy's elementwise ``delta = x - mean;
-    mean += delta / count; m2 += delta * (x - mean)``, on the upper triangle only.
+    ``count`` counts ``packed``. The arithmetic is numpy's elementwise ``delta = x - mean;
+    mean += delta / count; m2 += delta * (x - mean)``.
     """
-    _spread_add(matrix, mean, m2, float(count))
+    _spread_add(packed, mean, m2, float(count))
 
 
 @njit(cache=True, nogil=True)
-def _spread_add(matrix: Any, mean: Any, m2: Any, count: float) -> None:
-    n = matrix.shape[0]
-    t = 0
-    for i in range(n):
-        for j in range(i, n):
-            x = matrix[i, j]
-            delta = x - mean[t]
-            mean[t] += delta / count
-            m2[t] += delta * (x - mean[t])
-            t += 1
+def _spread_add(packed: Any, mean: Any, m2: Any, count: float) -> None:
+    for t in range(packed.shape[0]):
+        x = packed[t]
+        delta = x - mean[t]
+        mean[t] += delta / count
+        m2[t] += delta * (x - mean[t])

@@ -12,6 +12,7 @@ from skbio import TreeNode
 from threadpoolctl import threadpool_limits
 
 from phylolm_harness.core.nj import nj_linkage
+from phylolm_harness.core.packed import unpack
 from phylolm_harness.core.pairs import KnownPairs, cross_products, model_fingerprints
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.resample import GeneBootstrap, RunningSpread, bootstrap_distances
@@ -86,6 +87,12 @@ def resamples_for(asked: int | None, n_models: int) -> tuple[int, str]:
 TREE_THREADS = 2
 """Threads computing resampled distances and Neighbour-Joining trees."""
 
+RESAMPLE_BATCH = 8
+"""Resamples whose distances one pass over the gene blocks computes (memory: this many packed
+distance matrices per thread, 32 MB at 1,000 models)."""
+
+_Counted = list[tuple[FloatMatrix, FloatMatrix, FloatMatrix] | None]
+
 
 def _nj_resamples(
     pops: Populations,
@@ -95,34 +102,42 @@ def _nj_resamples(
     counter: SupportCounter,
     spread: RunningSpread,
 ) -> Supports:
-    """Errors and supports from resampled Neighbour-Joining trees, several resamples at a time.
+    """Errors and supports from resampled Neighbour-Joining trees, a batch of resamples a task.
 
-    Each resample (distances, joins by :func:`~phylolm_harness.core.nj.nj_linkage`, their
+    Each task (the distances of :data:`RESAMPLE_BATCH` resamples in one pass over the gene
+    blocks, then each one's joins by :func:`~phylolm_harness.core.nj.nj_linkage` and their
     counts) runs compiled without the GIL on one of :data:`TREE_THREADS` threads; the draws are
     made in order beforehand and the results taken in order, so the spread and the supports are
     those of one resample after another (the supports are sums of whole counts anyway).
     """
     bootstrap = GeneBootstrap(pops, resamples, estimator)
+    n = len(pops.models)
 
-    def run(drawn: FloatMatrix) -> tuple[FloatMatrix, FloatMatrix, FloatMatrix] | None:
-        distances = bootstrap.distances(drawn)
-        if distances is None:
-            return None
-        return distances, *counter.linkage_counts(nj_linkage(distances))
+    def run(drawn: FloatMatrix) -> _Counted:
+        packed, defined = bootstrap.packed_distances(drawn)
+        counted: _Counted = []
+        for distances, ok in zip(packed, defined, strict=True):
+            linkage = nj_linkage(unpack(distances, n)) if ok else None
+            counted.append(
+                None if linkage is None else (distances, *counter.linkage_counts(linkage))
+            )
+        return counted
 
-    def take(future: Future[tuple[FloatMatrix, FloatMatrix, FloatMatrix] | None]) -> None:
-        result = future.result()
-        if result is not None:
-            spread.add(result[0])
-            counter.add_counts(result[1], result[2])
+    def take(future: Future[_Counted]) -> None:
+        for result in future.result():
+            if result is not None:
+                spread.add_packed(result[0])
+                counter.add_counts(result[1], result[2])
 
+    draws = list(bootstrap.draws(seed))
     # One BLAS thread for the small products of each resample: idle BLAS threads spin, and would
     # take the cores the resamples run on.
     with threadpool_limits(1, "blas"), ThreadPoolExecutor(TREE_THREADS) as pool:
-        pending: deque[Future[tuple[FloatMatrix, FloatMatrix, FloatMatrix] | None]] = deque()
-        for drawn in bootstrap.draws(seed):
-            pending.append(pool.submit(run, drawn))
-            if len(pending) > 2 * TREE_THREADS:
+        pending: deque[Future[_Counted]] = deque()
+        for start in range(0, len(draws), RESAMPLE_BATCH):
+            batch = np.array(draws[start : start + RESAMPLE_BATCH])
+            pending.append(pool.submit(run, batch))
+            if len(pending) > TREE_THREADS:
                 take(pending.popleft())
         for future in pending:
             take(future)

@@ -1,8 +1,9 @@
 """Gene resampling (bootstrap): distance matrices on resampled genes, and their spread.
 
 Genes are cut into blocks whose cross products are computed once (:func:`block_products`); each
-resample weights the blocks by how often it drew them, so it costs one pass over the drawn blocks
-(:func:`~phylolm_harness.core.packed.resampled_distances`) instead of a product over every allele.
+resample weights the blocks by how often it drew them, so a few resamples together cost one pass
+over the blocks (:func:`~phylolm_harness.core.packed.resampled_distances`) instead of a product
+over every allele each.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ class GeneBootstrap:
     """What every resample of :func:`bootstrap_distances` reads, computed once.
 
     :meth:`draws` gives each resample's block weights in order (seeded); :meth:`distances` turns
-    weights into a distance matrix and may run on several threads at once (its compiled pass
-    releases the GIL).
+    one draw into a distance matrix, :meth:`packed_distances` several at once; both may run on
+    several threads at once (their compiled pass releases the GIL).
 
     Raises
     ------
@@ -108,13 +109,33 @@ class GeneBootstrap:
 
     def distances(self, drawn: NDArray[np.float64]) -> FloatMatrix | None:
         """Distances on the genes of one draw, or ``None`` when a pair's is undefined."""
-        gene_weights = drawn[self.block_of_gene]
-        if len(self.partial) and _unshared(self.observed, self.partial, gene_weights > 0):
-            return None
-        within_partial = self.j @ (self.observed[self.partial] * gene_weights).T
-        return resampled_distances(
-            self.cross, drawn, self.j @ gene_weights, within_partial, self.partial_column
+        packed, defined = self.packed_distances(drawn[None, :])
+        return unpack(packed[0], len(self.j)) if defined[0] else None
+
+    def packed_distances(
+        self, drawn: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """Packed distances of several draws ``(R, B)`` in one pass over the blocks.
+
+        Returns the ``(R, n (n + 1) / 2)`` distances and whether each resample's are defined
+        (see :func:`~phylolm_harness.core.packed.resampled_distances`). Each resample's numbers
+        are the same whatever draws it is computed with.
+        """
+        n, n_partial = len(self.j), len(self.partial)
+        within = np.empty((len(drawn), n))
+        within_partial = np.empty((len(drawn), n, n_partial))
+        unshared = np.zeros(len(drawn), dtype=bool)
+        for r, weights in enumerate(drawn):
+            gene_weights = weights[self.block_of_gene]
+            within[r] = self.j @ gene_weights
+            if n_partial:
+                unshared[r] = _unshared(self.observed, self.partial, gene_weights > 0)
+                within_partial[r] = self.j @ (self.observed[self.partial] * gene_weights).T
+        weights = np.where(unshared[:, None], 0.0, drawn)  # not summed: undefined anyway
+        packed, defined = resampled_distances(
+            self.cross, weights, within, within_partial, self.partial_column
         )
+        return packed, defined & ~unshared
 
 
 def _unshared(
@@ -193,9 +214,13 @@ class RunningSpread:
 
     def add(self, matrix: FloatMatrix) -> FloatMatrix:
         """Account for one matrix; return it unchanged (so it can sit in a generator)."""
-        self.count += 1
-        spread_add(matrix, self.mean, self.m2, self.count)
+        self.add_packed(pack(matrix))
         return matrix
+
+    def add_packed(self, packed: NDArray[np.float64]) -> None:
+        """Account for one matrix given as its upper triangle (:func:`pack`)."""
+        self.count += 1
+        spread_add(packed, self.mean, self.m2, self.count)
 
     def standard_errors(self) -> FloatMatrix:
         """Sample standard deviation of the matrices seen (NaN with fewer than 2)."""

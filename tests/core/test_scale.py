@@ -12,9 +12,14 @@ from skbio import TreeNode
 from support.synthetic_populations import rows
 
 from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.core.packed import unpack
 from phylolm_harness.core.phylogeny import infer_phylogeny
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.resample import bootstrap_distances, distance_standard_errors
+from phylolm_harness.core.resample import (
+    GeneBootstrap,
+    bootstrap_distances,
+    distance_standard_errors,
+)
 from phylolm_harness.core.similarity import homozygosity, nei_distance
 from phylolm_harness.core.tree import build_tree, robinson_foulds, splits, to_newick
 from phylolm_harness.errors import InputError
@@ -65,6 +70,25 @@ def test_bootstrap_with_partly_observed_models_is_the_gene_bootstrap():
     slow = list(straightforward_bootstrap(pops, 20, seed=2))
     assert len(fast) == len(slow) == 20
     np.testing.assert_allclose(np.array(fast), np.array(slow), rtol=0, atol=1e-12)
+
+
+def test_resamples_computed_together_equal_each_alone():
+    kept = [
+        r
+        for r in rows(14, 30, seed=8)
+        if not (r["model"][-5:] == "00002" and int(str(r["gene"])[-4:]) >= 3)
+        and (r["model"][-5:] != "00005" or int(str(r["gene"])[-4:]) % 2)
+    ]  # model 2 is observed on 3 genes only: some resamples draw none of them
+    pops = Populations.from_observations([parse_observation(r, "synthetic") for r in kept])
+    bootstrap = GeneBootstrap(pops, 40)
+    drawn = np.array(list(bootstrap.draws(seed=3)))
+    packed, defined = bootstrap.packed_distances(drawn)
+    alone = [bootstrap.distances(d) for d in drawn]
+    assert 0 < defined.sum() < len(drawn)  # both kinds of resample are in the batch
+    for together, ok, one in zip(packed, defined, alone, strict=True):
+        assert ok == (one is not None)
+        if one is not None:
+            assert np.array_equal(unpack(together, len(pops.models)), one)  # bit for bit
 
 
 def test_resamples_where_a_pair_shares_no_drawn_gene_are_left_out():
