@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
+from phylolm_harness.report.numbers import g8_rows
 
 __all__ = [
     "CSV_COLUMNS",
@@ -128,8 +129,8 @@ def plan_csv(plan: Plan) -> bytes:
 def matrix_csv(matrix: NDArray[np.float64], labels: list[str]) -> bytes:
     """Write a square matrix as CSV, model labels on both axes (8 significant digits).
 
-    Missing values (NaN) are empty cells. Rows are formatted with one C-level ``%`` per row
-    rather than through a data frame: about 10 times faster on thousands of models.
+    Missing values (NaN) are empty cells. Numbers are Python's ``%.8g``, written by a compiled
+    loop (:func:`~phylolm_harness.report.numbers.g8_rows`) about 3 times faster than Python.
 
     Examples
     --------
@@ -145,21 +146,30 @@ def matrix_csv_chunks(
     matrix: NDArray[np.float64] | NDArray[np.int64], labels: list[str], rows_per_chunk: int = 200
 ) -> Iterator[bytes]:
     """Yield the CSV of :func:`matrix_csv` in pieces of a few rows (bounded memory)."""
-    names = [_csv_field(label) for label in labels]
-    yield (",".join(["model", *names]) + "\n").encode()
+    names = [_csv_field(label).encode() for label in labels]
+    yield b",".join([b"model", *names]) + b"\n"
     template = ",".join(["%.8g"] * len(labels))
     for start in range(0, len(labels), rows_per_chunk):
+        block = np.asarray(matrix[start : start + rows_per_chunk], dtype=np.float64)
+        text, ends, written = g8_rows(block)
         lines = []
-        block = matrix[start : start + rows_per_chunk]
-        for name, row in zip(names[start : start + rows_per_chunk], block, strict=True):
-            text = template % tuple(row.tolist())  # one row of floats at a time
-            gaps = np.isnan(row)
-            if gaps.any():
-                text = ",".join(
-                    "" if gap else cell for cell, gap in zip(text.split(","), gaps, strict=True)
-                )
-            lines.append(f"{name},{text}\n")
-        yield "".join(lines).encode()
+        for name, row, a, b, done in zip(
+            names[start : start + rows_per_chunk], block, ends[:-1], ends[1:], written, strict=True
+        ):
+            cells = text[a:b].tobytes() if done else _python_row(template, row)
+            lines += [name, b",", cells, b"\n"]
+        yield b"".join(lines)
+
+
+def _python_row(template: str, row: NDArray[np.float64]) -> bytes:
+    """Format a row the compiled loop leaves to Python (see :mod:`.numbers`)."""
+    text = template % tuple(row.tolist())
+    gaps = np.isnan(row)
+    if gaps.any():
+        text = ",".join(
+            "" if gap else cell for cell, gap in zip(text.split(","), gaps, strict=True)
+        )
+    return text.encode()
 
 
 TEXT_TABLES_MAX_MODELS = 2000
