@@ -48,6 +48,21 @@ def pack(
     return out
 
 
+def pack_band(band: NDArray[np.float64], top: int, out: NDArray[np.float64]) -> None:
+    """Pack rows ``top, top + 1, ...`` of a symmetric matrix, given from column ``top`` on.
+
+    ``band[k]`` holds row ``top + k`` from column ``top`` to the last; its part from the
+    diagonal on goes to its place in ``out``, the packed (:func:`pack`) whole matrix.
+
+    Examples
+    --------
+    >>> m = np.arange(9.0).reshape(3, 3); out = np.zeros(6)
+    >>> pack_band(m[1:, 1:], 1, out); out
+    array([0., 0., 0., 4., 5., 8.])
+    """
+    _pack_band(np.ascontiguousarray(band, dtype=np.float64), top, out)
+
+
 def unpack(packed: NDArray[np.float64], n: int) -> NDArray[np.float64]:
     """Return the symmetric ``n x n`` matrix of a packed upper triangle.
 
@@ -70,6 +85,16 @@ def _pack(matrix: Any, out: Any) -> None:
     for i in range(n):
         out[t : t + n - i] = matrix[i, i:]
         t += n - i
+
+
+@njit(cache=True, nogil=True)
+def _pack_band(band: Any, top: int, out: Any) -> None:
+    n = top + band.shape[1]
+    t = top * n - top * (top - 1) // 2  # packed entries of the rows above ``top``
+    for k in range(band.shape[0]):
+        width = n - top - k
+        out[t : t + width] = band[k, k:]
+        t += width
 
 
 @njit(cache=True, nogil=True)

@@ -15,13 +15,14 @@ from numpy.typing import NDArray
 
 from phylolm_harness.core.packed import (
     pack,
+    pack_band,
     packed_size,
     resampled_distances,
     spread_add,
     unpack,
 )
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.similarity import Estimator, FloatMatrix, gram, homozygosity
+from phylolm_harness.core.similarity import Estimator, FloatMatrix, homozygosity
 from phylolm_harness.errors import InputError
 
 MIN_BLOCKS = 20
@@ -168,18 +169,27 @@ def block_products(pops: Populations, block_of_gene: NDArray[np.int64]) -> Float
     """Return the cross products ``Σ_a P_i(a) P_j(a)`` of each block of genes, packed.
 
     ``(B, n (n + 1) / 2)``: the upper triangle of each block's symmetric ``n x n`` product
-    (:func:`~phylolm_harness.core.resample.pack`), half the memory of the full products.
+    (:func:`~phylolm_harness.core.packed.pack`), half the memory of the full products. Only the
+    upper triangle is computed, a band of :data:`BAND` rows at a time, each band packed while
+    it is in cache.
     """
+    n = len(pops.models)
     n_blocks = int(block_of_gene.max()) + 1 if len(block_of_gene) else 0
     block_of_column = block_of_gene[pops.column_gene]
     order = np.argsort(block_of_column, kind="stable")
     columns = pops.frequencies.tocsc()[:, order]
     bounds = np.searchsorted(block_of_column[order], np.arange(n_blocks + 1))
-    cross = np.empty((n_blocks, packed_size(len(pops.models))))
-    product = np.empty((len(pops.models), len(pops.models)))
+    cross = np.empty((n_blocks, packed_size(n)))
     for b in range(n_blocks):
-        pack(gram(columns[:, bounds[b] : bounds[b + 1]], out=product), out=cross[b])
+        dense = columns[:, bounds[b] : bounds[b + 1]].toarray()
+        for top in range(0, n, BAND):
+            band = dense[top : top + BAND] @ dense[top:].T
+            pack_band(band, top, cross[b])
     return cross
+
+
+BAND = 128
+"""Rows of a block product computed at once by :func:`block_products`."""
 
 
 def distance_standard_errors(
