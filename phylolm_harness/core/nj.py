@@ -46,13 +46,14 @@ KEPT_MAX = 128
 _EPS = float(np.finfo(np.float64).eps)
 
 
-def nj_linkage(distances: NDArray[np.float64]) -> NDArray[np.float64]:
+def nj_linkage(distances: NDArray[np.float64], overwrite: bool = False) -> NDArray[np.float64]:
     """Neighbour-Joining linkage matrix, identical to scikit-bio's ``_nj``.
 
     Parameters
     ----------
     distances : ndarray
-        ``(n, n)`` symmetric matrix with a zero diagonal, ``n >= 3``; not modified.
+        ``(n, n)`` symmetric matrix with a zero diagonal, ``n >= 3``; not modified, unless
+        ``overwrite`` (it is then worked on in place when it is a C-ordered float64 array).
 
     Returns
     -------
@@ -70,7 +71,10 @@ def nj_linkage(distances: NDArray[np.float64]) -> NDArray[np.float64]:
            [4., 3., 1., 2.],
            [6., 7., 2., 0.]])
     """
-    matrix = np.array(distances, dtype=np.float64, order="C", copy=True)
+    if overwrite:
+        matrix = np.ascontiguousarray(distances, dtype=np.float64)
+    else:
+        matrix = np.array(distances, dtype=np.float64, order="C", copy=True)
     sums = matrix.sum(axis=0)  # as scikit-bio: numpy's sums, not the kernel's
     linkage: NDArray[np.float64] = _nj(matrix, sums, KEPT, KEPT_MAX)
     return linkage

@@ -8,8 +8,8 @@ and ``W_ij = Σ_g w_g J_i(g)`` over the genes model ``j`` was observed on. For a
 every gene, ``W_ij`` does not depend on ``j``: one number a model, and a column only for the
 models observed on some genes. :func:`resampled_distances` sums the drawn blocks row by row for
 several resamples at once (their rows of sums stay in cache while each block's row is read once
-for all of them) and turns each pair straight into its packed distance, without ``n x n``
-temporaries.
+for all of them) and turns each pair straight into its similarity, capped at 1, without ``n x n``
+temporaries; one vectorised logarithm over the batch then gives the distances.
 """
 
 from __future__ import annotations
@@ -147,12 +147,17 @@ def resampled_distances(
     n = within.shape[1]
     out = np.empty((len(weights), packed_size(n)))
     defined = np.ones(len(weights), dtype=np.bool_)
-    _distances(cross, weights, within, within_partial, partial_column, out, defined)
+    _similarities(cross, weights, within, within_partial, partial_column, out, defined)
+    with np.errstate(divide="ignore", invalid="ignore"):  # undefined resamples hold anything
+        np.log(out, out=out)  # numpy's vectorised log, as nei_distance's
+    np.negative(out, out=out)
+    row = np.arange(n)
+    out[:, row * n - row * (row - 1) // 2] = 0.0  # the diagonal: where each row starts
     return out, defined
 
 
 @njit(cache=True, nogil=True)
-def _distances(
+def _similarities(
     cross: Any,
     weights: Any,
     within: Any,
@@ -181,7 +186,7 @@ def _distances(
             if not defined[r]:
                 continue
             row = rows[r]
-            out[r, start] = 0.0
+            out[r, start] = 1.0
             for e in range(1, width):
                 j = i + e
                 cj = partial_column[j]
@@ -191,10 +196,7 @@ def _distances(
                 if row[e] <= 0.0 or denominator <= 0.0:
                     defined[r] = False
                     break
-                distance = -np.log(min(row[e] / np.sqrt(denominator), 1.0))
-                if not distance >= 0.0:  # as np.maximum(distance, 0): keeps -0.0
-                    distance = 0.0
-                out[r, start + e] = distance
+                out[r, start + e] = min(row[e] / np.sqrt(denominator), 1.0)
         start += width
 
 

@@ -117,7 +117,7 @@ def _nj_resamples(
         packed, defined = bootstrap.packed_distances(drawn)
         counted: _Counted = []
         for distances, ok in zip(packed, defined, strict=True):
-            linkage = nj_linkage(unpack(distances, n)) if ok else None
+            linkage = nj_linkage(unpack(distances, n), overwrite=True) if ok else None
             counted.append(
                 None if linkage is None else (distances, *counter.linkage_counts(linkage))
             )

@@ -32,16 +32,21 @@ __all__ = [
 ]
 
 
+Piece = bytes | memoryview
+"""A piece of a file: bytes, or a view of an array's bytes."""
+
+
 class Chunks:
     """A file's content made piece by piece as it is written, never whole in memory.
 
-    ``make`` returns the pieces (bytes) afresh at each iteration; ``bytes(chunks)`` joins them.
+    ``make`` returns the pieces afresh at each iteration (bytes, or byte views of arrays, which
+    are written without a copy); ``bytes(chunks)`` joins them.
     """
 
-    def __init__(self, make: Callable[[], Iterable[bytes]]) -> None:
+    def __init__(self, make: Callable[[], Iterable[Piece]]) -> None:
         self._make = make
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[Piece]:
         return iter(self._make())
 
     def __bytes__(self) -> bytes:
