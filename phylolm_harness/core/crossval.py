@@ -99,7 +99,7 @@ def min_train(method: str) -> int:
 
 
 def _task(d: FloatArray, y: FloatArray, train: IntArray, query: IntArray) -> Task:
-    return d[np.ix_(train, train)], y[train], d[np.ix_(query, train)]
+    return Task(d[np.ix_(train, train)], y[train], d[np.ix_(query, train)])
 
 
 def _finish(pred: FloatArray, y_train: FloatArray) -> FloatArray:

@@ -22,6 +22,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -45,8 +46,25 @@ _PAPER_WEIGHT_DECAY = 0.01
 _PAPER_MAX_COMPONENTS = 15
 _PAPER_SEED = 42
 
-Task = tuple[FloatArray, FloatArray, FloatArray]
-"""One fit: (distances between training models, their scores, query-to-training distances)."""
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """One fit: distances between training models, their scores, query-to-training distances."""
+
+    d_train: FloatArray
+    y_train: FloatArray
+    d_query: FloatArray
+
+    @functools.cached_property
+    def median_distance(self) -> float:
+        """Median positive distance between two training models (1 when there is none).
+
+        Computed once for every candidate fitted on the task (the scale of their ``tau``).
+        """
+        off = self.d_train[~np.eye(len(self.d_train), dtype=bool)]
+        positive = off[off > 0]
+        return float(np.median(positive)) if positive.size else 1.0
+
 
 Predictor = Callable[[Sequence[Task]], list[FloatArray]]
 """Fits and predicts several tasks at once (batched where that is faster)."""
@@ -63,7 +81,7 @@ class Candidate:
     method : str
         ``"paper"``, ``"kernel"`` or ``"knn"``.
     predict : Predictor
-        ``predict([(d_train, y_train, d_query), ...]) -> [y_query, ...]``.
+        ``predict([Task(d_train, y_train, d_query), ...]) -> [y_query, ...]``.
     """
 
     name: str
@@ -107,19 +125,19 @@ def _paper_batch(tasks: Sequence[Task]) -> list[FloatArray]:
     of them together, padded to a common shape (padded rows carry no loss, padded weights start
     at zero and receive no gradient), which gives the same result as fitting them one by one.
     """
-    feats = [_paper_features(d_train, d_query) for d_train, _, d_query in tasks]
+    feats = [_paper_features(task.d_train, task.d_query) for task in tasks]
     n_tasks = len(tasks)
-    n_max = max(len(y) for _, y, _ in tasks)
+    n_max = max(len(task.y_train) for task in tasks)
     k_max = max(z.shape[1] for z, _ in feats)
     x = np.zeros((n_tasks, n_max, k_max + 1))
     y = np.zeros((n_tasks, n_max))
     scale = np.zeros((n_tasks, n_max))  # 2 / n on real rows, 0 on padding
     theta = np.zeros((n_tasks, k_max + 1))
-    for t, ((z, _), (_, y_t, _)) in enumerate(zip(feats, tasks, strict=True)):
+    for t, ((z, _), task) in enumerate(zip(feats, tasks, strict=True)):
         n, k = z.shape
         x[t, :n, :k] = z
         x[t, :n, k_max] = 1.0
-        y[t, :n] = y_t
+        y[t, :n] = task.y_train
         scale[t, :n] = 2.0 / n
         # torch.nn.Linear's initialisation: U(-1/sqrt(k), 1/sqrt(k)), weights then bias.
         bound = 1.0 / math.sqrt(k)
@@ -146,25 +164,19 @@ def _paper_batch(tasks: Sequence[Task]) -> list[FloatArray]:
     return out
 
 
-def _scale(d_train: FloatArray, factor: float) -> float:
-    off = d_train[~np.eye(len(d_train), dtype=bool)]
-    positive = off[off > 0]
-    median = float(np.median(positive)) if positive.size else 1.0
-    return factor * median
-
-
-def _each(predict: Callable[[FloatArray, FloatArray, FloatArray], FloatArray]) -> Predictor:
+def _each(predict: Callable[[Task], FloatArray]) -> Predictor:
     def batch(tasks: Sequence[Task]) -> list[FloatArray]:
-        return [predict(*task) for task in tasks]
+        return [predict(task) for task in tasks]
 
     return batch
 
 
 def _kernel_predictor(factor: float | None, lam: float) -> Predictor:
-    def predict(d_train: FloatArray, y: FloatArray, d_query: FloatArray) -> FloatArray:
-        tau = 1.0 if factor is None else _scale(d_train, factor)
-        k_train = np.exp(-d_train / tau)
-        k_query = np.exp(-d_query / tau)
+    def predict(task: Task) -> FloatArray:
+        tau = 1.0 if factor is None else factor * task.median_distance
+        y = task.y_train
+        k_train = np.exp(-task.d_train / tau)
+        k_query = np.exp(-task.d_query / tau)
         mean = float(y.mean())
         system = k_train + lam * np.eye(len(y))
         try:
@@ -178,8 +190,9 @@ def _kernel_predictor(factor: float | None, lam: float) -> Predictor:
 
 
 def _knn_predictor(k: int | None, factor: float) -> Predictor:
-    def predict(d_train: FloatArray, y: FloatArray, d_query: FloatArray) -> FloatArray:
-        tau = _scale(d_train, factor)
+    def predict(task: Task) -> FloatArray:
+        tau = factor * task.median_distance
+        y, d_query = task.y_train, task.d_query
         n_keep = len(y) if k is None else min(k, len(y))
         order = np.argsort(d_query, axis=1, kind="stable")[:, :n_keep]
         near = np.take_along_axis(d_query, order, axis=1)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from phylolm_harness.core.crossval import cross_validate
 from phylolm_harness.core.families import families_from_tree
 from phylolm_harness.core.predict import predict_scores
-from phylolm_harness.core.predictors import _paper_batch, _paper_features, candidates
+from phylolm_harness.core.predictors import Task, _paper_batch, _paper_features, candidates
 from phylolm_harness.errors import InputError
 
 
@@ -105,7 +105,7 @@ def test_paper_predictor_matches_torch_adam_with_weight_decay():
     d, labels, y, _ = planted(n_families=3, per_family=5, seed=4)
     train, query = np.arange(12), np.arange(12, 15)
     d_train, d_query = d[np.ix_(train, train)], d[np.ix_(query, train)]
-    (ours,) = _paper_batch([(d_train, y[train], d_query)])
+    (ours,) = _paper_batch([Task(d_train, y[train], d_query)])
 
     z_train, z_query = _paper_features(d_train, d_query)
     k = z_train.shape[1]
@@ -133,7 +133,7 @@ def test_paper_batch_equals_one_by_one():
     tasks = []
     for held in ([0], [1, 2, 3], [4, 5]):
         train = np.setdiff1d(np.arange(12), held)
-        tasks.append((d[np.ix_(train, train)], y[train], d[np.ix_(held, train)]))
+        tasks.append(Task(d[np.ix_(train, train)], y[train], d[np.ix_(held, train)]))
     together = _paper_batch(tasks)
     for task, pred in zip(tasks, together, strict=True):
         np.testing.assert_allclose(_paper_batch([task])[0], pred, atol=1e-12)
