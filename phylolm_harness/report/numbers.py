@@ -1,4 +1,4 @@
-"""Rows of numbers as ``%.8g`` text, compiled: the tables of a result, at a million cells a second.
+"""Rows of numbers as ``%.8g`` text, compiled: the tables of a result, about 50 ns a number.
 
 Python formats ``'%.8g' % x`` correctly rounded, one number at a time (about 150 ns each: 15 s for
 the 100 million distances of 10,000 models). :func:`g8_rows` writes the same text from a compiled
@@ -19,7 +19,8 @@ from numba import njit
 from numpy.typing import NDArray
 
 _CELL = 16
-"""Most characters one number takes (``-1.2345678e-100`` is 15), with its comma."""
+"""Room for one number and its comma: the longest written is ``-1.2345678e-15`` (14 characters;
+exponents outside -15..21 are left to Python)."""
 
 _POWERS = np.array([10.0**k for k in range(23)])
 """Powers of ten exact in float64."""

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
+from phylolm_harness.io.files import Piece
 from phylolm_harness.report.numbers import g8_rows
 
 __all__ = [
@@ -178,9 +179,7 @@ are NumPy ``.npy`` files in the order of ``distances.csv``: at 10,000 models eac
 gigabyte of text and about 15 s of formatting."""
 
 
-def npy_chunks(
-    matrix: NDArray[np.float64] | NDArray[np.int64], rows: int = 500
-) -> Iterator[bytes | memoryview]:
+def npy_chunks(matrix: NDArray[np.float64] | NDArray[np.int64], rows: int = 500) -> Iterator[Piece]:
     """Yield a matrix as a NumPy ``.npy`` file (``numpy.load`` reads it), a band of rows at a time.
 
     Examples
