@@ -44,7 +44,7 @@ def pack(
     """
     if out is None:
         out = np.empty(packed_size(len(matrix)))
-    _pack(np.ascontiguousarray(matrix, dtype=np.float64), out)
+    pack_band(matrix, 0, out)  # the whole matrix is the band of rows from the first
     return out
 
 
@@ -76,15 +76,6 @@ def unpack(packed: NDArray[np.float64], n: int) -> NDArray[np.float64]:
     out = np.empty((n, n))
     _unpack(packed, out)
     return out
-
-
-@njit(cache=True, nogil=True)
-def _pack(matrix: Any, out: Any) -> None:
-    n = matrix.shape[0]
-    t = 0
-    for i in range(n):
-        out[t : t + n - i] = matrix[i, i:]
-        t += n - i
 
 
 @njit(cache=True, nogil=True)
