@@ -28,6 +28,7 @@ from phylolm_harness.core.alleles import TailDraws
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.table import ObservationTable, RowBlock, TableBuilder, as_whole
 from phylolm_harness.errors import InputError
+from phylolm_harness.io.populations_scan import scan_populations_file
 from phylolm_harness.io.reading import json_blocks, text
 
 _KEYS = ("model", "genome", "fingerprint", "gene")
@@ -35,6 +36,25 @@ _KEYS = ("model", "genome", "fingerprint", "gene")
 
 def read_populations_file(path: Path) -> ObservationTable:
     """Read a populations file, validating every line, into a table (one pass, flat arrays).
+
+    A file in the usual form is read by compiled code from its bytes
+    (:func:`~phylolm_harness.io.populations_scan.scan_populations_file`); any other, and any
+    file with a line at fault, by :func:`read_each_line`, which builds the same table.
+
+    Raises
+    ------
+    InputError
+        Naming ``file:line`` for a malformed line, a missing key or a bad value.
+    """
+    scanned = scan_populations_file(path)
+    return scanned if scanned is not None else read_each_line(path)
+
+
+def read_each_line(path: Path) -> ObservationTable:
+    """Read a populations file through Python objects (see :func:`read_populations_file`).
+
+    A block of lines is checked at once where its lines are sound, else line by line, naming the
+    first line at fault.
 
     Raises
     ------

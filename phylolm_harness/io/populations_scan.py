@@ -1,0 +1,377 @@
+"""Populations files in their usual form, read from bytes by compiled code.
+
+:func:`scan_populations_file` reads the lines :func:`~phylolm_harness.io.populations_file.
+format_populations_file` and the collectors write (any key order, any JSON spacing, CRLF line
+ends) without making a Python object per allele: names are numbered by
+:func:`~phylolm_harness.io.byte_keys.key_code`, numbers converted by
+:func:`~phylolm_harness.io.json_numbers.read_number`, into the arrays of an
+:class:`~phylolm_harness.core.table.ObservationTable`. It accepts only what the full reader
+(:func:`~phylolm_harness.io.populations_file.read_populations_file`) accepts, read into the same
+table; for anything else (an escape in a string, an unknown or repeated key, a missing ``probes``,
+a value out of range, a malformed line, bytes that are not UTF-8) it returns ``None`` and the full
+reader reads the file, naming the line at fault when there is one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from phylolm_harness.core.table import ObservationTable
+from phylolm_harness.io.byte_keys import ByteKeys, key_code
+from phylolm_harness.io.json_numbers import BAD, INTEGER, LONG_INTEGER, SLOW, read_number
+
+__all__ = ["scan_populations_file"]
+
+_NAMES = (
+    *(b"model", b"genome", b"fingerprint", b"gene", b"mode", b"probes", b"tail", b"alleles"),
+    *(b"draws", b"mass", b"count", b"weight", b"sampled", b"exact"),
+)
+_WORDS = np.zeros((len(_NAMES), 16), np.uint8)
+_SIZES = np.array([len(name) for name in _NAMES], np.int64)
+for _k, _name in enumerate(_NAMES):
+    _WORDS[_k, : len(_name)] = np.frombuffer(_name, np.uint8)
+MODEL, GENOME, FINGERPRINT, GENE, MODE, PROBES, TAIL, ALLELES, DRAWS = range(9)
+MASS, COUNT, WEIGHT, SAMPLED, EXACT = range(9, 14)
+_REQUIRED = (1 << MODEL) | (1 << GENOME) | (1 << FINGERPRINT) | (1 << GENE) | (1 << ALLELES)
+
+_BLOCK = 1 << 20
+"""Bytes read at a time (then cut after the last whole line)."""
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _space(buf: NDArray[np.uint8], i: int, end: int) -> int:  # pragma: no cover
+    while i < end and (buf[i] == 32 or buf[i] == 9):
+        i += 1
+    return i
+
+
+@njit(cache=True, nogil=True)
+def _string(buf: NDArray[np.uint8], i: int, end: int) -> int:  # pragma: no cover
+    """Return the position of the closing quote of the string opened at ``buf[i]``.
+
+    -1 if there is none, or the string holds an escape or a control character.
+    """
+    if i >= end or buf[i] != 34:
+        return -1
+    i += 1
+    while i < end:
+        c = buf[i]
+        if c == 34:
+            return i
+        if c == 92 or c < 32:
+            return -1
+        i += 1
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _word(buf: NDArray[np.uint8], start: int, stop: int) -> int:  # pragma: no cover
+    """Return the index in ``_NAMES`` of ``buf[start:stop]``, -1 if it is none of them."""
+    for k in range(len(_SIZES)):
+        if _SIZES[k] == stop - start:
+            same = True
+            for j in range(stop - start):
+                if buf[start + j] != _WORDS[k, j]:
+                    same = False
+                    break
+            if same:
+                return k
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _scan(  # noqa: PLR0912 - one pass over a line, every case in place  # pragma: no cover
+    buf: Any,
+    first_line: int,
+    row_base: int,
+    rows_i: Any,
+    rows_f: Any,
+    codes: Any,
+    values: Any,
+    slow: Any,
+    last_row: Any,
+    scratch: Any,
+    models: Any,
+    model_state: Any,
+    genes: Any,
+    gene_state: Any,
+    alleles: Any,
+    allele_state: Any,
+) -> tuple[bool, int, int, int]:
+    """Read every line of ``buf``; return ``(ok, rows, entries, slow numbers)``.
+
+    Rows: ``rows_i[r] = model, gene, alleles, line``; ``rows_f[r] = exact, probes, tail, mass,
+    count, weight``. Entries: ``codes[e]``, ``values[e]``; a value left to Python is listed in
+    ``slow`` as ``(entry, start, stop)``, a row's tail as ``(-1 - row, start, stop)``.
+    """
+    n = len(buf)
+    pos, line, row, entry, n_slow = 0, first_line, 0, 0, 0
+    spans = np.zeros(8, np.int64)
+    while pos < n:
+        eol = pos
+        while eol < n and buf[eol] != 10:
+            eol += 1
+        end = eol - 1 if eol > pos and buf[eol - 1] == 13 else eol
+        i = _space(buf, pos, end)
+        if i == end:  # a blank line
+            pos, line = eol + 1, line + 1
+            continue
+        if buf[i] != 123:
+            return False, row, entry, n_slow
+        seen = 0
+        mode, probes, tail = SAMPLED, np.nan, 0.0
+        mass, count, weight = np.nan, np.nan, np.nan
+        first_entry = entry
+        i = _space(buf, i + 1, end)
+        while True:
+            close = _string(buf, i, end)
+            if close < 0:
+                return False, row, entry, n_slow
+            key = _word(buf, i + 1, close)
+            if key < 0 or key > DRAWS or seen & (1 << key):
+                return False, row, entry, n_slow
+            seen |= 1 << key
+            i = _space(buf, close + 1, end)
+            if i >= end or buf[i] != 58:
+                return False, row, entry, n_slow
+            i = _space(buf, i + 1, end)
+            if key <= MODE:
+                close = _string(buf, i, end)
+                if close <= i + 1:  # not a string, or an empty one
+                    return False, row, entry, n_slow
+                if key == MODE:
+                    mode = _word(buf, i + 1, close)
+                    if mode != SAMPLED and mode != EXACT:
+                        return False, row, entry, n_slow
+                else:
+                    spans[2 * key], spans[2 * key + 1] = i + 1, close
+                i = close + 1
+            elif key in (PROBES, TAIL):
+                value, stop, flags = read_number(buf, i, end)
+                if flags & (BAD | LONG_INTEGER):
+                    return False, row, entry, n_slow
+                if key == PROBES:
+                    if flags & SLOW or not flags & INTEGER:
+                        return False, row, entry, n_slow
+                    probes = value
+                elif flags & SLOW:  # the tail of this row, for Python to convert and check
+                    slow[n_slow, 0], slow[n_slow, 1], slow[n_slow, 2] = -1 - row, i, stop
+                    n_slow += 1
+                else:
+                    tail = value
+                i = stop
+            elif key == ALLELES:
+                if i >= end or buf[i] != 123:
+                    return False, row, entry, n_slow
+                i = _space(buf, i + 1, end)
+                while i < end and buf[i] != 125:
+                    close = _string(buf, i, end)
+                    if close < 0:
+                        return False, row, entry, n_slow
+                    code = key_code(alleles, allele_state, buf, i + 1, close)
+                    if last_row[code] == row_base + row:  # a name given twice
+                        return False, row, entry, n_slow
+                    last_row[code] = row_base + row
+                    i = _space(buf, close + 1, end)
+                    if i >= end or buf[i] != 58:
+                        return False, row, entry, n_slow
+                    i = _space(buf, i + 1, end)
+                    value, stop, flags = read_number(buf, i, end)
+                    if flags & (BAD | LONG_INTEGER):
+                        return False, row, entry, n_slow
+                    if flags & SLOW:
+                        slow[n_slow, 0], slow[n_slow, 1], slow[n_slow, 2] = entry, i, stop
+                        n_slow += 1
+                    codes[entry], values[entry] = code, value
+                    entry += 1
+                    i = _space(buf, stop, end)
+                    if i < end and buf[i] == 44:
+                        i = _space(buf, i + 1, end)
+                        if i < end and buf[i] == 125:
+                            return False, row, entry, n_slow  # a comma before the brace
+                    elif i >= end or buf[i] != 125:
+                        return False, row, entry, n_slow
+                if i >= end:
+                    return False, row, entry, n_slow
+                i += 1
+            else:  # draws: {"mass": m, "count": c, "weight": w}, each once
+                if i >= end or buf[i] != 123:
+                    return False, row, entry, n_slow
+                fields = 0
+                i = _space(buf, i + 1, end)
+                while True:
+                    close = _string(buf, i, end)
+                    field = -1 if close < 0 else _word(buf, i + 1, close)
+                    if field < MASS or field > WEIGHT or fields & (1 << field):
+                        return False, row, entry, n_slow
+                    fields |= 1 << field
+                    i = _space(buf, close + 1, end)
+                    if i >= end or buf[i] != 58:
+                        return False, row, entry, n_slow
+                    value, i, flags = read_number(buf, _space(buf, i + 1, end), end)
+                    if flags & (BAD | SLOW) or (field == COUNT and not flags & INTEGER):
+                        return False, row, entry, n_slow
+                    if field == MASS:
+                        mass = value
+                    elif field == COUNT:
+                        count = value
+                    else:
+                        weight = value
+                    i = _space(buf, i, end)
+                    if i < end and buf[i] == 44:
+                        i = _space(buf, i + 1, end)
+                        continue
+                    if i >= end or buf[i] != 125:
+                        return False, row, entry, n_slow
+                    break
+                i += 1
+                if not (count >= 0 and 0 <= mass <= 1 + 1e-6 and 0 < weight <= 1):
+                    return False, row, entry, n_slow
+            i = _space(buf, i, end)
+            if i < end and buf[i] == 44:
+                i = _space(buf, i + 1, end)
+                continue
+            if i >= end or buf[i] != 125:
+                return False, row, entry, n_slow
+            break
+        if _space(buf, i + 1, end) != end or seen & _REQUIRED != _REQUIRED:
+            return False, row, entry, n_slow
+        if mode == SAMPLED:
+            if not seen & (1 << PROBES) or seen & ((1 << TAIL) | (1 << DRAWS)):
+                return False, row, entry, n_slow
+        elif seen & (1 << PROBES) or not -1e300 < tail < 1e300:
+            return False, row, entry, n_slow
+        size = 0
+        for key in (GENOME, FINGERPRINT, GENE):
+            if key != GENOME:
+                scratch[size] = 0
+                size += 1
+            width = spans[2 * key + 1] - spans[2 * key]
+            scratch[size : size + width] = buf[spans[2 * key] : spans[2 * key + 1]]
+            size += width
+        rows_i[row, 0] = key_code(models, model_state, buf, spans[0], spans[1])
+        rows_i[row, 1] = key_code(genes, gene_state, scratch, 0, size)
+        rows_i[row, 2] = entry - first_entry
+        rows_i[row, 3] = line
+        exact = mode == EXACT
+        rows_f[row, 0] = 1.0 if exact else 0.0
+        rows_f[row, 1] = np.nan if exact else probes
+        rows_f[row, 2] = tail if exact else 0.0
+        rows_f[row, 3], rows_f[row, 4], rows_f[row, 5] = mass, count, weight
+        row += 1
+        pos, line = eol + 1, line + 1
+    return True, row, entry, n_slow
+
+
+_Part = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]
+"""One block's rows (integers, floats) and allele entries (codes, values)."""
+
+
+def scan_populations_file(path: Path) -> ObservationTable | None:
+    """Read a populations file in the usual form; ``None`` when the full reader must read it."""
+    keys = _Keys(ByteKeys.empty(), ByteKeys.empty(), ByteKeys.empty())
+    parts: list[_Part] = []
+    rows, line = 0, 1
+    try:
+        if not path.is_file():
+            return None
+        with path.open("rb") as handle:
+            rest = b""
+            while True:
+                chunk = handle.read(_BLOCK)
+                data = rest + chunk
+                cut = data.rfind(b"\n") + 1 if chunk else len(data)
+                block, rest = data[:cut], data[cut:]
+                if block:
+                    if not block.isascii():
+                        block.decode("utf-8")  # UnicodeDecodeError: left to the full reader
+                    found = _scan_block(np.frombuffer(block, np.uint8), line, rows, keys)
+                    if found is None:
+                        return None
+                    parts.append(found)
+                    rows += len(found[0])
+                    line += block.count(b"\n")
+                if not chunk:
+                    break
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _table(parts, keys, str(path)) if rows else None  # no row: the full reader says why
+
+
+@dataclass
+class _Keys:
+    """The names of a file, numbered as they first appear, and each allele's last row."""
+
+    models: ByteKeys
+    genes: ByteKeys
+    """``genome NUL fingerprint NUL gene`` (no JSON string read here holds a NUL)."""
+    alleles: ByteKeys
+    last_row: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def _scan_block(buf: NDArray[np.uint8], line: int, rows: int, keys: _Keys) -> _Part | None:
+    """Scan a block of whole lines, the first numbered ``line``, after ``rows`` rows."""
+    lines = int(np.count_nonzero(buf == 10)) + 1
+    entries = int(np.count_nonzero(buf == 58))  # every allele has its colon
+    keys.models.reserve(lines, len(buf))
+    keys.genes.reserve(lines, len(buf) + 2 * lines)
+    keys.alleles.reserve(entries, len(buf))
+    if len(keys.last_row) < len(keys.alleles.hashes):
+        grown = np.full(len(keys.alleles.hashes), -1, np.int64)
+        grown[: len(keys.last_row)] = keys.last_row
+        keys.last_row = grown
+    rows_i, rows_f = np.empty((lines, 4), np.int64), np.empty((lines, 6), np.float64)
+    codes, values = np.empty(entries, np.int64), np.empty(entries, np.float64)
+    slow = np.empty((entries, 3), np.int64)
+    scratch = np.empty(len(buf) + 2, np.uint8)
+    ok, n_rows, n_entries, n_slow = _scan(
+        buf, line, rows, rows_i, rows_f, codes, values, slow, keys.last_row, scratch,
+        keys.models.arrays, keys.models.state, keys.genes.arrays, keys.genes.state,
+        keys.alleles.arrays, keys.alleles.state,
+    )  # fmt: skip
+    if not ok:
+        return None
+    for target, start, stop in slow[:n_slow].tolist():
+        number = float(buf[start:stop].tobytes())  # what Python's float rounds it to
+        if target >= 0:
+            values[target] = number
+        elif -1e300 < number < 1e300:
+            rows_f[-1 - target, 2] = number
+        else:
+            return None  # a tail out of range: the full reader names its line
+    if not np.isfinite(values[:n_entries]).all():
+        return None  # a number past the double range: left as the full reader reads it
+    return rows_i[:n_rows], rows_f[:n_rows], codes[:n_entries], values[:n_entries]
+
+
+def _table(parts: list[_Part], keys: _Keys, source: str) -> ObservationTable:
+    """Return the table of the blocks.
+
+    It is the table :class:`~phylolm_harness.core.table.TableBuilder` builds from the same lines.
+    """
+    rows_i = np.concatenate([part[0] for part in parts])
+    rows_f = np.concatenate([part[1] for part in parts])
+    genes = [gene.split("\x00") for gene in keys.genes.texts()]
+    return ObservationTable(
+        models=tuple(keys.models.texts()),
+        model=np.ascontiguousarray(rows_i[:, 0]),
+        genes=tuple((genome, print_, gene) for genome, print_, gene in genes),
+        gene=np.ascontiguousarray(rows_i[:, 1]),
+        exact=rows_f[:, 0] == 1.0,
+        probes=np.ascontiguousarray(rows_f[:, 1]),
+        tail=np.ascontiguousarray(rows_f[:, 2]),
+        draws=np.ascontiguousarray(rows_f[:, 3:6]),
+        bounds=np.concatenate([[0], np.cumsum(rows_i[:, 2])]).astype(np.int64),
+        allele=np.concatenate([part[2] for part in parts]),
+        allele_names=tuple(keys.alleles.texts()),
+        values=np.concatenate([part[3] for part in parts]),
+        sources=(source,),
+        source=np.zeros(len(rows_i), np.int64),
+        line=np.ascontiguousarray(rows_i[:, 3]),
+    )
