@@ -28,7 +28,7 @@ from phylolm_harness.core.alleles import TailDraws
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.table import ObservationTable, RowBlock, TableBuilder, as_whole
 from phylolm_harness.errors import InputError
-from phylolm_harness.io.populations_scan import scan_populations_file
+from phylolm_harness.io.populations_bytes import scan_populations_file
 from phylolm_harness.io.reading import json_blocks, text
 
 _KEYS = ("model", "genome", "fingerprint", "gene")
@@ -38,7 +38,7 @@ def read_populations_file(path: Path) -> ObservationTable:
     """Read a populations file, validating every line, into a table (one pass, flat arrays).
 
     A file in the usual form is read by compiled code from its bytes
-    (:func:`~phylolm_harness.io.populations_scan.scan_populations_file`); any other, and any
+    (:func:`~phylolm_harness.io.populations_bytes.scan_populations_file`); any other, and any
     file with a line at fault, by :func:`read_each_line`, which builds the same table.
 
     Raises

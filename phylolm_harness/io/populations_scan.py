@@ -1,14 +1,14 @@
-"""Populations files in their usual form, read from bytes by compiled code.
+"""Lines of a populations file in their usual form, read from bytes by compiled code.
 
-:func:`scan_populations_file` reads the lines :func:`~phylolm_harness.io.populations_file.
+:func:`scan_stretch` reads the lines :func:`~phylolm_harness.io.populations_file.
 format_populations_file` and the collectors write (any key order, any JSON spacing, CRLF line
 ends) without making a Python object per allele: names are numbered by
 :func:`~phylolm_harness.io.byte_keys.key_code`, numbers converted by
 :func:`~phylolm_harness.io.json_numbers.read_number`, into the arrays of an
 :class:`~phylolm_harness.core.table.ObservationTable`. It accepts only what the full reader
-(:func:`~phylolm_harness.io.populations_file.read_populations_file`) accepts, read into the same
-table; for anything else (an escape in a string, an unknown or repeated key, a missing ``probes``,
-a value out of range, a malformed line, bytes that are not UTF-8) it returns ``None`` and the full
+(:func:`~phylolm_harness.io.populations_file.read_each_line`) accepts, read into the same values;
+for anything else (an escape in a string, an unknown or repeated key, a missing ``probes``, a
+value out of range, a malformed line, bytes that are not UTF-8) it returns ``None`` and the full
 reader reads the file, naming the line at fault when there is one.
 """
 
@@ -22,11 +22,10 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from phylolm_harness.core.table import ObservationTable
 from phylolm_harness.io.byte_keys import ByteKeys, key_code
 from phylolm_harness.io.json_numbers import BAD, INTEGER, LONG_INTEGER, SLOW, read_number
 
-__all__ = ["scan_populations_file"]
+__all__ = ["Keys", "Stretch", "scan_stretch"]
 
 _NAMES = (
     *(b"model", b"genome", b"fingerprint", b"gene", b"mode", b"probes", b"tail", b"alleles"),
@@ -270,52 +269,68 @@ def _scan(  # noqa: PLR0912 - one pass over a line, every case in place  # pragm
 
 
 _Part = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]
-"""One block's rows (integers, floats) and allele entries (codes, values)."""
+"""One block's rows (integers: model, gene, alleles, line; floats: exact, probes, tail, mass,
+count, weight) and allele entries (codes, values)."""
 
 
-def scan_populations_file(path: Path) -> ObservationTable | None:
-    """Read a populations file in the usual form; ``None`` when the full reader must read it."""
-    keys = _Keys(ByteKeys.empty(), ByteKeys.empty(), ByteKeys.empty())
-    parts: list[_Part] = []
-    rows, line = 0, 1
+@dataclass
+class Keys:
+    """The names of a stretch of a file, numbered as they first appear.
+
+    ``last_row`` holds each allele's last row, to refuse a name given twice on one line.
+    """
+
+    models: ByteKeys = field(default_factory=ByteKeys.empty)
+    genes: ByteKeys = field(default_factory=ByteKeys.empty)
+    """``genome NUL fingerprint NUL gene`` (no JSON string read here holds a NUL)."""
+    alleles: ByteKeys = field(default_factory=ByteKeys.empty)
+    last_row: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+@dataclass
+class Stretch:
+    """What :func:`scan_stretch` read of lines ``first_line`` and on of a file."""
+
+    parts: list[_Part]
+    keys: Keys
+    rows: int
+    newlines: int
+
+
+def scan_stretch(path: Path, start: int, stop: int) -> Stretch | None:
+    """Read the whole lines in bytes ``start:stop`` of a file, a block at a time.
+
+    Line numbers count from 1 at ``start``. ``None`` when a line is not in the usual form or the
+    bytes are not UTF-8 (the full reader then reads the file).
+    """
+    found = Stretch([], Keys(), 0, 0)
     try:
-        if not path.is_file():
-            return None
         with path.open("rb") as handle:
-            rest = b""
+            handle.seek(start)
+            left, rest = stop - start, b""
             while True:
-                chunk = handle.read(_BLOCK)
+                chunk = handle.read(min(_BLOCK, left))
+                left -= len(chunk)
                 data = rest + chunk
                 cut = data.rfind(b"\n") + 1 if chunk else len(data)
                 block, rest = data[:cut], data[cut:]
                 if block:
                     if not block.isascii():
                         block.decode("utf-8")  # UnicodeDecodeError: left to the full reader
-                    found = _scan_block(np.frombuffer(block, np.uint8), line, rows, keys)
-                    if found is None:
+                    buf = np.frombuffer(block, np.uint8)
+                    part = _scan_block(buf, found.newlines + 1, found.rows, found.keys)
+                    if part is None:
                         return None
-                    parts.append(found)
-                    rows += len(found[0])
-                    line += block.count(b"\n")
+                    found.parts.append(part)
+                    found.rows += len(part[0])
+                    found.newlines += block.count(b"\n")
                 if not chunk:
-                    break
+                    return found
     except (OSError, UnicodeDecodeError):
         return None
-    return _table(parts, keys, str(path)) if rows else None  # no row: the full reader says why
 
 
-@dataclass
-class _Keys:
-    """The names of a file, numbered as they first appear, and each allele's last row."""
-
-    models: ByteKeys
-    genes: ByteKeys
-    """``genome NUL fingerprint NUL gene`` (no JSON string read here holds a NUL)."""
-    alleles: ByteKeys
-    last_row: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
-
-
-def _scan_block(buf: NDArray[np.uint8], line: int, rows: int, keys: _Keys) -> _Part | None:
+def _scan_block(buf: NDArray[np.uint8], line: int, rows: int, keys: Keys) -> _Part | None:
     """Scan a block of whole lines, the first numbered ``line``, after ``rows`` rows."""
     lines = int(np.count_nonzero(buf == 10)) + 1
     entries = int(np.count_nonzero(buf == 58))  # every allele has its colon
@@ -348,30 +363,3 @@ def _scan_block(buf: NDArray[np.uint8], line: int, rows: int, keys: _Keys) -> _P
     if not np.isfinite(values[:n_entries]).all():
         return None  # a number past the double range: left as the full reader reads it
     return rows_i[:n_rows], rows_f[:n_rows], codes[:n_entries], values[:n_entries]
-
-
-def _table(parts: list[_Part], keys: _Keys, source: str) -> ObservationTable:
-    """Return the table of the blocks.
-
-    It is the table :class:`~phylolm_harness.core.table.TableBuilder` builds from the same lines.
-    """
-    rows_i = np.concatenate([part[0] for part in parts])
-    rows_f = np.concatenate([part[1] for part in parts])
-    genes = [gene.split("\x00") for gene in keys.genes.texts()]
-    return ObservationTable(
-        models=tuple(keys.models.texts()),
-        model=np.ascontiguousarray(rows_i[:, 0]),
-        genes=tuple((genome, print_, gene) for genome, print_, gene in genes),
-        gene=np.ascontiguousarray(rows_i[:, 1]),
-        exact=rows_f[:, 0] == 1.0,
-        probes=np.ascontiguousarray(rows_f[:, 1]),
-        tail=np.ascontiguousarray(rows_f[:, 2]),
-        draws=np.ascontiguousarray(rows_f[:, 3:6]),
-        bounds=np.concatenate([[0], np.cumsum(rows_i[:, 2])]).astype(np.int64),
-        allele=np.concatenate([part[2] for part in parts]),
-        allele_names=tuple(keys.alleles.texts()),
-        values=np.concatenate([part[3] for part in parts]),
-        sources=(source,),
-        source=np.zeros(len(rows_i), np.int64),
-        line=np.ascontiguousarray(rows_i[:, 3]),
-    )

@@ -16,9 +16,9 @@ from support.fuzzing import fuzz, mutate_json_line
 
 from phylolm_harness.core.table import TableBuilder
 from phylolm_harness.errors import InputError
-from phylolm_harness.io import populations_file, populations_scan, reading
+from phylolm_harness.io import populations_bytes, populations_file, populations_scan, reading
+from phylolm_harness.io.populations_bytes import scan_populations_file
 from phylolm_harness.io.populations_file import read_each_line, read_populations_file
-from phylolm_harness.io.populations_scan import scan_populations_file
 
 
 def mixed_rows(path: Path) -> None:
@@ -162,13 +162,17 @@ FORMS = ["as written", "crlf, blank lines, spaces", "compact, keys in another or
          "names beyond ASCII", "numbers in every form", "no final line break"]  # fmt: skip
 
 
+@pytest.mark.parametrize("threads", [1, 3])  # the file read whole, or in stretches (joined)
 @pytest.mark.parametrize("block", [17, 1 << 20])  # lines cut across reads, or a file in one
 @pytest.mark.parametrize("form", FORMS)
-def test_usual_files_are_read_compiled_into_the_same_table(tmp_path, form, block):
+def test_usual_files_are_read_compiled_into_the_same_table(tmp_path, form, block, threads):
     path = tmp_path / "pops.jsonl"
     usual_forms(path, form)
-    with mock.patch.object(populations_scan, "_BLOCK", block):
-        scanned = scan_populations_file(path)
+    with (
+        mock.patch.object(populations_scan, "_BLOCK", block),
+        mock.patch.object(populations_bytes, "MIN_STRETCH", 1),
+    ):
+        scanned = scan_populations_file(path, threads)
     assert scanned is not None
     assert table_fields(scanned) == outcome(path, read_each_line)
 
@@ -257,7 +261,8 @@ def test_random_sound_files_read_the_same_compiled(tmp_path_factory, data):
         ensure_ascii=data.draw(st.sampled_from([False] * 3 + [True])),
     )
     expected = outcome(path, read_each_line)
-    scanned = scan_populations_file(path)
+    with mock.patch.object(populations_bytes, "MIN_STRETCH", 1):
+        scanned = scan_populations_file(path, data.draw(st.integers(1, 4)))
     if "\\" in path.read_text(encoding="utf-8"):  # an escape: left to the full reader
         assert scanned is None and outcome(path) == expected
         return

@@ -1,0 +1,123 @@
+"""A populations file in its usual form, read from bytes in stretches on several threads.
+
+The file is cut at line ends into one stretch per core (stretches of at least
+:data:`MIN_STRETCH` bytes); each is read by compiled code without the GIL
+(:func:`~phylolm_harness.io.populations_scan.scan_stretch`) with names numbered within it, then
+the stretches are joined in file order and their names renumbered in order of first appearance in
+the whole file: the table :func:`~phylolm_harness.io.populations_file.read_each_line` builds from
+the same lines, to the bit.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from phylolm_harness.core.table import ObservationTable
+from phylolm_harness.io.byte_keys import ByteKeys
+from phylolm_harness.io.populations_scan import Stretch, scan_stretch
+
+__all__ = ["MIN_STRETCH", "scan_populations_file"]
+
+MIN_STRETCH = 1 << 23
+"""Fewest bytes a thread reads (8 MiB): smaller files are read on one thread."""
+
+MAX_THREADS = 8
+
+
+def scan_populations_file(path: Path, threads: int | None = None) -> ObservationTable | None:
+    """Read a populations file in the usual form; ``None`` when the full reader must read it.
+
+    ``threads`` defaults to the cores this process may run on (at most :data:`MAX_THREADS`).
+    """
+    try:
+        if not path.is_file():
+            return None
+        size = path.stat().st_size
+        count = max(1, min(threads or _cores(), size // MIN_STRETCH))
+        bounds = _line_starts(path, size, count)
+    except OSError:
+        return None
+    spans = list(zip(bounds, bounds[1:], strict=False))
+    if len(spans) == 1:
+        stretches = [scan_stretch(path, *spans[0])]
+    else:
+        with ThreadPoolExecutor(len(spans)) as pool:
+            stretches = list(pool.map(lambda span: scan_stretch(path, *span), spans))
+    found = [s for s in stretches if s is not None]
+    if len(found) < len(stretches) or not sum(s.rows for s in found):
+        return None  # a line the full reader must see, or no row at all (it says why)
+    return _joined(found, str(path))
+
+
+def _cores() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return min(cores, MAX_THREADS)
+
+
+def _line_starts(path: Path, size: int, count: int) -> list[int]:
+    """Return ``count + 1`` offsets where stretches of whole lines start, then ``size``.
+
+    Stretch ``k`` starts after the line holding byte ``size * k / count - 1`` (equal offsets
+    make empty stretches).
+    """
+    starts = [0]
+    with path.open("rb") as handle:
+        for k in range(1, count):
+            handle.seek(max(size * k // count - 1, starts[-1]))
+            handle.readline()  # to the end of the line holding that byte
+            starts.append(max(handle.tell(), starts[-1]))
+    return [*starts, size]
+
+
+def _joined(stretches: list[Stretch], source: str) -> ObservationTable:
+    """Join stretches in file order, names renumbered as they first appear in the file."""
+    names: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
+    rows_i, rows_f, codes, values = [], [], [], []
+    lines_before = 0
+    for stretch in stretches:
+        keys = (stretch.keys.models, stretch.keys.genes, stretch.keys.alleles)
+        model, gene, allele = (_renumbered(k, seen) for k, seen in zip(keys, names, strict=True))
+        for ints, floats, allele_codes, allele_values in stretch.parts:
+            rows_i.append(np.column_stack([model[ints[:, 0]], gene[ints[:, 1]], ints[:, 2:]]))
+            rows_i[-1][:, 3] += lines_before
+            rows_f.append(floats)
+            codes.append(allele[allele_codes])
+            values.append(allele_values)
+        lines_before += stretch.newlines
+    ints, floats = np.concatenate(rows_i), np.concatenate(rows_f)
+    models, genes, alleles = (tuple(seen) for seen in names)
+    return ObservationTable(
+        models=models,
+        model=np.ascontiguousarray(ints[:, 0]),
+        genes=tuple((genome, print_, gene) for genome, print_, gene in map(_split, genes)),
+        gene=np.ascontiguousarray(ints[:, 1]),
+        exact=floats[:, 0] == 1.0,
+        probes=np.ascontiguousarray(floats[:, 1]),
+        tail=np.ascontiguousarray(floats[:, 2]),
+        draws=np.ascontiguousarray(floats[:, 3:6]),
+        bounds=np.concatenate([[0], np.cumsum(ints[:, 2])]).astype(np.int64),
+        allele=np.concatenate(codes),
+        allele_names=alleles,
+        values=np.concatenate(values),
+        sources=(source,),
+        source=np.zeros(len(ints), np.int64),
+        line=np.ascontiguousarray(ints[:, 3]),
+    )
+
+
+def _renumbered(keys: ByteKeys, seen: dict[str, int]) -> NDArray[np.int64]:
+    """Return the numbers in the whole file of a stretch's names (new ones after those seen)."""
+    texts = keys.texts()
+    return np.array([seen.setdefault(text, len(seen)) for text in texts], np.int64)
+
+
+def _split(gene: str) -> list[str]:
+    return gene.split("\x00")
