@@ -20,7 +20,7 @@ __all__ = ["ByteKeys", "key_code"]
 _OFFSET, _PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _hash(buf: NDArray[np.uint8], start: int, stop: int) -> np.uint64:  # pragma: no cover
     """FNV-1a of ``buf[start:stop]``."""
     h = _OFFSET
@@ -63,7 +63,8 @@ def key_code(
         at = (at + 1) & mask
     code = state[0]
     used = state[1]
-    store[used : used + size] = buf[start:stop]
+    for k in range(size):
+        store[used + k] = buf[start + k]
     hashes[code] = h
     offsets[code + 1] = used + size
     slots[at] = code

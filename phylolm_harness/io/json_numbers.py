@@ -56,7 +56,7 @@ _MASK32 = np.uint64(0xFFFFFFFF)
 _TOP_BIT = np.uint64(1) << np.uint64(63)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _multiply(a: np.uint64, b: np.uint64) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
     """Return the 128-bit product ``a * b`` as (high, low)."""
     s32 = np.uint64(32)

@@ -1,17 +1,18 @@
 """A populations file in its usual form, read from bytes in stretches on several threads.
 
 The file is cut at line ends into one stretch per core (stretches of at least
-:data:`MIN_STRETCH` bytes); each is read by compiled code without the GIL
-(:func:`~phylolm_harness.io.populations_scan.scan_stretch`) with names numbered within it, then
-the stretches are joined in file order and their names renumbered in order of first appearance in
-the whole file: the table :func:`~phylolm_harness.io.populations_file.read_each_line` builds from
-the same lines, to the bit.
+:data:`MIN_STRETCH` bytes); each is read by compiled code without the GIL (:func:`scan_stretch`,
+a block at a time by :func:`~phylolm_harness.io.populations_scan.scan_block`) with names numbered
+within it, then the stretches are joined in file order and their names renumbered in order of
+first appearance in the whole file: the table
+:func:`~phylolm_harness.io.populations_file.read_each_line` builds from the same lines, to the bit.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +20,18 @@ from numpy.typing import NDArray
 
 from phylolm_harness.core.table import ObservationTable
 from phylolm_harness.io.byte_keys import ByteKeys
-from phylolm_harness.io.populations_scan import Stretch, scan_stretch
+from phylolm_harness.io.populations_scan import Keys, Part, scan_block
 
-__all__ = ["MIN_STRETCH", "scan_populations_file"]
+__all__ = ["BLOCK", "MIN_STRETCH", "scan_populations_file", "scan_stretch"]
 
 MIN_STRETCH = 1 << 23
 """Fewest bytes a thread reads (8 MiB): smaller files are read on one thread."""
 
 MAX_THREADS = 8
+"""Most threads reading one file."""
+
+BLOCK = 1 << 20
+"""Bytes read at a time (then cut after the last whole line)."""
 
 
 def scan_populations_file(path: Path, threads: int | None = None) -> ObservationTable | None:
@@ -52,6 +57,52 @@ def scan_populations_file(path: Path, threads: int | None = None) -> Observation
     if len(found) < len(stretches) or not sum(s.rows for s in found):
         return None  # a line the full reader must see, or no row at all (it says why)
     return _joined(found, str(path))
+
+
+@dataclass
+class Stretch:
+    """What :func:`scan_stretch` read of a stretch of a file.
+
+    Its rows and names, and the line breaks it holds (to number the lines of the next stretch).
+    """
+
+    parts: list[Part]
+    keys: Keys
+    rows: int
+    newlines: int
+
+
+def scan_stretch(path: Path, start: int, stop: int) -> Stretch | None:
+    """Read the whole lines in bytes ``start:stop`` of a file, a block at a time.
+
+    Line numbers count from 1 at ``start``. ``None`` when a line is not in the usual form or the
+    bytes are not UTF-8 (the full reader then reads the file).
+    """
+    found = Stretch([], Keys(), 0, 0)
+    try:
+        with path.open("rb") as handle:
+            handle.seek(start)
+            left, rest = stop - start, b""
+            while True:
+                chunk = handle.read(min(BLOCK, left))
+                left -= len(chunk)
+                data = rest + chunk
+                cut = data.rfind(b"\n") + 1 if chunk else len(data)
+                block, rest = data[:cut], data[cut:]
+                if block:
+                    if not block.isascii():
+                        block.decode("utf-8")  # UnicodeDecodeError: left to the full reader
+                    buf = np.frombuffer(block, np.uint8)
+                    part = scan_block(buf, found.newlines + 1, found.rows, found.keys)
+                    if part is None:
+                        return None
+                    found.parts.append(part)
+                    found.rows += len(part[0])
+                    found.newlines += block.count(b"\n")
+                if not chunk:
+                    return found
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _cores() -> int:

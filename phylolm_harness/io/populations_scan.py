@@ -1,6 +1,6 @@
 """Lines of a populations file in their usual form, read from bytes by compiled code.
 
-:func:`scan_stretch` reads the lines :func:`~phylolm_harness.io.populations_file.
+:func:`scan_block` reads the lines :func:`~phylolm_harness.io.populations_file.
 format_populations_file` and the collectors write (any key order, any JSON spacing, CRLF line
 ends) without making a Python object per allele: names are numbered by
 :func:`~phylolm_harness.io.byte_keys.key_code`, numbers converted by
@@ -15,7 +15,6 @@ reader reads the file, naming the line at fault when there is one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,7 @@ from numpy.typing import NDArray
 from phylolm_harness.io.byte_keys import ByteKeys, key_code
 from phylolm_harness.io.json_numbers import BAD, INTEGER, LONG_INTEGER, SLOW, read_number
 
-__all__ = ["Keys", "Stretch", "scan_stretch"]
+__all__ = ["Keys", "Part", "scan_block"]
 
 _NAMES = (
     *(b"model", b"genome", b"fingerprint", b"gene", b"mode", b"probes", b"tail", b"alleles"),
@@ -39,11 +38,8 @@ MODEL, GENOME, FINGERPRINT, GENE, MODE, PROBES, TAIL, ALLELES, DRAWS = range(9)
 MASS, COUNT, WEIGHT, SAMPLED, EXACT = range(9, 14)
 _REQUIRED = (1 << MODEL) | (1 << GENOME) | (1 << FINGERPRINT) | (1 << GENE) | (1 << ALLELES)
 
-_BLOCK = 1 << 20
-"""Bytes read at a time (then cut after the last whole line)."""
 
-
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _space(buf: NDArray[np.uint8], i: int, end: int) -> int:  # pragma: no cover
     while i < end and (buf[i] == 32 or buf[i] == 9):
         i += 1
@@ -85,7 +81,104 @@ def _word(buf: NDArray[np.uint8], start: int, stop: int) -> int:  # pragma: no c
 
 
 @njit(cache=True, nogil=True)
-def _scan(  # noqa: PLR0912 - one pass over a line, every case in place  # pragma: no cover
+def _separator(buf: Any, i: int, end: int) -> tuple[int, bool]:  # pragma: no cover
+    """Return what follows a member.
+
+    ``(start of the next member, True)`` after a comma, ``(position of the closing brace,
+    False)``, or ``(-1, False)`` for anything else.
+    """
+    i = _space(buf, i, end)
+    if i < end and buf[i] == 44:
+        i = _space(buf, i + 1, end)
+        return (i, True) if i < end and buf[i] != 125 else (-1, False)
+    return (i, False) if i < end and buf[i] == 125 else (-1, False)
+
+
+@njit(cache=True, nogil=True)
+def _alleles(  # pragma: no cover
+    buf: Any,
+    i: int,
+    end: int,
+    row: int,
+    entry: int,
+    n_slow: int,
+    codes: Any,
+    values: Any,
+    slow: Any,
+    last_row: Any,
+    table: Any,
+    state: Any,
+) -> tuple[int, int, int]:
+    """Read the object of alleles at ``buf[i]`` (see :func:`_scan`).
+
+    Returns the position after it (-1 if it is not one the full reader would read the same),
+    the next entry and the number of values left to Python.
+    """
+    if i >= end or buf[i] != 123:
+        return -1, entry, n_slow
+    i = _space(buf, i + 1, end)
+    more = i < end and buf[i] != 125
+    while more:
+        close = _string(buf, i, end)
+        if close < 0:
+            return -1, entry, n_slow
+        code = key_code(table, state, buf, i + 1, close)
+        if last_row[code] == row:  # a name given twice
+            return -1, entry, n_slow
+        last_row[code] = row
+        i = _space(buf, close + 1, end)
+        if i >= end or buf[i] != 58:
+            return -1, entry, n_slow
+        i = _space(buf, i + 1, end)
+        value, stop, flags = read_number(buf, i, end)
+        if flags & (BAD | LONG_INTEGER):
+            return -1, entry, n_slow
+        if flags & SLOW:
+            slow[n_slow, 0], slow[n_slow, 1], slow[n_slow, 2] = entry, i, stop
+            n_slow += 1
+        codes[entry], values[entry] = code, value
+        entry += 1
+        i, more = _separator(buf, stop, end)
+        if i < 0:
+            return -1, entry, n_slow
+    return (i + 1, entry, n_slow) if i < end else (-1, entry, n_slow)
+
+
+@njit(cache=True, nogil=True)
+def _draws(buf: Any, i: int, end: int) -> tuple[int, float, float, float]:  # pragma: no cover
+    """Read ``{"mass": m, "count": c, "weight": w}`` (each once, in range) at ``buf[i]``.
+
+    Returns the position after it (-1 if it is not one the full reader would read the same),
+    mass, count and weight.
+    """
+    drawn = np.full(3, np.nan)
+    if i >= end or buf[i] != 123:
+        return -1, 0.0, 0.0, 0.0
+    i = _space(buf, i + 1, end)
+    more = True
+    while more:
+        close = _string(buf, i, end)
+        field = -1 if close < 0 else _word(buf, i + 1, close)
+        if field < MASS or field > WEIGHT or drawn[field - MASS] == drawn[field - MASS]:
+            return -1, 0.0, 0.0, 0.0
+        i = _space(buf, close + 1, end)
+        if i >= end or buf[i] != 58:
+            return -1, 0.0, 0.0, 0.0
+        value, i, flags = read_number(buf, _space(buf, i + 1, end), end)
+        if flags & (BAD | SLOW) or (field == COUNT and not flags & INTEGER):
+            return -1, 0.0, 0.0, 0.0
+        drawn[field - MASS] = value
+        i, more = _separator(buf, i, end)
+        if i < 0:
+            return -1, 0.0, 0.0, 0.0
+    mass, count, weight = drawn[0], drawn[1], drawn[2]
+    if not (count >= 0 and 0 <= mass <= 1 + 1e-6 and 0 < weight <= 1):
+        return -1, 0.0, 0.0, 0.0
+    return i + 1, mass, count, weight
+
+
+@njit(cache=True, nogil=True)
+def _scan(  # noqa: PLR0912 - one line's members in place  # pragma: no cover
     buf: Any,
     first_line: int,
     row_base: int,
@@ -166,79 +259,21 @@ def _scan(  # noqa: PLR0912 - one pass over a line, every case in place  # pragm
                     tail = value
                 i = stop
             elif key == ALLELES:
-                if i >= end or buf[i] != 123:
+                i, entry, n_slow = _alleles(
+                    buf, i, end, row_base + row, entry, n_slow, codes, values, slow, last_row,
+                    alleles, allele_state,
+                )  # fmt: skip
+                if i < 0:
                     return False, row, entry, n_slow
-                i = _space(buf, i + 1, end)
-                while i < end and buf[i] != 125:
-                    close = _string(buf, i, end)
-                    if close < 0:
-                        return False, row, entry, n_slow
-                    code = key_code(alleles, allele_state, buf, i + 1, close)
-                    if last_row[code] == row_base + row:  # a name given twice
-                        return False, row, entry, n_slow
-                    last_row[code] = row_base + row
-                    i = _space(buf, close + 1, end)
-                    if i >= end or buf[i] != 58:
-                        return False, row, entry, n_slow
-                    i = _space(buf, i + 1, end)
-                    value, stop, flags = read_number(buf, i, end)
-                    if flags & (BAD | LONG_INTEGER):
-                        return False, row, entry, n_slow
-                    if flags & SLOW:
-                        slow[n_slow, 0], slow[n_slow, 1], slow[n_slow, 2] = entry, i, stop
-                        n_slow += 1
-                    codes[entry], values[entry] = code, value
-                    entry += 1
-                    i = _space(buf, stop, end)
-                    if i < end and buf[i] == 44:
-                        i = _space(buf, i + 1, end)
-                        if i < end and buf[i] == 125:
-                            return False, row, entry, n_slow  # a comma before the brace
-                    elif i >= end or buf[i] != 125:
-                        return False, row, entry, n_slow
-                if i >= end:
+            else:
+                i, mass, count, weight = _draws(buf, i, end)
+                if i < 0:
                     return False, row, entry, n_slow
-                i += 1
-            else:  # draws: {"mass": m, "count": c, "weight": w}, each once
-                if i >= end or buf[i] != 123:
-                    return False, row, entry, n_slow
-                fields = 0
-                i = _space(buf, i + 1, end)
-                while True:
-                    close = _string(buf, i, end)
-                    field = -1 if close < 0 else _word(buf, i + 1, close)
-                    if field < MASS or field > WEIGHT or fields & (1 << field):
-                        return False, row, entry, n_slow
-                    fields |= 1 << field
-                    i = _space(buf, close + 1, end)
-                    if i >= end or buf[i] != 58:
-                        return False, row, entry, n_slow
-                    value, i, flags = read_number(buf, _space(buf, i + 1, end), end)
-                    if flags & (BAD | SLOW) or (field == COUNT and not flags & INTEGER):
-                        return False, row, entry, n_slow
-                    if field == MASS:
-                        mass = value
-                    elif field == COUNT:
-                        count = value
-                    else:
-                        weight = value
-                    i = _space(buf, i, end)
-                    if i < end and buf[i] == 44:
-                        i = _space(buf, i + 1, end)
-                        continue
-                    if i >= end or buf[i] != 125:
-                        return False, row, entry, n_slow
-                    break
-                i += 1
-                if not (count >= 0 and 0 <= mass <= 1 + 1e-6 and 0 < weight <= 1):
-                    return False, row, entry, n_slow
-            i = _space(buf, i, end)
-            if i < end and buf[i] == 44:
-                i = _space(buf, i + 1, end)
-                continue
-            if i >= end or buf[i] != 125:
+            i, more = _separator(buf, i, end)
+            if i < 0:
                 return False, row, entry, n_slow
-            break
+            if not more:
+                break
         if _space(buf, i + 1, end) != end or seen & _REQUIRED != _REQUIRED:
             return False, row, entry, n_slow
         if mode == SAMPLED:
@@ -251,9 +286,9 @@ def _scan(  # noqa: PLR0912 - one pass over a line, every case in place  # pragm
             if key != GENOME:
                 scratch[size] = 0
                 size += 1
-            width = spans[2 * key + 1] - spans[2 * key]
-            scratch[size : size + width] = buf[spans[2 * key] : spans[2 * key + 1]]
-            size += width
+            for k in range(spans[2 * key], spans[2 * key + 1]):
+                scratch[size] = buf[k]
+                size += 1
         rows_i[row, 0] = key_code(models, model_state, buf, spans[0], spans[1])
         rows_i[row, 1] = key_code(genes, gene_state, scratch, 0, size)
         rows_i[row, 2] = entry - first_entry
@@ -268,7 +303,7 @@ def _scan(  # noqa: PLR0912 - one pass over a line, every case in place  # pragm
     return True, row, entry, n_slow
 
 
-_Part = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]
+Part = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]
 """One block's rows (integers: model, gene, alleles, line; floats: exact, probes, tail, mass,
 count, weight) and allele entries (codes, values)."""
 
@@ -287,51 +322,12 @@ class Keys:
     last_row: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-@dataclass
-class Stretch:
-    """What :func:`scan_stretch` read of lines ``first_line`` and on of a file."""
+def scan_block(buf: NDArray[np.uint8], line: int, rows: int, keys: Keys) -> Part | None:
+    """Read a block of whole lines, the first numbered ``line``, after ``rows`` rows.
 
-    parts: list[_Part]
-    keys: Keys
-    rows: int
-    newlines: int
-
-
-def scan_stretch(path: Path, start: int, stop: int) -> Stretch | None:
-    """Read the whole lines in bytes ``start:stop`` of a file, a block at a time.
-
-    Line numbers count from 1 at ``start``. ``None`` when a line is not in the usual form or the
-    bytes are not UTF-8 (the full reader then reads the file).
+    Returns its rows and alleles, or ``None`` when a line is not in the usual form (or holds a
+    number past the double range).
     """
-    found = Stretch([], Keys(), 0, 0)
-    try:
-        with path.open("rb") as handle:
-            handle.seek(start)
-            left, rest = stop - start, b""
-            while True:
-                chunk = handle.read(min(_BLOCK, left))
-                left -= len(chunk)
-                data = rest + chunk
-                cut = data.rfind(b"\n") + 1 if chunk else len(data)
-                block, rest = data[:cut], data[cut:]
-                if block:
-                    if not block.isascii():
-                        block.decode("utf-8")  # UnicodeDecodeError: left to the full reader
-                    buf = np.frombuffer(block, np.uint8)
-                    part = _scan_block(buf, found.newlines + 1, found.rows, found.keys)
-                    if part is None:
-                        return None
-                    found.parts.append(part)
-                    found.rows += len(part[0])
-                    found.newlines += block.count(b"\n")
-                if not chunk:
-                    return found
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _scan_block(buf: NDArray[np.uint8], line: int, rows: int, keys: Keys) -> _Part | None:
-    """Scan a block of whole lines, the first numbered ``line``, after ``rows`` rows."""
     lines = int(np.count_nonzero(buf == 10)) + 1
     entries = int(np.count_nonzero(buf == 58))  # every allele has its colon
     keys.models.reserve(lines, len(buf))

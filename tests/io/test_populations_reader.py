@@ -16,7 +16,7 @@ from support.fuzzing import fuzz, mutate_json_line
 
 from phylolm_harness.core.table import TableBuilder
 from phylolm_harness.errors import InputError
-from phylolm_harness.io import populations_bytes, populations_file, populations_scan, reading
+from phylolm_harness.io import populations_bytes, populations_file, reading
 from phylolm_harness.io.populations_bytes import scan_populations_file
 from phylolm_harness.io.populations_file import read_each_line, read_populations_file
 
@@ -169,7 +169,7 @@ def test_usual_files_are_read_compiled_into_the_same_table(tmp_path, form, block
     path = tmp_path / "pops.jsonl"
     usual_forms(path, form)
     with (
-        mock.patch.object(populations_scan, "_BLOCK", block),
+        mock.patch.object(populations_bytes, "BLOCK", block),
         mock.patch.object(populations_bytes, "MIN_STRETCH", 1),
     ):
         scanned = scan_populations_file(path, threads)
