@@ -22,11 +22,19 @@ _OFFSET, _PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 
 @njit(cache=True, nogil=True)
 def _hash(buf: NDArray[np.uint8], start: int, stop: int) -> np.uint64:  # pragma: no cover
-    """FNV-1a of ``buf[start:stop]``."""
+    """FNV-1a of ``buf[start:stop]``, its bits then mixed (MurmurHash3's finaliser).
+
+    FNV-1a's low bits depend only on the low bits of each byte; the slots are chosen by the low
+    bits, so they are mixed with the high ones first.
+    """
     h = _OFFSET
     for i in range(start, stop):
         h = (h ^ np.uint64(buf[i])) * _PRIME
-    return h
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
 
 
 @njit(cache=True, nogil=True)

@@ -172,6 +172,8 @@ def read_number(
             if exponent < 100_000:
                 exponent = exponent * 10 + (buf[i] - 48)
             i += 1
+        if exponent >= 100_000:
+            return 0.0, i, flags | SLOW  # digits of the exponent were not kept
         q += sign * exponent
     if flags == INTEGER and i - start - negative >= 19:
         return 0.0, i, INTEGER | LONG_INTEGER | SLOW

@@ -14,6 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Event
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,8 +52,11 @@ def scan_populations_file(path: Path, threads: int | None = None) -> Observation
     if len(spans) == 1:
         stretches = [scan_stretch(path, *spans[0])]
     else:
+        failed = Event()
         with ThreadPoolExecutor(len(spans)) as pool:
-            stretches = list(pool.map(lambda span: scan_stretch(path, *span), spans))
+            stretches = list(
+                pool.map(lambda span: scan_stretch(path, span[0], span[1], failed), spans)
+            )
     found = [s for s in stretches if s is not None]
     if len(found) < len(stretches) or not sum(s.rows for s in found):
         return None  # a line the full reader must see, or no row at all (it says why)
@@ -72,37 +76,44 @@ class Stretch:
     newlines: int
 
 
-def scan_stretch(path: Path, start: int, stop: int) -> Stretch | None:
+def scan_stretch(path: Path, start: int, stop: int, failed: Event | None = None) -> Stretch | None:
     """Read the whole lines in bytes ``start:stop`` of a file, a block at a time.
 
     Line numbers count from 1 at ``start``. ``None`` when a line is not in the usual form or the
-    bytes are not UTF-8 (the full reader then reads the file).
+    bytes are not UTF-8 (the full reader then reads the file), or when ``failed`` is set (another
+    stretch gave up); this stretch sets ``failed`` when it gives up.
     """
     found = Stretch([], Keys(), 0, 0)
     try:
         with path.open("rb") as handle:
             handle.seek(start)
-            left, rest = stop - start, b""
-            while True:
+            left, pending = stop - start, list[bytes]()
+            while failed is None or not failed.is_set():
                 chunk = handle.read(min(BLOCK, left))
                 left -= len(chunk)
-                data = rest + chunk
-                cut = data.rfind(b"\n") + 1 if chunk else len(data)
-                block, rest = data[:cut], data[cut:]
+                cut = chunk.rfind(b"\n") + 1
+                if chunk and not cut:  # inside a long line: kept until its end is read
+                    pending.append(chunk)
+                    continue
+                block = b"".join([*pending, chunk[:cut]]) if chunk else b"".join(pending)
+                pending = [chunk[cut:]]
                 if block:
                     if not block.isascii():
                         block.decode("utf-8")  # UnicodeDecodeError: left to the full reader
                     buf = np.frombuffer(block, np.uint8)
                     part = scan_block(buf, found.newlines + 1, found.rows, found.keys)
                     if part is None:
-                        return None
+                        break
                     found.parts.append(part)
                     found.rows += len(part[0])
                     found.newlines += block.count(b"\n")
                 if not chunk:
                     return found
     except (OSError, UnicodeDecodeError):
-        return None
+        pass
+    if failed is not None:
+        failed.set()
+    return None
 
 
 def _cores() -> int:
@@ -122,9 +133,15 @@ def _line_starts(path: Path, size: int, count: int) -> list[int]:
     starts = [0]
     with path.open("rb") as handle:
         for k in range(1, count):
-            handle.seek(max(size * k // count - 1, starts[-1]))
-            handle.readline()  # to the end of the line holding that byte
-            starts.append(max(handle.tell(), starts[-1]))
+            at = max(size * k // count - 1, starts[-1])
+            handle.seek(at)
+            while chunk := handle.read(1 << 16):  # to the end of the line holding that byte
+                end = chunk.find(b"\n")
+                if end >= 0:
+                    at += end + 1
+                    break
+                at += len(chunk)
+            starts.append(at)
     return [*starts, size]
 
 

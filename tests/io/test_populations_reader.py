@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from threading import Event
 from unittest import mock
 
 import numpy as np
@@ -198,6 +199,9 @@ LEFT_TO_THE_FULL_READER = {
     "integer of 19 digits": lambda t: t.replace('"probes": 8', '"probes": 1234567890123456789'),
     "NaN": lambda t: t.replace('"ab": 0.5', '"ab": NaN'),
     "beyond doubles": lambda t: t.replace('"ab": 0.5', '"ab": 1e400'),
+    "exponent of 7 digits": lambda t: t.replace(
+        '"ab": 0.5', '"ab": 0.' + "0" * 99_999 + "1e1000000"
+    ),
     "empty model": lambda t: t.replace('"model": "org/a"', '"model": ""', 1),
     "unknown mode": lambda t: t.replace('"exact"', '"approximate"', 1),
     "trailing comma": lambda t: t.replace("}}", "},}", 1),
@@ -268,3 +272,17 @@ def test_random_sound_files_read_the_same_compiled(tmp_path_factory, data):
         return
     assert scanned is not None, path.read_text(encoding="utf-8")
     assert table_fields(scanned) == expected
+
+
+def test_a_stretch_that_gives_up_stops_the_others(tmp_path):
+    path = tmp_path / "pops.jsonl"
+    mixed_rows(path)
+    size = path.stat().st_size
+    failed = Event()
+    assert populations_bytes.scan_stretch(path, 0, size, failed) is not None
+    assert not failed.is_set()
+    rewritten(path, 3, lambda line: line.replace('"ab"', '"a\\u00e9"'))  # left to the full reader
+    assert populations_bytes.scan_stretch(path, 0, path.stat().st_size, failed) is None
+    assert failed.is_set()
+    mixed_rows(path)  # sound again: a stretch still stops once another has given up
+    assert populations_bytes.scan_stretch(path, 0, size, failed) is None
