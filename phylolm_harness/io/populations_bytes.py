@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from phylolm_harness.core.table import ObservationTable
 from phylolm_harness.io.byte_keys import ByteKeys
-from phylolm_harness.io.populations_scan import Keys, Part, scan_block
+from phylolm_harness.io.populations_scan import Keys, Rows, scan_block
 
 __all__ = ["BLOCK", "MIN_STRETCH", "scan_populations_file", "scan_stretch"]
 
@@ -58,7 +58,7 @@ def scan_populations_file(path: Path, threads: int | None = None) -> Observation
                 pool.map(lambda span: scan_stretch(path, span[0], span[1], failed), spans)
             )
     found = [s for s in stretches if s is not None]
-    if len(found) < len(stretches) or not sum(s.rows for s in found):
+    if len(found) < len(stretches) or not sum(s.read.rows for s in found):
         return None  # a line the full reader must see, or no row at all (it says why)
     return _joined(found, str(path))
 
@@ -67,12 +67,11 @@ def scan_populations_file(path: Path, threads: int | None = None) -> Observation
 class Stretch:
     """What :func:`scan_stretch` read of a stretch of a file.
 
-    Its rows and names, and the line breaks it holds (to number the lines of the next stretch).
+    Its names and rows, and the line breaks it holds (to number the lines of the next stretch).
     """
 
-    parts: list[Part]
     keys: Keys
-    rows: int
+    read: Rows
     newlines: int
 
 
@@ -83,7 +82,7 @@ def scan_stretch(path: Path, start: int, stop: int, failed: Event | None = None)
     bytes are not UTF-8 (the full reader then reads the file), or when ``failed`` is set (another
     stretch gave up); this stretch sets ``failed`` when it gives up.
     """
-    found = Stretch([], Keys(), 0, 0)
+    found = Stretch(Keys(), Rows(), 0)
     try:
         with path.open("rb") as handle:
             handle.seek(start)
@@ -101,13 +100,11 @@ def scan_stretch(path: Path, start: int, stop: int, failed: Event | None = None)
                     if not block.isascii():
                         block.decode("utf-8")  # UnicodeDecodeError: left to the full reader
                     buf = np.frombuffer(block, np.uint8)
-                    part = scan_block(buf, found.newlines + 1, found.rows, found.keys)
-                    if part is None:
+                    if not scan_block(buf, found.newlines + 1, found.keys, found.read):
                         break
-                    found.parts.append(part)
-                    found.rows += len(part[0])
                     found.newlines += block.count(b"\n")
                 if not chunk:
+                    found.read.trim()
                     return found
     except (OSError, UnicodeDecodeError):
         pass
@@ -147,23 +144,36 @@ def _line_starts(path: Path, size: int, count: int) -> list[int]:
 
 def _joined(stretches: list[Stretch], source: str) -> ObservationTable:
     """Join stretches in file order, names renumbered as they first appear in the file."""
-    names: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
-    rows_i, rows_f, codes, values = [], [], [], []
-    lines_before = 0
-    for stretch in stretches:
-        keys = (stretch.keys.models, stretch.keys.genes, stretch.keys.alleles)
-        model, gene, allele = (_renumbered(k, seen) for k, seen in zip(keys, names, strict=True))
-        for ints, floats, allele_codes, allele_values in stretch.parts:
-            rows_i.append(np.column_stack([model[ints[:, 0]], gene[ints[:, 1]], ints[:, 2:]]))
-            rows_i[-1][:, 3] += lines_before
-            rows_f.append(floats)
-            codes.append(allele[allele_codes])
-            values.append(allele_values)
-        lines_before += stretch.newlines
-    ints, floats = np.concatenate(rows_i), np.concatenate(rows_f)
-    models, genes, alleles = (tuple(seen) for seen in names)
+    if len(stretches) == 1:  # numbered in file order already
+        keys, read = stretches[0].keys, stretches[0].read
+        names = tuple(k.texts() for k in (keys.models, keys.genes, keys.alleles))
+        ints, floats, codes, values = read.ints, read.floats, read.codes, read.values
+    else:
+        seen: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
+        ints = np.empty((sum(s.read.rows for s in stretches), 4), np.int64)
+        floats = np.empty((len(ints), 6), np.float64)
+        codes = np.empty(sum(s.read.entries for s in stretches), np.int64)
+        values = np.empty(len(codes), np.float64)
+        row = entry = lines_before = 0
+        for stretch in stretches:
+            keys, read = stretch.keys, stretch.read
+            tables = (keys.models, keys.genes, keys.alleles)
+            model, gene, allele = (
+                _renumbered(k, kept) for k, kept in zip(tables, seen, strict=True)
+            )
+            rows, entries = slice(row, row + read.rows), slice(entry, entry + read.entries)
+            ints[rows, 0], ints[rows, 1] = model[read.ints[:, 0]], gene[read.ints[:, 1]]
+            ints[rows, 2], ints[rows, 3] = read.ints[:, 2], read.ints[:, 3] + lines_before
+            floats[rows] = read.floats
+            np.take(allele, read.codes, out=codes[entries])
+            values[entries] = read.values
+            row, entry = rows.stop, entries.stop
+            lines_before += stretch.newlines
+            stretch.read = Rows()  # its memory goes back now
+        names = tuple(list(kept) for kept in seen)
+    models, genes, alleles = names
     return ObservationTable(
-        models=models,
+        models=tuple(models),
         model=np.ascontiguousarray(ints[:, 0]),
         genes=tuple((genome, print_, gene) for genome, print_, gene in map(_split, genes)),
         gene=np.ascontiguousarray(ints[:, 1]),
@@ -172,9 +182,9 @@ def _joined(stretches: list[Stretch], source: str) -> ObservationTable:
         tail=np.ascontiguousarray(floats[:, 2]),
         draws=np.ascontiguousarray(floats[:, 3:6]),
         bounds=np.concatenate([[0], np.cumsum(ints[:, 2])]).astype(np.int64),
-        allele=np.concatenate(codes),
-        allele_names=alleles,
-        values=np.concatenate(values),
+        allele=codes,
+        allele_names=tuple(alleles),
+        values=values,
         sources=(source,),
         source=np.zeros(len(ints), np.int64),
         line=np.ascontiguousarray(ints[:, 3]),

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from phylolm_harness.io.byte_keys import ByteKeys, key_code
 from phylolm_harness.io.json_numbers import BAD, INTEGER, LONG_INTEGER, SLOW, read_number
 
-__all__ = ["Keys", "Part", "scan_block"]
+__all__ = ["Keys", "Rows", "scan_block"]
 
 _NAMES = (
     *(b"model", b"genome", b"fingerprint", b"gene", b"mode", b"probes", b"tail", b"alleles"),
@@ -303,11 +303,6 @@ def _scan(  # noqa: PLR0912 - one line's members in place  # pragma: no cover
     return True, row, entry, n_slow
 
 
-Part = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]
-"""One block's rows (integers: model, gene, alleles, line; floats: exact, probes, tail, mass,
-count, weight) and allele entries (codes, values)."""
-
-
 @dataclass
 class Keys:
     """The names of a stretch of a file, numbered as they first appear.
@@ -322,11 +317,48 @@ class Keys:
     last_row: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-def scan_block(buf: NDArray[np.uint8], line: int, rows: int, keys: Keys) -> Part | None:
-    """Read a block of whole lines, the first numbered ``line``, after ``rows`` rows.
+@dataclass
+class Rows:
+    """The rows and alleles read so far, in arrays grown in place.
 
-    Returns its rows and alleles, or ``None`` when a line is not in the usual form (or holds a
-    number past the double range).
+    ``ints[r]`` is row ``r``'s model, gene, number of alleles and line; ``floats[r]`` whether it
+    is exact, its probes, tail and draws' mass, count and weight; ``codes[e]`` and ``values[e]``
+    are allele ``e``'s name and value. The arrays grow by ``ndarray.resize`` (a reallocation: a
+    large array grows by remapping its pages, and its memory goes back to the system when it is
+    freed, where many block-sized arrays would stay in the allocator's heap).
+    """
+
+    ints: NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 4), np.int64))
+    floats: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 6), np.float64))
+    codes: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    values: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0, np.float64))
+    rows: int = 0
+    entries: int = 0
+
+    def room(self, rows: int, entries: int) -> None:
+        """Make room for ``rows`` more rows and ``entries`` more alleles (by doubling)."""
+        if self.rows + rows > len(self.ints):
+            size = max(self.rows + rows, 2 * len(self.ints))
+            self.ints.resize((size, 4), refcheck=False)
+            self.floats.resize((size, 6), refcheck=False)
+        if self.entries + entries > len(self.codes):
+            size = max(self.entries + entries, 2 * len(self.codes))
+            self.codes.resize(size, refcheck=False)
+            self.values.resize(size, refcheck=False)
+
+    def trim(self) -> None:
+        """Give back the room not used."""
+        self.ints.resize((self.rows, 4), refcheck=False)
+        self.floats.resize((self.rows, 6), refcheck=False)
+        self.codes.resize(self.entries, refcheck=False)
+        self.values.resize(self.entries, refcheck=False)
+
+
+def scan_block(buf: NDArray[np.uint8], line: int, keys: Keys, out: Rows) -> bool:
+    """Read a block of whole lines, the first numbered ``line``, onto ``out``.
+
+    Returns whether every line was read: ``False`` when a line is not in the usual form (or
+    holds a number past the double range), with ``out`` then to be dropped.
     """
     lines = int(np.count_nonzero(buf == 10)) + 1
     entries = int(np.count_nonzero(buf == 58))  # every allele has its colon
@@ -337,25 +369,26 @@ def scan_block(buf: NDArray[np.uint8], line: int, rows: int, keys: Keys) -> Part
         grown = np.full(len(keys.alleles.hashes), -1, np.int64)
         grown[: len(keys.last_row)] = keys.last_row
         keys.last_row = grown
-    rows_i, rows_f = np.empty((lines, 4), np.int64), np.empty((lines, 6), np.float64)
-    codes, values = np.empty(entries, np.int64), np.empty(entries, np.float64)
+    out.room(lines, entries)
+    row, entry = out.rows, out.entries
     slow = np.empty((entries, 3), np.int64)
-    scratch = np.empty(len(buf) + 2, np.uint8)
     ok, n_rows, n_entries, n_slow = _scan(
-        buf, line, rows, rows_i, rows_f, codes, values, slow, keys.last_row, scratch,
+        buf, line, row, out.ints[row:], out.floats[row:], out.codes[entry:],
+        out.values[entry:], slow, keys.last_row, np.empty(len(buf) + 2, np.uint8),
         keys.models.arrays, keys.models.state, keys.genes.arrays, keys.genes.state,
         keys.alleles.arrays, keys.alleles.state,
     )  # fmt: skip
     if not ok:
-        return None
+        return False
     for target, start, stop in slow[:n_slow].tolist():
         number = float(buf[start:stop].tobytes())  # what Python's float rounds it to
         if target >= 0:
-            values[target] = number
+            out.values[entry + target] = number
         elif -1e300 < number < 1e300:
-            rows_f[-1 - target, 2] = number
+            out.floats[row - 1 - target, 2] = number
         else:
-            return None  # a tail out of range: the full reader names its line
-    if not np.isfinite(values[:n_entries]).all():
-        return None  # a number past the double range: left as the full reader reads it
-    return rows_i[:n_rows], rows_f[:n_rows], codes[:n_entries], values[:n_entries]
+            return False  # a tail out of range: the full reader names its line
+    if not np.isfinite(out.values[entry : entry + n_entries]).all():
+        return False  # a number past the double range: left as the full reader reads it
+    out.rows, out.entries = row + n_rows, entry + n_entries
+    return True
