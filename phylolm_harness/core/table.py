@@ -35,6 +35,7 @@ __all__ = [
     "RowBlock",
     "TableBuilder",
     "as_whole",
+    "offsets",
     "positions",
 ]
 
@@ -146,7 +147,7 @@ class ObservationTable(Sequence[GeneObservation]):
             np.concatenate([t.probes for t in tables]),
             np.concatenate([t.tail for t in tables]),
             np.concatenate([t.draws for t in tables]),
-            _offsets(sizes),
+            offsets(sizes),
             np.concatenate(columns[2]),
             tuple(names[2]),
             np.concatenate([t.values for t in tables]),
@@ -226,7 +227,7 @@ class ObservationTable(Sequence[GeneObservation]):
             self.probes[keep],
             self.tail[keep],
             self.draws[keep],
-            _offsets(sizes),
+            offsets(sizes),
             self.allele[at],
             self.allele_names,
             self.values[at],
@@ -237,7 +238,8 @@ class ObservationTable(Sequence[GeneObservation]):
         )
 
 
-def _offsets(sizes: NDArray[np.int64]) -> NDArray[np.int64]:
+def offsets(sizes: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Return the ``len(sizes) + 1`` offsets of rows of these sizes laid end to end."""
     return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 
 
@@ -341,7 +343,7 @@ class TableBuilder:
             _copy(self._probes, np.float64),
             _copy(self._tail, np.float64),
             _copy(self._draws, np.float64).reshape(-1, 3),
-            _offsets(_copy(self._sizes, np.int64)),
+            offsets(_copy(self._sizes, np.int64)),
             positions(first_use, _copy(self._allele, np.int64)),
             tuple(self._alleles),  # in order of first use, as first_use is increasing
             _copy(self._values, np.float64),

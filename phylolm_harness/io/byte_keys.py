@@ -127,12 +127,12 @@ class ByteKeys:
     def reserve(self, keys: int, size: int) -> None:
         """Make room for ``keys`` more keys of ``size`` bytes in all (grown by doubling)."""
         count, used = int(self.state[0]), int(self.state[1])
-        if count + keys > len(self.hashes):
+        if count + keys > len(self.hashes):  # grown in place, the new room zeroed
             room = max(count + keys, 2 * len(self.hashes))
-            self.hashes = _grown(self.hashes, room)
-            self.offsets = _grown(self.offsets, room + 1)
+            self.hashes.resize(room, refcheck=False)
+            self.offsets.resize(room + 1, refcheck=False)
         if used + size > len(self.store):
-            self.store = _grown(self.store, max(used + size, 2 * len(self.store)))
+            self.store.resize(max(used + size, 2 * len(self.store)), refcheck=False)
         if 2 * (count + keys) > len(self.slots):
             slots = 1 << (2 * (count + keys)).bit_length()
             self.slots = np.full(slots, -1, np.int64)
@@ -144,9 +144,3 @@ class ByteKeys:
         return [
             store[a:b].tobytes().decode("utf-8") for a, b in zip(bounds, bounds[1:], strict=False)
         ]
-
-
-def _grown(array: NDArray, size: int) -> NDArray:  # type: ignore[type-arg]
-    grown = np.zeros(size, array.dtype)
-    grown[: len(array)] = array
-    return grown

@@ -19,7 +19,7 @@ from threading import Event
 import numpy as np
 from numpy.typing import NDArray
 
-from phylolm_harness.core.table import ObservationTable
+from phylolm_harness.core.table import ObservationTable, offsets
 from phylolm_harness.io.byte_keys import ByteKeys
 from phylolm_harness.io.populations_scan import Keys, Rows, scan_block
 
@@ -181,7 +181,7 @@ def _joined(stretches: list[Stretch], source: str) -> ObservationTable:
         probes=np.ascontiguousarray(floats[:, 1]),
         tail=np.ascontiguousarray(floats[:, 2]),
         draws=np.ascontiguousarray(floats[:, 3:6]),
-        bounds=np.concatenate([[0], np.cumsum(ints[:, 2])]).astype(np.int64),
+        bounds=offsets(ints[:, 2]),
         allele=codes,
         allele_names=tuple(alleles),
         values=values,
