@@ -18,7 +18,7 @@ import numpy as np
 from phylolm_harness.core.collapse import collapsed_probes
 from phylolm_harness.core.phylogeny import Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.similarity import Estimator
+from phylolm_harness.core.similarity import DEFAULT_DISTANCE, Distance, Estimator
 from phylolm_harness.core.table import ObservationTable
 from phylolm_harness.core.tree import MethodChoice
 from phylolm_harness.errors import InputError
@@ -148,6 +148,7 @@ def tree(
     seed: int = 0,
     benchmarks_hint: bool = True,
     reuse: Path | None = None,
+    distance: Distance = DEFAULT_DISTANCE,
 ) -> TreeResult:
     """Read every observation and infer the phylogeny.
 
@@ -161,7 +162,7 @@ def tree(
         Label overrides, keyed by lm-eval's model name or by the default label.
     genomes : frozenset of str, optional
         Use only genes of these genomes.
-    method, estimator, resamples, seed
+    method, estimator, resamples, seed, distance
         See :func:`phylolm_harness.core.phylogeny.infer_phylogeny`.
     benchmarks_hint : bool
         Add a report section pointing to ``predict`` when benchmark results sit next to the genes.
@@ -185,7 +186,7 @@ def tree(
     inputs = read_inputs(results_dir, populations, rename=rename, genomes=genomes)
     known, note = read_known_pairs(reuse) if reuse is not None else (None, "")
     pops = Populations.from_observations(inputs.observations)
-    phylogeny = infer_phylogeny(pops, method, estimator, resamples, seed, known)
+    phylogeny = infer_phylogeny(pops, method, estimator, resamples, seed, known, distance=distance)
     notes = [*inputs.notes, *([note] if note else [])]
     if phylogeny.reused:
         n = len(pops.models)

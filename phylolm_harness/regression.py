@@ -21,7 +21,7 @@ from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import DEFAULT_RESAMPLES, Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.rules import Drift, Rules, TreeSide, Verdict, evaluate
-from phylolm_harness.core.similarity import MIN_SHARED_GENES, Estimator
+from phylolm_harness.core.similarity import DEFAULT_DISTANCE, MIN_SHARED_GENES, Distance, Estimator
 from phylolm_harness.core.tree import MethodChoice, from_newick, splits
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.baseline import Baseline, format_baseline, mode_of, read_baseline
@@ -48,6 +48,7 @@ def baseline(
     estimator: Estimator = "unbiased",
     resamples: int | None = None,
     seed: int = 0,
+    distance: Distance = DEFAULT_DISTANCE,
 ) -> tuple[TreeResult, bytes]:
     """Build a baseline: the tree of a results folder and the baseline file's bytes."""
     resamples = DEFAULT_RESAMPLES if resamples is None else resamples
@@ -63,6 +64,7 @@ def baseline(
         resamples=resamples,
         seed=seed,
         benchmarks_hint=False,
+        distance=distance,
     )
     modes = {m: mode_of(obs) for m, obs in _per_model(found.observations).items()}
     mixed = sorted(m for m, mode in modes.items() if mode == "mixed")
@@ -163,6 +165,7 @@ def check(
             base.estimator,
             base.resamples,
             base.seed,
+            distance=base.distance,
         )
         current_tree = _current_tree(phylogeny)
     verdicts = evaluate(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from phylolm_harness.core.phylogeny import DEFAULT_RESAMPLES, RESAMPLE_MAX_MODELS
+from phylolm_harness.core.similarity import DEFAULT_DISTANCE
 from phylolm_harness.core.tree import NJ_MAX_TAXA
 from phylolm_harness.errors import InputError
 
@@ -76,6 +77,14 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
         f"(default): nj up to {NJ_MAX_TAXA} models, bme beyond",
     )
     parser.add_argument(
+        "--distance",
+        choices=("nei", "da"),
+        default=DEFAULT_DISTANCE,
+        help="distance between models: Nei's standard distance -ln S (the paper's) or Nei's "
+        f"D_A, where every gene weighs the same (default {DEFAULT_DISTANCE}; see the lineage "
+        "benchmark in benchmarks/results/lineages.md)",
+    )
+    parser.add_argument(
         "--estimator",
         choices=("unbiased", "plugin"),
         default="unbiased",
@@ -117,6 +126,7 @@ def tree_options(args: argparse.Namespace) -> dict[str, Any]:
         "genomes": frozenset(args.genome) or None,
         "method": args.method,
         "estimator": args.estimator,
+        "distance": args.distance,
         "resamples": args.resamples,
         "seed": args.seed,
     }

@@ -16,9 +16,17 @@ from phylolm_harness.core.packed import unpack
 from phylolm_harness.core.pairs import KnownPairs, cross_products, model_fingerprints
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.resample import GeneBootstrap, RunningSpread, bootstrap_distances
-from phylolm_harness.core.similarity import Estimator, FloatMatrix, nei_distance, nei_similarity
+from phylolm_harness.core.similarity import (
+    Distance,
+    Estimator,
+    FloatMatrix,
+    distance_of,
+    nei_similarity,
+    root_frequencies,
+)
 from phylolm_harness.core.support import SupportCounter, Supports, count_supports
 from phylolm_harness.core.tree import MIN_TAXA, Method, MethodChoice, build_tree, method_for
+from phylolm_harness.core.treelikeness import TreeFit, tree_fit
 from phylolm_harness.errors import InputError
 
 
@@ -47,6 +55,11 @@ class Phylogeny:
     """Models whose cross products came from an earlier result."""
     resampled: int = 0
     """Gene resamples drawn for the errors and supports (0: none, the errors are NaN)."""
+    distance: Distance = "nei"
+    """What the distances are (:data:`~phylolm_harness.core.similarity.Distance`)."""
+    fit: TreeFit | None = None
+    """How well the distances fit the tree (δ-score, quartet concordance of each split); ``None``
+    without a tree or with fewer than 4 models."""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -101,6 +114,7 @@ def _nj_resamples(
     estimator: Estimator,
     counter: SupportCounter,
     spread: RunningSpread,
+    distance: Distance,
 ) -> Supports:
     """Errors and supports from resampled Neighbour-Joining trees, a batch of resamples a task.
 
@@ -110,7 +124,7 @@ def _nj_resamples(
     made in order beforehand and the results taken in order, so the spread and the supports are
     those of one resample after another (the supports are sums of whole counts anyway).
     """
-    bootstrap = GeneBootstrap(pops, resamples, estimator)
+    bootstrap = GeneBootstrap(pops, resamples, estimator, distance=distance)
     n = len(pops.models)
 
     def run(drawn: FloatMatrix) -> _Counted:
@@ -152,8 +166,14 @@ def infer_phylogeny(
     seed: int = 0,
     known: KnownPairs | None = None,
     keep_pairs: bool = True,
+    distance: Distance = "nei",
 ) -> Phylogeny:
     """Compute similarities, distances and (with 3 models or more) a tree.
+
+    ``distance`` ``nei`` is Nei's standard distance ``-ln S`` of the allele frequencies, as in
+    PhyloLM; ``da`` is Nei's ``D_A``, ``1 - S`` of their square roots with the plug-in estimator
+    (:func:`~phylolm_harness.core.similarity.root_frequencies`; ``estimator`` is then unused),
+    where every gene weighs the same.
 
     The cross products of models found in ``known`` (an earlier result's) are reused; with
     ``keep_pairs`` they are returned in :attr:`Phylogeny.pairs` for the next one.
@@ -163,11 +183,14 @@ def infer_phylogeny(
     standard errors of the distances come, and a tree, from which the supports of the splits
     come. ``method`` ``auto`` picks the tree-building method by size (:func:`method_for`).
     """
+    given = pops
+    if distance == "da":
+        pops, estimator = root_frequencies(pops), "plugin"
     prints = model_fingerprints(pops) if known is not None or keep_pairs else ()
     cross, reused = cross_products(pops, known, prints)
     pairs = KnownPairs(prints, cross.copy()) if keep_pairs else None
     result = nei_similarity(pops, estimator, cross)
-    distances = nei_distance(result.similarity)
+    distances = distance_of(result.similarity, distance)
     n = len(pops.models)
     chosen: Method = method_for(method, n)
     resamples, note = resamples_for(resamples, n)
@@ -184,10 +207,13 @@ def infer_phylogeny(
     supports = None
     if resamples > 1 and n > 1:
         spread = RunningSpread(n)
-        resampled = (spread.add(d) for d in bootstrap_distances(pops, resamples, seed, estimator))
+        resampled = (
+            spread.add(d)
+            for d in bootstrap_distances(pops, resamples, seed, estimator, distance=distance)
+        )
         if tree is not None and chosen == "nj":
             counter = SupportCounter(tree, pops.models)
-            supports = _nj_resamples(pops, resamples, seed, estimator, counter, spread)
+            supports = _nj_resamples(pops, resamples, seed, estimator, counter, spread, distance)
         elif tree is not None:
             trees = (build_tree(d, pops.models, chosen, ladderized=False) for d in resampled)
             supports = count_supports(tree, trees, pops.models)
@@ -198,7 +224,7 @@ def infer_phylogeny(
     else:
         resamples = 0
     return Phylogeny(
-        pops,
+        given,
         result.similarity,
         distances,
         errors,
@@ -213,4 +239,6 @@ def infer_phylogeny(
         pairs,
         reused,
         resamples,
+        distance,
+        tree_fit(distances, tree, pops.models, seed) if tree is not None and n >= 4 else None,
     )

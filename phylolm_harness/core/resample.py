@@ -22,7 +22,7 @@ from phylolm_harness.core.packed import (
     unpack,
 )
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.similarity import Estimator, FloatMatrix, homozygosity
+from phylolm_harness.core.similarity import Distance, Estimator, FloatMatrix, homozygosity
 from phylolm_harness.errors import InputError
 
 MIN_BLOCKS = 20
@@ -41,6 +41,7 @@ def bootstrap_distances(
     seed: int,
     estimator: Estimator = "unbiased",
     max_bytes: int = BLOCK_BYTES,
+    distance: Distance = "nei",
 ) -> Iterator[FloatMatrix]:
     """Yield distance matrices computed on genes resampled with replacement.
 
@@ -51,9 +52,10 @@ def bootstrap_distances(
     gene bootstrap; past that, genes are resampled in blocks of neighbours (genes are independent,
     so block sums are too). Use it for standard errors and branch support. Resamples on which a
     pair's distance is undefined (see :func:`~phylolm_harness.core.similarity.nei_similarity`)
-    are left out.
+    are left out. ``distance`` ``da`` gives ``1 - S`` instead of ``-ln S`` (of populations made
+    by :func:`~phylolm_harness.core.similarity.root_frequencies`).
     """
-    bootstrap = GeneBootstrap(pops, n_resamples, estimator, max_bytes)
+    bootstrap = GeneBootstrap(pops, n_resamples, estimator, max_bytes, distance)
     for drawn in bootstrap.draws(seed):
         distances = bootstrap.distances(drawn)
         if distances is not None:
@@ -79,7 +81,9 @@ class GeneBootstrap:
         n_resamples: int,
         estimator: Estimator = "unbiased",
         max_bytes: int = BLOCK_BYTES,
+        distance: Distance = "nei",
     ) -> None:
+        self.distance = distance
         self.block_of_gene = gene_blocks(len(pops.models), len(pops.genes), max_bytes)
         self.n_blocks = int(self.block_of_gene.max()) + 1 if len(self.block_of_gene) else 0
         self.n_resamples = n_resamples
@@ -136,6 +140,8 @@ class GeneBootstrap:
         packed, defined = resampled_distances(
             self.cross, weights, within, within_partial, self.partial_column
         )
+        if self.distance == "da":  # 1 - S = 1 - exp(-D)
+            np.negative(np.expm1(np.negative(packed, out=packed), out=packed), out=packed)
         return packed, defined & ~unshared
 
 

@@ -5,13 +5,13 @@ The demo fine-tunes its relatives on it; tiny test models are trained on it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
 from phylolm_harness.errors import InputError
 
-__all__ = ["CorpusKind", "synthetic_corpus"]
+__all__ = ["CorpusKind", "own_words", "synthetic_corpus"]
 
 CorpusKind = Literal["code", "math", "prose"]
 """Styles of synthetic text :func:`synthetic_corpus` can write."""
@@ -24,9 +24,43 @@ _VERBS = ("opened", "followed", "painted", "carried", "watched", "found", "remem
 _ADJS = ("quiet", "old", "bright", "narrow", "warm", "distant", "small", "green")
 
 
-def _code_line(rng: np.random.Generator) -> str:
-    name, other = rng.choice(_NAMES, size=2, replace=False)
-    func = rng.choice(_FUNCS)
+class _Words(NamedTuple):
+    names: tuple[str, ...]
+    funcs: tuple[str, ...]
+    math_syms: tuple[str, ...]
+    nouns: tuple[str, ...]
+    verbs: tuple[str, ...]
+    adjs: tuple[str, ...]
+
+
+_DEFAULT_WORDS = _Words(_NAMES, _FUNCS, _MATH_SYMS, _NOUNS, _VERBS, _ADJS)
+_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr")
+_VOWELS = ("a", "e", "i", "o", "u", "ai", "ou")
+
+
+def own_words(seed: int) -> _Words:
+    """Draw a vocabulary of pseudo-words from syllables, the same for the same seed.
+
+    Identifiers, nouns, verbs and adjectives of the templates are replaced by it; the single
+    letters of maths are kept, so the style of the text stays that of its kind.
+    """
+    rng = np.random.default_rng([seed, 0x5EED])
+
+    def words(n: int, suffix: str = "") -> tuple[str, ...]:
+        made: list[str] = []
+        while len(made) < n:
+            syllables = int(rng.integers(2, 4))
+            word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(syllables))
+            if word + suffix not in made:
+                made.append(word + suffix)
+        return tuple(made)
+
+    return _Words(words(12), words(9), _MATH_SYMS, words(9), words(8, "ed"), words(8))
+
+
+def _code_line(rng: np.random.Generator, w: _Words) -> str:
+    name, other = rng.choice(w.names, size=2, replace=False)
+    func = rng.choice(w.funcs)
     num = int(rng.integers(0, 100))
     templates = (
         f"def {func}({name}, {other}):\n    return {name} + {other} * {num}\n",
@@ -39,8 +73,8 @@ def _code_line(rng: np.random.Generator) -> str:
     return str(templates[int(rng.integers(len(templates)))])
 
 
-def _math_line(rng: np.random.Generator) -> str:
-    s, t = rng.choice(_MATH_SYMS, size=2, replace=False)
+def _math_line(rng: np.random.Generator, w: _Words) -> str:
+    s, t = rng.choice(w.math_syms, size=2, replace=False)
     a, b, c = (int(v) for v in rng.integers(1, 20, size=3))
     templates = (
         f"Let ${s} = {a}$ and ${t} = {b}$. Then ${s} + {t} = {a + b}$.\n",
@@ -53,10 +87,10 @@ def _math_line(rng: np.random.Generator) -> str:
     return str(templates[int(rng.integers(len(templates)))])
 
 
-def _prose_line(rng: np.random.Generator) -> str:
-    noun, other = rng.choice(_NOUNS, size=2, replace=False)
-    verb = rng.choice(_VERBS)
-    adj = rng.choice(_ADJS)
+def _prose_line(rng: np.random.Generator, w: _Words) -> str:
+    noun, other = rng.choice(w.nouns, size=2, replace=False)
+    verb = rng.choice(w.verbs)
+    adj = rng.choice(w.adjs)
     templates = (
         f"The {adj} {noun} {verb} the {other} before night.\n",
         f"She {verb} a {adj} {noun} near the {other}.\n",
@@ -69,7 +103,9 @@ def _prose_line(rng: np.random.Generator) -> str:
 _LINE_WRITERS = {"code": _code_line, "math": _math_line, "prose": _prose_line}
 
 
-def synthetic_corpus(kind: CorpusKind, n_docs: int, seed: int) -> list[str]:
+def synthetic_corpus(
+    kind: CorpusKind, n_docs: int, seed: int, vocabulary: int | None = None
+) -> list[str]:
     """Write a deterministic synthetic corpus of short documents.
 
     Parameters
@@ -80,6 +116,10 @@ def synthetic_corpus(kind: CorpusKind, n_docs: int, seed: int) -> list[str]:
         Number of documents; each holds 3 to 8 template lines.
     seed : int
         Seed of the generator; the same arguments always give the same corpus.
+    vocabulary : int, optional
+        Seed of a vocabulary of its own (:func:`own_words`) for the identifiers and words, so
+        that two corpora of one kind differ in content as two real data sets do, not only in
+        the order of their lines; by default the fixed English and code words.
 
     Returns
     -------
@@ -98,4 +138,7 @@ def synthetic_corpus(kind: CorpusKind, n_docs: int, seed: int) -> list[str]:
         raise InputError(f"n_docs must be >= 0, got {n_docs}")
     rng = np.random.default_rng(seed)
     write = _LINE_WRITERS[kind]
-    return ["".join(write(rng) for _ in range(int(rng.integers(3, 9)))) for _ in range(n_docs)]
+    words = _DEFAULT_WORDS if vocabulary is None else own_words(vocabulary)
+    return [
+        "".join(write(rng, words) for _ in range(int(rng.integers(3, 9)))) for _ in range(n_docs)
+    ]

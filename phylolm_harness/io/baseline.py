@@ -6,7 +6,7 @@ A baseline records everything a later check compares with::
       "format": "phylolm-harness-baseline",
       "version": 1,
       "tool_version": "0.1.0",
-      "estimator": "unbiased", "method": "nj", "resamples": 100, "seed": 0,
+      "estimator": "unbiased", "distance": "nei", "method": "nj", "resamples": 100, "seed": 0,
       "genomes": [{"name": "math", "fingerprint": "sha256:...", "genes": 24}],
       "models": [{"label": "m", "mode": "sampled", "model_name": "org/m",
                   "settings": {"backend": "hf", "mode": "sampled", ...}}],
@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.phylogeny import Phylogeny
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.similarity import Estimator
+from phylolm_harness.core.similarity import Distance, Estimator
 from phylolm_harness.core.tree import Method, to_newick
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.populations_file import observation_rows, parse_observation
@@ -83,6 +83,7 @@ class Baseline:
     supports: Mapping[frozenset[str], tuple[float, float]]
     """Split (its side without the first label) -> (bootstrap, transfer) support."""
     observations: tuple[GeneObservation, ...]
+    distance: Distance = "nei"
 
 
 def mode_of(observations: Sequence[GeneObservation]) -> str:
@@ -136,6 +137,7 @@ def format_baseline(
         "version": VERSION,
         "tool_version": tool_version,
         "estimator": phylogeny.estimator,
+        "distance": phylogeny.distance,
         "method": phylogeny.method,
         "resamples": resamples,
         "seed": seed,
@@ -272,6 +274,9 @@ def _parse(path: Path, doc: Mapping[str, Any]) -> Baseline:
         raise ValueError(f"unknown estimator {estimator!r} or method {method!r}")
     estimator = cast(Estimator, estimator)
     method = cast(Method, method)
+    distance = doc.get("distance", "nei")  # baselines written before it was recorded: Nei
+    if distance not in ("nei", "da"):
+        raise ValueError(f"unknown distance {distance!r}")
     return Baseline(
         path,
         _str(doc["tool_version"], where, "tool_version"),
@@ -287,6 +292,7 @@ def _parse(path: Path, doc: Mapping[str, Any]) -> Baseline:
         newick,
         supports,
         observations,
+        cast(Distance, distance),
     )
 
 

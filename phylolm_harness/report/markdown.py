@@ -14,7 +14,8 @@ from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
 from phylolm_harness.core.tree import NJ_MAX_TAXA
 from phylolm_harness.io.runs import Identity
-from phylolm_harness.report.tables import TEXT_TABLES_MAX_MODELS, number
+from phylolm_harness.report.tables import TEXT_TABLES_MAX_MODELS, cell, number
+from phylolm_harness.report.trust import likeness_text, supports_section
 
 __all__ = [
     "PAPER_ANCHOR",
@@ -37,10 +38,12 @@ def render_report(
     lines += [
         f"- **Models**: {len(pops.models)}",
         f"- **Genomes**: {genomes}; {n_genes} genes in all",
-        f"- **Similarity**: Nei's identity summed over genes, {_estimator_text(phylogeny)}",
+        f"- **Distance**: {_distance_text(phylogeny)}",
         f"- **Tree**: {_tree_text(phylogeny)}",
         f"- **Coverage**: {_coverage_text(phylogeny)}",
     ]
+    if phylogeny.fit is not None:
+        lines.append(f"- **Tree-likeness**: {likeness_text(phylogeny.fit, phylogeny.labels)}")
     if phylogeny.clipped:
         lines.append(
             f"- {phylogeny.clipped} pair(s) had an estimated similarity above 1 (sampling noise "
@@ -58,16 +61,16 @@ def render_report(
     observed = pops.observed.sum(axis=1).tolist()
     for i, model in enumerate(pops.models):
         lines.append(
-            f"| {_cell(model)} | {_probes_text(pops.probes[i], pops.tail[i], pops.sampled[i])} | "
+            f"| {cell(model)} | {_probes_text(pops.probes[i], pops.tail[i], pops.sampled[i])} | "
             f"{observed[i]}/{n_genes} | {_closest(phylogeny, i)} |"
         )
-    if phylogeny.supports is not None and len(phylogeny.supports.splits):
-        lines += ["", *_supports_section(phylogeny)]
+    if phylogeny.fit is not None and len(phylogeny.fit.splits):
+        lines += ["", *supports_section(phylogeny)]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     for section in sections:
         lines += ["", section.strip()]
-    lines += ["", "## How to read this", "", *_READING_GUIDE]
+    lines += ["", "## How to read this", "", _distances_guide(phylogeny), *_READING_GUIDE]
     if len(phylogeny.labels) > TEXT_TABLES_MAX_MODELS:
         lines.append(
             f"- Past {TEXT_TABLES_MAX_MODELS} models, `similarity`, `distance_errors` and "
@@ -78,9 +81,15 @@ def render_report(
     return "\n".join(lines) + "\n"
 
 
+def _distances_guide(phylogeny: Phylogeny) -> str:
+    what = "Nei's distance `D = -ln S`" if phylogeny.distance == "nei" else "`D_A = 1 - S`"
+    return (
+        f"- `distances.csv` holds {what} between every pair of models; 0 means the models answer "
+        "the genes with the same allele distributions. `similarity.csv` holds `S`."
+    )
+
+
 _READING_GUIDE = [
-    "- `distances.csv` holds Nei's distance `D = -ln S` between every pair of models; 0 means the "
-    "models answer the genes with the same allele distributions. `similarity.csv` holds `S`.",
     "- `distance_errors.csv` holds the standard error of each distance from resampling genes: "
     "differences smaller than about twice it are within noise.",
     "- In `tree.png`, models joined by short branches are close relatives (fine-tunes, quantized "
@@ -99,45 +108,6 @@ _READING_GUIDE = [
 ]
 
 
-MAX_SPLITS_LISTED = 60
-"""Splits listed in the report's branch support table (the weakest first)."""
-
-
-def _supports_section(phylogeny: Phylogeny) -> list[str]:
-    supports = phylogeny.supports
-    assert supports is not None
-    n = len(supports.labels)
-    names = np.asarray(supports.labels, dtype=object)
-    rows = []
-    for split, boot, transfer in zip(
-        supports.splits, supports.bootstrap, supports.transfer, strict=True
-    ):
-        side = split if split.sum() <= n - split.sum() else ~split
-        members = sorted(names[side].tolist())
-        rows.append((boot, transfer, members))
-    rows.sort(key=lambda r: (r[0], r[1], r[2]))
-    lines = [
-        "## Branch support",
-        "",
-        f"Each internal branch splits the models in two. Its bootstrap support is the share of "
-        f"{supports.resamples} trees, built on genes resampled with replacement, that contain the "
-        "same split; the transfer support (Lemoine et al. 2018) also gives credit to near "
-        "matches. Both are written in `tree.nwk` (bootstrap, in percent, as internal node labels) "
-        "and on `tree.png`; below 70% a grouping is weak.",
-        "",
-        "| models on the smaller side | bootstrap | transfer |",
-        "|---|---|---|",
-    ]
-    for boot, transfer, members in rows[:MAX_SPLITS_LISTED]:
-        shown = ", ".join(_cell(m) for m in members[:8])
-        if len(members) > 8:
-            shown += f" and {len(members) - 8} more"
-        lines.append(f"| {shown} | {100 * boot:.0f}% | {100 * transfer:.0f}% |")
-    if len(rows) > MAX_SPLITS_LISTED:
-        lines.append(f"\n{len(rows) - MAX_SPLITS_LISTED} better supported splits not listed.")
-    return lines
-
-
 def identities_section(identities: Mapping[str, Identity]) -> str:
     """Markdown table: what every label stands for (lm-eval model name and run settings)."""
     lines = [
@@ -153,8 +123,8 @@ def identities_section(identities: Mapping[str, Identity]) -> str:
         c = identity.collection
         weights = ", ".join(f"{k}={v}" for k, v in sorted(identity.weights.items())) or "–"
         lines.append(
-            f"| {_cell(label)} | {_cell(identity.model_name)} | {_cell(c['backend'])} | "
-            f"{c['mode']} | {_cell(c['temperature'])} | {c['chat']} | {_cell(weights)} |"
+            f"| {cell(label)} | {cell(identity.model_name)} | {cell(c['backend'])} | "
+            f"{c['mode']} | {cell(c['temperature'])} | {c['chat']} | {cell(weights)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -183,7 +153,7 @@ def _closest(phylogeny: Phylogeny, i: int) -> str:
     j = int(np.argmin(row))
     error = phylogeny.standard_errors[i, j]
     error_text = f" ± {error:.4f}" if np.isfinite(error) else ""
-    return f"{_cell(phylogeny.labels[j])} | {row[j]:.4f}{error_text}"
+    return f"{cell(phylogeny.labels[j])} | {row[j]:.4f}{error_text}"
 
 
 def _probes_text(
@@ -200,10 +170,17 @@ def _probes_text(
     return text + (" + exact" if finite.size < seen.size else "")
 
 
-def _estimator_text(phylogeny: Phylogeny) -> str:
+def _distance_text(phylogeny: Phylogeny) -> str:
+    if phylogeny.distance == "da":
+        return (
+            "Nei's `D_A` (Nei, Tajima & Tateno 1983): `1 - S`, `S` the mean over shared genes of "
+            "`Σ_a sqrt(P_i(a) P_j(a))`, every gene weighing the same"
+        )
     if phylogeny.estimator == "unbiased":
-        return "Nei's (1978) unbiased within-model term for sampled genes"
-    return "plug-in within-model term (as in the PhyloLM paper)"
+        within = "Nei's (1978) unbiased within-model term for sampled genes"
+    else:
+        within = "plug-in within-model term (as in the PhyloLM paper)"
+    return f"Nei's standard distance `-ln S`, identity summed over genes, {within}"
 
 
 def _tree_text(phylogeny: Phylogeny) -> str:
@@ -225,11 +202,6 @@ def method_name(phylogeny: Phylogeny) -> str:
         "upgma": "UPGMA",
         "bme": "balanced minimum evolution (scikit-bio's `bme`)",
     }[phylogeny.method]
-
-
-def _cell(text: str) -> str:
-    """Make text safe in one Markdown table cell: escape pipes and line breaks."""
-    return text.replace("|", "\\|").replace("\r", "\\r").replace("\n", "\\n")
 
 
 PAPER_ANCHOR = (

@@ -106,9 +106,18 @@ def render_tree_outputs(
     if phylogeny.tree is not None:
         files["tree.nwk"] = to_newick(phylogeny.tree, phylogeny.supports).encode()
         title = f"PhyloLM tree ({method_name(phylogeny)}, {len(labels)} models)"
-        files["tree.png"] = draw_dendrogram(phylogeny.tree, title, phylogeny.supports)
+        name = "Nei distance" if phylogeny.distance == "nei" else "D_A distance"
+        files["tree.png"] = draw_dendrogram(
+            phylogeny.tree, title, phylogeny.supports, phylogeny.fit, name
+        )
         files["tree.html"] = render_tree_html(
-            phylogeny.tree, title, phylogeny.supports, phylogeny.distances, labels
+            phylogeny.tree,
+            title,
+            phylogeny.supports,
+            phylogeny.distances,
+            labels,
+            fit=phylogeny.fit,
+            distance_name=name,
         )
         order = [str(tip.name) for tip in phylogeny.tree.tips()]
     position = {name: i for i, name in enumerate(labels)}

@@ -16,6 +16,7 @@ from phylolm_harness.io.files import Piece
 from phylolm_harness.report.numbers import g8_rows
 
 __all__ = [
+    "cell",
     "CSV_COLUMNS",
     "matrix_csv",
     "TEXT_TABLES_MAX_MODELS",
@@ -42,6 +43,11 @@ CSV_COLUMNS = (
     "nearest_distance",
     "extrapolates",
 )
+
+
+def cell(text: str) -> str:
+    """Make text safe in one Markdown table cell: escape pipes and line breaks."""
+    return text.replace("|", "\\|").replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _fmt(x: float) -> str:

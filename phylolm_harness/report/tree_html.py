@@ -30,6 +30,13 @@ from numpy.typing import NDArray
 from skbio import TreeNode
 
 from phylolm_harness.core.support import Supports
+from phylolm_harness.core.treelikeness import (
+    UNTRUSTED_DELTA,
+    WEAK_CONCORDANCE,
+    WEAK_SUPPORT,
+    TreeFit,
+    is_weak,
+)
 
 __all__ = ["NEI_MATRIX_MAX", "render_tree_html", "tree_data"]
 
@@ -45,6 +52,9 @@ def render_tree_html(
     supports: Supports | None = None,
     distances: NDArray[np.float64] | None = None,
     labels: Sequence[str] = (),
+    *,
+    fit: TreeFit | None = None,
+    distance_name: str = "Nei distance",
 ) -> bytes:
     """Render the interactive tree page (UTF-8 HTML).
 
@@ -61,13 +71,17 @@ def render_tree_html(
         :data:`NEI_MATRIX_MAX` models.
     labels : sequence of str
         Row order of ``distances``.
+    fit : TreeFit, optional
+        δ-score and quartet concordance of the splits (weak splits are marked).
+    distance_name : str
+        What the distances are called on the page.
 
     Returns
     -------
     bytes
         The page.
     """
-    data = tree_data(tree, title, supports, distances, labels)
+    data = tree_data(tree, title, supports, distances, labels, fit=fit, distance_name=distance_name)
     # "<" escaped: no "</script>" or "<!--" can end the data element early
     text = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
     values = {"TITLE": html.escape(title), "SCRIPT": _asset("tree_page.js"), "DATA": text}
@@ -80,6 +94,9 @@ def tree_data(
     supports: Supports | None = None,
     distances: NDArray[np.float64] | None = None,
     labels: Sequence[str] = (),
+    *,
+    fit: TreeFit | None = None,
+    distance_name: str = "Nei distance",
 ) -> dict[str, Any]:
     """Return the data the page embeds (see the module's description), as JSON-ready values.
 
@@ -102,11 +119,26 @@ def tree_data(
         "names": names,
         "resamples": 0,
         "nei_max": NEI_MATRIX_MAX,
+        "distance_name": distance_name,
     }
     data["length"][0] = 0
     if supports is not None and supports.resamples > 0:
         bootstrap, transfer = _node_supports(nodes, parent, supports)
         data.update(resamples=supports.resamples, bootstrap=bootstrap, transfer=transfer)
+    if fit is not None and len(fit.splits):
+        concordance = _node_values(nodes, parent, labels, fit.splits, fit.concordance)
+        boot = data.get("bootstrap")
+        data["concordance"] = [-1 if c < 0 else round(c, 2) for c in concordance]
+        data["weak"] = [
+            int(c >= 0 and is_weak(boot[i] / 100 if boot and boot[i] >= 0 else np.nan, c))
+            for i, c in enumerate(concordance)
+        ]
+        data.update(
+            delta=round(fit.likeness.delta, 3),
+            untrusted_delta=UNTRUSTED_DELTA,
+            weak_support=round(100 * WEAK_SUPPORT),
+            weak_concordance=WEAK_CONCORDANCE,
+        )
     if distances is not None and len(names) <= NEI_MATRIX_MAX:
         row = {label: i for i, label in enumerate(labels)}
         order = [row[name] for name in names]
@@ -126,32 +158,43 @@ def _number(value: float | None) -> float | int:
 def _node_supports(
     nodes: Sequence[TreeNode], parent: Sequence[int], supports: Supports
 ) -> tuple[list[int], list[int]]:
-    """Bootstrap and transfer support (percent, -1 for none) of the branch above each node.
+    """Bootstrap and transfer support (percent, -1 for none) of the branch above each node."""
+    values = np.stack([supports.bootstrap, supports.transfer], axis=1)
+    found = _node_values(nodes, parent, supports.labels, supports.splits, values)
+    bootstrap, transfer = [-1] * len(nodes), [-1] * len(nodes)
+    for i, value in enumerate(found):
+        if value is not None and np.isfinite(value[0]):
+            bootstrap[i] = round(100 * value[0])
+            transfer[i] = round(100 * value[1])
+    return bootstrap, transfer
+
+
+def _node_values(
+    nodes: Sequence[TreeNode],
+    parent: Sequence[int],
+    labels: Sequence[str],
+    splits: NDArray[np.bool_],
+    values: NDArray[np.float64],
+) -> list[Any]:
+    """Return the value of the split above each node (``None``, or -1 for 1-D values, if none).
 
     Tip sets are bit masks (Python integers) gathered from the tips up, so matching every node to
     its split costs time linear in the number of nodes times the number of tips over 64.
     """
-    index = {label: i for i, label in enumerate(supports.labels)}
-    full = (1 << len(supports.labels)) - 1
-    found = {}
-    for row, boot, transfer in zip(
-        supports.splits, supports.bootstrap, supports.transfer, strict=True
-    ):
-        key = int.from_bytes(np.packbits(row, bitorder="little").tobytes(), "little")
-        found[key] = (boot, transfer)
+    index = {label: i for i, label in enumerate(labels)}
+    full = (1 << len(labels)) - 1
+    found = {
+        int.from_bytes(np.packbits(row, bitorder="little").tobytes(), "little"): value
+        for row, value in zip(splits, values, strict=True)
+    }
     masks = [0] * len(nodes)
     for i in range(len(nodes) - 1, -1, -1):  # children come after their parent in preorder
         if not nodes[i].children:
             masks[i] |= 1 << index[str(nodes[i].name)]
         if parent[i] >= 0:
             masks[parent[i]] |= masks[i]
-    bootstrap, transfer = [-1] * len(nodes), [-1] * len(nodes)
-    for i, mask in enumerate(masks):
-        support = found.get(full ^ mask if mask & 1 else mask)
-        if support is not None and np.isfinite(support[0]):
-            bootstrap[i] = round(100 * support[0])
-            transfer[i] = round(100 * support[1])
-    return bootstrap, transfer
+    missing = None if values.ndim > 1 else -1.0
+    return [found.get(full ^ mask if mask & 1 else mask, missing) for mask in masks]
 
 
 @cache

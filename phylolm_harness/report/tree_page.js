@@ -11,6 +11,9 @@
   const T = names.length;
   const boot = data.bootstrap || null;
   const transfer = data.transfer || null;
+  const concordance = data.concordance || null;
+  const weak = data.weak || null;
+  const distanceWord = data.distance_name || "Nei distance";
   const PAD = 10;
   const STRIP = 12;
   const $ = (id) => document.getElementById(id);
@@ -106,7 +109,7 @@
     }
     return [bestTip, best];
   }
-  const distanceName = nei ? "Nei distance" : "tree distance";
+  const distanceName = nei ? distanceWord : "tree distance";
 
   // ---- layout: rows of models and collapsed clades ----
   const collapsed = new Uint8Array(N);
@@ -269,9 +272,13 @@
       const y = Y(i);
       if (inView(y)) {
         if (rowH >= 4) { ctx.fillStyle = "#555"; ctx.fillRect(X(i) - 1.5, y - 1.5, 3, 3); }
+        const isWeak = weak ? weak[i] === 1 : boot && boot[i] >= 0 && boot[i] < 70;
         if (showSupport && i > 0 && boot[i] >= 0) {
-          ctx.fillStyle = boot[i] < 70 ? "#d62728" : "#777";
+          ctx.fillStyle = isWeak ? "#d62728" : "#777";
           ctx.fillText(String(boot[i]), X(i) - 3, y - 1);
+        } else if (!boot && isWeak && rowH >= 9 && i > 0) {
+          ctx.fillStyle = "#d62728";
+          ctx.fillText("weak", X(i) - 3, y - 1);
         }
       }
       i++;
@@ -306,7 +313,7 @@
     ctx.moveTo(PAD, y - 3); ctx.lineTo(PAD, y + 3); ctx.moveTo(PAD + w, y - 3); ctx.lineTo(PAD + w, y + 3);
     ctx.stroke();
     ctx.fillStyle = "#333"; ctx.font = font(10); ctx.textBaseline = "bottom";
-    ctx.fillText(`${+unit.toPrecision(3)} (Nei distance)`, PAD, y - 3);
+    ctx.fillText(`${+unit.toPrecision(3)} (${distanceWord})`, PAD, y - 3);
   }
   function drawStrip() { // where the view, the matches and the selected model are in the tree
     const total = totalHeight();
@@ -365,6 +372,9 @@
       if (i > 0) lines.push(`branch length: ${fmt(length[i])}`);
       if (boot && i > 0 && boot[i] >= 0) {
         lines.push(`branch support: bootstrap ${boot[i]}%, transfer ${transfer[i]}%`);
+      }
+      if (concordance && i > 0 && concordance[i] >= 0) {
+        lines.push(`quartet concordance: ${concordance[i]}` + (weak[i] ? " (weak split)" : ""));
       }
       lines.push(collapsed[i] ? "click: expand" : "click: collapse");
     }
@@ -476,15 +486,20 @@
   $("prev").onclick = () => matches.length && goTo(current - 1);
 
   // ---- legend ----
-  $("legend").textContent = "Branch lengths are Nei distances; an unrooted tree is drawn rooted " +
-    "at its midpoint, so read its groupings, not its root. " + (boot
+  $("legend").textContent = `Branch lengths are ${distanceWord}s; an unrooted tree is drawn ` +
+    "rooted at its midpoint, so read its groupings, not its root. " + (boot
     ? `Numbers at the nodes: bootstrap support (%), the share of ${data.resamples} trees built ` +
-      "on resampled genes that contain the node's branch; below 70 (red) a grouping is weak. " +
-      "Hover a node for its transfer support as well. "
-    : "No branch supports: they were not computed for this tree (see report.md). ") +
+      "on resampled genes that contain the node's branch; red marks a weak grouping (support " +
+      `below ${data.weak_support} or quartet concordance below ${data.weak_concordance}). ` +
+      "Hover a node for its transfer support and quartet concordance as well. "
+    : "No bootstrap supports: they were not computed for this tree (see report.md). ") +
+    (data.delta !== undefined && data.delta > data.untrusted_delta
+      ? `The distances fit no tree well (δ-score ${data.delta}): read families from this ` +
+        "tree, not which model was fine-tuned from which. "
+      : "") +
     "Click a node to collapse or expand its clade; click a model to measure distances from it.";
   $("distance-note").textContent = nei
-    ? "Distances in the tooltips are Nei distances between the models (embedded as float32; " +
+    ? `Distances in the tooltips are ${distanceWord}s between the models (embedded as float32; ` +
       "distances.csv holds them in full)."
     : "Distances in the tooltips are tree distances (the sum of branch lengths on the path " +
       "between two models), not Nei distances: " + (T > data.nei_max

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from skbio import TreeNode
 
 from phylolm_harness.core.support import Supports
+from phylolm_harness.core.treelikeness import UNTRUSTED_DELTA, TreeFit, is_weak
 from phylolm_harness.report.plots import png, shown
 
 __all__ = ["CLADES", "RECTANGULAR_MAX", "clade_name", "draw_dendrogram", "largest_clades"]
@@ -33,18 +34,26 @@ _ARC_POINTS = 720
 """Points of a full circle when arcs are drawn as polylines."""
 
 
-def draw_dendrogram(tree: TreeNode, title: str, supports: Supports | None = None) -> bytes:
+def draw_dendrogram(
+    tree: TreeNode,
+    title: str,
+    supports: Supports | None = None,
+    fit: TreeFit | None = None,
+    distance_name: str = "Nei distance",
+) -> bytes:
     """Draw a dendrogram with true branch lengths (rectangular, or circular past a size).
 
     NJ trees are unrooted; they are drawn rooted at their midpoint. Negative branch lengths are
     drawn as zero. With ``supports`` (rectangular trees only), each internal branch carries its
-    bootstrap support in percent, at its right end.
+    bootstrap support in percent, at its right end; with ``fit`` too, weak splits
+    (:func:`~phylolm_harness.core.treelikeness.is_weak`) are red, and a δ-score above
+    :data:`~phylolm_harness.core.treelikeness.UNTRUSTED_DELTA` is said under the title.
     """
     drawn = tree.root_at_midpoint() if len(tree.children) != 2 else tree
     tips = list(drawn.tips())
     depth, order = _coordinates(drawn)
     if len(tips) <= RECTANGULAR_MAX:
-        return _rectangular(drawn, tips, depth, order, title, supports)
+        return _rectangular(drawn, tips, depth, order, title, supports, fit, distance_name)
     return _circular(drawn, tips, depth, order, title)
 
 
@@ -72,6 +81,8 @@ def _rectangular(
     y: dict[int, float],
     title: str,
     supports: Supports | None,
+    fit: TreeFit | None,
+    distance_name: str,
 ) -> bytes:
     segments = []
     for node in drawn.preorder(include_self=True):
@@ -85,7 +96,7 @@ def _rectangular(
     ax.add_collection(LineCollection(segments, colors="0.2", linewidths=1.2))
     span = max(x.values()) or 1.0
     if supports is not None:
-        _label_supports(ax, drawn, supports, x, y, span)
+        _label_supports(ax, drawn, supports, x, y, span, fit)
     for tip in tips:
         ax.text(
             x[id(tip)] + 0.01 * span,
@@ -101,9 +112,14 @@ def _rectangular(
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     ax.set_xlabel(
-        "Nei distance from the (midpoint) root"
-        + ("; at the nodes: bootstrap support (%)" if supports is not None else "")
+        f"{distance_name} from the (midpoint) root"
+        + ("; at the nodes: bootstrap support (%), weak splits in red" if supports else "")
     )
+    if fit is not None and fit.likeness.delta > UNTRUSTED_DELTA:
+        title += (
+            f"\nδ-score {fit.likeness.delta:.2f}: the distances fit no tree well; "
+            "read families, not fine-tuning lineages"
+        )
     ax.set_title(title)
     return png(fig)
 
@@ -115,8 +131,10 @@ def _label_supports(
     x: dict[int, float],
     y: dict[int, float],
     span: float,
+    fit: TreeFit | None,
 ) -> None:
     found = supports.lookup()
+    concordance = fit.lookup(supports.labels) if fit is not None else {}
     done: set[frozenset[str]] = set()
     for node in drawn.non_tips():
         side = supports.side_of(str(t.name) for t in node.tips())
@@ -131,7 +149,7 @@ def _label_supports(
             ha="right",
             va="bottom",
             fontsize=7,
-            color="tab:red" if support[0] < 0.7 else "0.35",
+            color="tab:red" if is_weak(support[0], concordance.get(side, 1.0)) else "0.35",
         )
 
 

@@ -8,9 +8,15 @@ from hypothesis import strategies as st
 
 from phylolm_harness.core.alleles import TailDraws
 from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.core.phylogeny import infer_phylogeny
 from phylolm_harness.core.populations import Populations
-from phylolm_harness.core.resample import distance_standard_errors
-from phylolm_harness.core.similarity import homozygosity, nei_distance, nei_similarity
+from phylolm_harness.core.resample import bootstrap_distances, distance_standard_errors
+from phylolm_harness.core.similarity import (
+    homozygosity,
+    nei_distance,
+    nei_similarity,
+    root_frequencies,
+)
 from phylolm_harness.errors import InputError
 
 FP = "sha256:00"
@@ -231,3 +237,70 @@ def test_running_spread_is_welfords_on_full_matrices():
         m2 += delta * (x - mean)
     np.testing.assert_array_equal(spread.standard_errors(), np.sqrt(m2 / 10))
     np.testing.assert_array_equal(unpack(pack(mean), 7), mean)
+
+
+def direct_da(observations):
+    """Nei's D_A written out: 1 - mean over shared genes of sum_a sqrt(p_i(a) p_j(a))."""
+    freqs = defaultdict(dict)
+    for o in observations:
+        mass = sum(o.alleles.values())
+        freqs[o.model][o.gene] = {a: c / mass for a, c in o.alleles.items()}
+    models = sorted(freqs)
+    out = np.zeros((len(models), len(models)))
+    for i, a in enumerate(models):
+        for j, b in enumerate(models):
+            genes = set(freqs[a]) & set(freqs[b])
+            coefficients = [
+                sum(math.sqrt(p * freqs[b][g].get(x, 0.0)) for x, p in freqs[a][g].items())
+                for g in genes
+            ]
+            out[i, j] = 0.0 if i == j else 1.0 - sum(coefficients) / len(coefficients)
+    return out
+
+
+partial_population = st.dictionaries(
+    st.sampled_from([f"g{k}" for k in range(10)]), counts, min_size=8, max_size=10
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(partial_population, min_size=2, max_size=5), st.booleans())
+def test_da_matches_direct_formula_on_partly_shared_genes(models, exact):
+    observations = []
+    for i, genes in enumerate(models):
+        for g, c in genes.items():
+            if exact:  # probabilities with a tail: renormalised to the mass they hold
+                total = sum(c.values()) * 1.25
+                observations.append(obs(f"m{i}", g, {a: v / total for a, v in c.items()}, tail=0.2))
+            else:
+                observations.append(obs(f"m{i}", g, c))
+    pops = Populations.from_observations(observations)
+    try:
+        phylogeny = infer_phylogeny(pops, "nj", resamples=0, distance="da")
+    except InputError:
+        return  # two models sharing too few genes: refused, and said so
+    expected = direct_da(observations)
+    np.testing.assert_allclose(phylogeny.distances, expected, rtol=1e-9, atol=1e-12)
+    assert phylogeny.distance == "da" and phylogeny.populations is pops
+    assert np.all((phylogeny.distances >= 0) & (phylogeny.distances <= 1))
+
+
+def test_da_bootstrap_and_supports_are_of_da():
+    rng = np.random.default_rng(0)
+    observations = []
+    for m in range(6):
+        for g in range(40):
+            weights = rng.dirichlet(np.ones(4) * (0.5 + m // 2))
+            observations.append(
+                obs(f"m{m}", f"g{g}", dict(zip("abcd", weights.tolist(), strict=True)), tail=0)
+            )
+    pops = Populations.from_observations(observations)
+    da = infer_phylogeny(pops, "nj", resamples=30, seed=1, distance="da")
+    nei = infer_phylogeny(pops, "nj", resamples=30, seed=1)
+    assert da.supports is not None and da.supports.resamples == 30
+    off = ~np.eye(6, dtype=bool)
+    assert np.all(np.isfinite(da.standard_errors[off])) and np.all(da.standard_errors[off] > 0)
+    # the same resamples, through 1 - exp(-D): D_A's spread, not Nei's
+    assert not np.allclose(da.standard_errors[off], nei.standard_errors[off])
+    resampled = next(bootstrap_distances(root_frequencies(pops), 1, 1, "plugin", distance="da"))
+    assert np.all((resampled >= 0) & (resampled <= 1))

