@@ -410,3 +410,49 @@ def test_predict_from_benchmark_runs_alone_and_a_populations_file(tmp_path, caps
     given = (tmp_path / "tree" / "populations.jsonl").read_bytes()
     assert (tmp_path / "out" / "populations.jsonl").read_bytes() == given  # all of it: copied
     assert 0 <= float(rows["b2"]["predicted"]) < 0.62
+
+
+def test_da_distance_and_tree_likeness_are_reported(tmp_path):
+    family_runs(tmp_path / "results", names=("a1", "a2", "a3", "b1", "b2", "b3"))
+    out = tmp_path / "da"
+    argv = ["tree", str(tmp_path / "results"), "--distance", "da", "--resamples", "20", "-o"]
+    assert main([*argv, str(out)]) == 0
+    labels, distances = read_matrix(out / "distances.csv")
+    _, similarity = read_matrix(out / "similarity.csv")
+    np.testing.assert_allclose(distances + np.eye(6), 1 - similarity + np.eye(6), atol=1e-8)
+    assert np.all((distances >= 0) & (distances <= 1))
+    tree = from_newick((out / "tree.nwk").read_text())
+    assert robinson_foulds(tree, from_newick("((a1,a2,a3),(b1,b2,b3));")) < 1
+    report = (out / "report.md").read_text()
+    assert "Nei's `D_A`" in report and "`D_A = 1 - S`" in report
+    delta = float(report.split("δ = ")[1].split(" ")[0])
+    assert 0 <= delta <= 1
+    assert "quartet concordance" in report
+    page = (out / "tree.html").read_text()
+    assert '"distance_name":"D_A distance"' in page and '"concordance":[' in page
+    # Nei's distances from the same runs differ: the choice is not a label only
+    assert main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "nei")]) == 0
+    _, nei = read_matrix(tmp_path / "nei" / "distances.csv")
+    assert not np.allclose(nei, distances)
+    assert "Nei's standard distance `-ln S`" in (tmp_path / "nei" / "report.md").read_text()
+
+
+def test_a_baseline_keeps_its_distance_for_the_check(tmp_path, capsys):
+    family_runs(tmp_path / "results", names=("a1", "a2", "b1", "b2"))
+    baseline = tmp_path / "base.json"
+    argv = ["baseline", str(tmp_path / "results"), "--distance", "da", "-o", str(baseline)]
+    assert main(argv) == 0
+    document = json.loads(baseline.read_text())
+    assert document["distance"] == "da"
+    np.testing.assert_allclose(
+        np.array(document["distances"]["values"])[0, 1],
+        read_matrix_from_tree(tmp_path, "da")[0, 1],
+    )
+    check = ["check", str(tmp_path / "results"), "--baseline", str(baseline), "--max-rf", "0"]
+    assert main([*check, "-o", str(tmp_path / "check")]) == 0
+
+
+def read_matrix_from_tree(tmp_path, distance):
+    out = tmp_path / f"tree-{distance}"
+    assert main(["tree", str(tmp_path / "results"), "--distance", distance, "-o", str(out)]) == 0
+    return read_matrix(out / "distances.csv")[1]

@@ -10,10 +10,13 @@ measures follow:
   that fits no tree. The matrix's δ is the mean over quartets, each model's the mean over the
   quartets that hold it. Gallagher et al. (2025) [2]_ found it predicts when trees built from
   model outputs can be trusted.
-- the **quartet concordance** of a split ``A | B`` of the tree: the share of quartets with two
-  models on each side whose smallest sum pairs them as the split does. 1 when every quartet
-  agrees, about 1/3 when the split is arbitrary. Unlike a bootstrap support, which measures how
-  much the tree moves when the genes are resampled, it asks the distances themselves.
+- the **quartet concordance** of a branch of the tree: the branch joins four subtrees, two on
+  each side; of the quartets with one model from each, the share whose smallest sum pairs them as
+  the branch does (the rest pair them as one of the two trees a nearest-neighbour interchange
+  away). 1 when every quartet agrees, about 1/3 when the distances do not favour the branch.
+  Unlike a bootstrap support, which measures how much the tree moves when the genes are
+  resampled, it asks the distances themselves, around that branch only (as concordance factors
+  do for gene trees, Minh et al. 2020 [3]_).
 
 References
 ----------
@@ -21,11 +24,14 @@ References
    phylogenetic distance data", Molecular Biology and Evolution 19 (2002).
 .. [2] Gallagher et al., "Weights have traits", on the four-point condition as a test of trees
    of fine-tuned language models built from their outputs.
+.. [3] B. Q. Minh, M. W. Hahn, R. Lanfear, "New methods to calculate concordance factors for
+   phylogenomic datasets", Molecular Biology and Evolution 37 (2020).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
@@ -38,6 +44,7 @@ from phylolm_harness.core.support import split_matrix
 
 __all__ = [
     "UNTRUSTED_DELTA",
+    "branch_groups",
     "WEAK_CONCORDANCE",
     "WEAK_SUPPORT",
     "TreeFit",
@@ -138,51 +145,55 @@ def tree_likeness(
 
 def quartet_concordance(
     distances: NDArray[np.float64],
-    sides: Sequence[NDArray[np.bool_]],
+    groups: Sequence[tuple[NDArray[np.intp], ...]],
     seed: int = 0,
     max_quartets: int = SPLIT_QUARTETS,
 ) -> NDArray[np.float64]:
-    """Share of quartets across each split whose distances pair them as the split does.
+    """Share of the quartets around each branch whose distances pair them as the branch does.
+
+    A branch of an unrooted binary tree joins four subtrees, ``A1`` and ``A2`` on one side,
+    ``B1`` and ``B2`` on the other. A quartet of one model from each tests the branch: the
+    four-point condition pairs them ``A1 A2 | B1 B2`` (the branch), or in one of the two other
+    ways (the trees one nearest-neighbour interchange away). Quartets with two models from one
+    subtree say nothing about the branch and are not drawn.
 
     Parameters
     ----------
     distances : ndarray
         ``(n, n)`` symmetric, zero diagonal.
-    sides : sequence of ndarray of bool
-        Each split as the mask of one of its sides (each side needs 2 models or more).
+    groups : sequence of 4-tuples of index arrays
+        ``(A1, A2, B1, B2)`` of each branch (:func:`branch_groups`).
     seed : int
-        Seed of the quartets drawn for splits with more than ``max_quartets``.
+        Seed of the quartets drawn where there are more than ``max_quartets``.
     max_quartets : int
-        Most quartets looked at per split.
+        Most quartets looked at per branch.
 
     Returns
     -------
     ndarray
-        One share per split, in ``[0, 1]`` (ties count half); NaN where a side has fewer
-        than 2 models.
+        One share per branch, in ``[0, 1]`` (ties count half); about 1/3 when the distances
+        do not favour the branch over its two alternatives.
 
     Examples
     --------
     >>> tree = np.array([[0, 2, 5, 5], [2, 0, 5, 5], [5, 5, 0, 2], [5, 5, 2, 0.]])
-    >>> quartet_concordance(tree, [np.array([True, True, False, False]),
-    ...                            np.array([True, False, True, False])]).tolist()
+    >>> a, b, c, d = (np.array([i]) for i in range(4))
+    >>> quartet_concordance(tree, [(a, b, c, d), (a, c, b, d)]).tolist()
     [1.0, 0.0]
     """
     rng = np.random.default_rng(seed)
-    out = np.full(len(sides), np.nan)
-    for k, side in enumerate(sides):
-        inside, outside = np.flatnonzero(side), np.flatnonzero(~side)
-        if len(inside) < 2 or len(outside) < 2:
+    out = np.full(len(groups), np.nan)
+    for k, four in enumerate(groups):
+        sizes = [len(g) for g in four]
+        if min(sizes) == 0:
             continue
-        left, right = _pairs(inside, rng, max_quartets), _pairs(outside, rng, max_quartets)
-        if len(left) * len(right) <= max_quartets:
-            li, ri = np.meshgrid(np.arange(len(left)), np.arange(len(right)), indexing="ij")
-            quartets = np.concatenate([left[li.ravel()], right[ri.ravel()]], axis=1)
+        if math.prod(sizes) <= max_quartets:
+            grids = np.meshgrid(*[np.asarray(g) for g in four], indexing="ij")
+            quartets = np.stack([grid.ravel() for grid in grids], axis=1).astype(np.int64)
         else:
-            quartets = np.concatenate(
-                [left[rng.integers(len(left), size=max_quartets)],
-                 right[rng.integers(len(right), size=max_quartets)]], axis=1,
-            )  # fmt: skip
+            quartets = np.stack(
+                [np.asarray(g)[rng.integers(len(g), size=max_quartets)] for g in four], axis=1
+            ).astype(np.int64)
         sums = _sums(distances, quartets)
         best = sums[:, 0:1] <= sums[:, 1:]
         strict = sums[:, 0:1] < sums[:, 1:]
@@ -190,15 +201,83 @@ def quartet_concordance(
     return out
 
 
-def _pairs(members: NDArray[np.intp], rng: np.random.Generator, most: int) -> NDArray[np.int64]:
-    """Pairs of distinct members: all of them, or ``most`` drawn."""
-    m = len(members)
-    if m * (m - 1) // 2 <= most:
-        i, j = np.triu_indices(m, 1)
-    else:
-        i = rng.integers(m, size=most)
-        j = (i + 1 + rng.integers(m - 1, size=most)) % m
-    return np.stack([members[i], members[j]], axis=1).astype(np.int64)
+def branch_groups(
+    tree: TreeNode, labels: Sequence[str]
+) -> tuple[NDArray[np.bool_], list[tuple[NDArray[np.intp], ...]]]:
+    """Return the splits of a tree and the four subtrees around each of their branches.
+
+    Parameters
+    ----------
+    tree : skbio.TreeNode
+        A tree whose tips are exactly ``labels`` (rooted or not: read as unrooted).
+    labels : sequence of str
+        Tip order.
+
+    Returns
+    -------
+    splits : ndarray of bool
+        ``(k, n)`` as :func:`~phylolm_harness.core.support.split_matrix` gives them.
+    groups : list of 4-tuples of index arrays
+        ``(A1, A2, B1, B2)`` of each split's branch, in the same order; where a node has more
+        than two children (or the root more than three), the extra subtrees join ``A2`` (or
+        ``B2``).
+
+    Examples
+    --------
+    >>> from phylolm_harness.core.tree import from_newick
+    >>> splits, groups = branch_groups(from_newick("((a,b),(c,d),e);"), "abcde")
+    >>> splits.astype(int).tolist()
+    [[0, 0, 1, 1, 0], [0, 0, 1, 1, 1]]
+    >>> [[g.tolist() for g in four] for four in groups]
+    [[[2], [3], [0, 1], [4]], [[0], [1], [2, 3], [4]]]
+    """
+    index = {label: i for i, label in enumerate(labels)}
+    n = len(labels)
+    tips: dict[int, NDArray[np.bool_]] = {}
+    for node in tree.postorder(include_self=True):
+        mask = np.zeros(n, dtype=bool)
+        if node.is_tip():
+            mask[index[str(node.name)]] = True
+        else:
+            for child in node.children:
+                mask |= tips[id(child)]
+        tips[id(node)] = mask
+    everything = np.ones(n, dtype=bool)
+    found: dict[bytes, tuple[NDArray[np.intp], ...]] = {}
+    for node in tree.non_tips(include_self=True):
+        below = [tips[id(c)] for c in node.children]
+        if node.parent is None:
+            if len(below) < 4:  # a rooted binary root's two branches are one: its children's
+                continue
+            sides = (below[0], below[1], below[2], np.logical_or.reduce(below[3:]))
+        else:
+            parent = node.parent
+            siblings = [tips[id(c)] for c in parent.children if c is not node]
+            above = everything & ~tips[id(parent)]
+            if not above.any():  # the parent is the root
+                if len(siblings) >= 2:
+                    outer = (siblings[0], np.logical_or.reduce(siblings[1:]))
+                else:  # a rooted binary tree: the branch runs on to the sibling's children
+                    sibling = next(c for c in parent.children if c is not node)
+                    if sibling.is_tip():
+                        continue
+                    inner = [tips[id(c)] for c in sibling.children]
+                    outer = (inner[0], np.logical_or.reduce(inner[1:]))
+            else:
+                outer = (np.logical_or.reduce(siblings), above)
+            if len(below) < 2:
+                continue
+            sides = (below[0], np.logical_or.reduce(below[1:]), *outer)
+        split = sides[0] | sides[1]
+        if split[0]:
+            split = ~split
+        if not 1 < split.sum() < n - 1:
+            continue
+        key = np.packbits(split).tobytes()
+        found.setdefault(key, tuple(np.flatnonzero(side) for side in sides))
+    reference = split_matrix(tree, labels)
+    groups = [found[np.packbits(row).tobytes()] for row in reference]
+    return reference, groups
 
 
 WEAK_SUPPORT = 0.7
@@ -276,5 +355,5 @@ def tree_fit(
     likeness = tree_likeness(distances, seed)
     if len(labels) > CONCORDANCE_MAX_MODELS:
         return TreeFit(likeness, np.zeros((0, len(labels)), dtype=bool), np.zeros(0))
-    splits = split_matrix(tree, labels)
-    return TreeFit(likeness, splits, quartet_concordance(distances, list(splits), seed))
+    splits, groups = branch_groups(tree, labels)
+    return TreeFit(likeness, splits, quartet_concordance(distances, groups, seed))

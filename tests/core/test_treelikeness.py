@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phylolm_harness.core.support import split_matrix
 from phylolm_harness.core.tree import build_tree, from_newick
 from phylolm_harness.core.treelikeness import (
+    branch_groups,
     is_weak,
     quartet_concordance,
     tree_fit,
@@ -45,9 +45,14 @@ def test_a_tree_metric_has_delta_zero_and_full_concordance(n: int, seed: int) ->
     assert likeness.delta == pytest.approx(0.0, abs=1e-9)
     assert likeness.quartets == len(list(itertools.combinations(range(n), 4)))
     assert np.allclose(likeness.per_model, 0.0, atol=1e-9)
-    truth = from_newick(newick)
-    splits = split_matrix(truth, labels)
-    assert np.all(quartet_concordance(distances, list(splits)) == 1.0)
+    splits, groups = branch_groups(from_newick(newick), labels)
+    assert len(splits) == len(groups) == n - 3
+    assert np.all(quartet_concordance(distances, groups) == 1.0)
+    for split, (a1, a2, b1, b2) in zip(splits, groups, strict=True):
+        side = np.zeros(n, dtype=bool)
+        side[np.concatenate([a1, a2])] = True
+        assert np.array_equal(side, split) or np.array_equal(~side, split)
+        assert len(np.concatenate([a1, a2, b1, b2])) == n
     # the tree built from a tree metric is that tree, and every split is fully concordant
     fit = tree_fit(distances, build_tree(distances, labels, "nj"), labels)
     assert fit.likeness.delta == pytest.approx(0.0, abs=1e-9)
@@ -60,9 +65,9 @@ def test_points_in_many_dimensions_are_far_from_a_tree() -> None:
     distances = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
     likeness = tree_likeness(distances)
     assert likeness.delta > 0.3
-    # a split that cuts through a cloud of points is near a third of quartets agreeing
-    side = np.arange(30) < 15
-    assert 0.2 < quartet_concordance(distances, [side])[0] < 0.5
+    # a branch between arbitrary quarters of a cloud of points: about a third agree
+    quarters = tuple(np.arange(k, 30, 4) for k in range(4))
+    assert 0.2 < quartet_concordance(distances, [quarters])[0] < 0.5
 
 
 def test_quartets_are_drawn_past_the_limit_reproducibly() -> None:
@@ -77,15 +82,38 @@ def test_quartets_are_drawn_past_the_limit_reproducibly() -> None:
     assert not np.isnan(drawn.per_model).any()
 
 
-def test_fewer_than_four_models_and_small_sides() -> None:
+def test_fewer_than_four_models_and_empty_groups() -> None:
     assert np.isnan(tree_likeness(np.zeros((3, 3))).delta)
     distances = np.ones((5, 5)) - np.eye(5)
-    assert np.isnan(quartet_concordance(distances, [np.array([1, 0, 0, 0, 0], bool)])[0])
+    empty = (np.array([0]), np.array([1]), np.array([2]), np.array([], dtype=np.intp))
+    assert np.isnan(quartet_concordance(distances, [empty])[0])
 
 
-def test_ties_count_half() -> None:
+def test_ties_count_half_and_many_quartets_are_drawn() -> None:
     star = np.ones((4, 4)) - np.eye(4)  # every pairing's sum is 2
-    assert quartet_concordance(star, [np.array([1, 1, 0, 0], bool)])[0] == 0.5
+    one = tuple(np.array([i]) for i in range(4))
+    assert quartet_concordance(star, [one])[0] == 0.5
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(80, 3))
+    distances = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    quarters = tuple(np.arange(k, 80, 4) for k in range(4))  # 20**4 quartets: drawn
+    drawn = quartet_concordance(distances, [quarters], seed=1, max_quartets=3000)
+    assert drawn == quartet_concordance(distances, [quarters], seed=1, max_quartets=3000)
+    assert 0 < drawn[0] < 1
+
+
+def test_branch_groups_of_a_rooted_binary_tree() -> None:
+    splits, groups = branch_groups(from_newick("(((a,b),c),(d,e));"), list("abcde"))
+    found = {
+        tuple(sorted(np.flatnonzero(s).tolist())): g for s, g in zip(splits, groups, strict=True)
+    }
+    # the root's two branches are one branch of the unrooted tree: {d, e} | {a, b, c}
+    assert set(found) == {(2, 3, 4), (3, 4)}
+    a1, a2, b1, b2 = (tuple(g.tolist()) for g in found[(3, 4)])
+    assert {frozenset([a1, a2]), frozenset([b1, b2])} == {
+        frozenset([(3,), (4,)]),
+        frozenset([(0, 1), (2,)]),
+    }
 
 
 def test_weak_splits() -> None:
