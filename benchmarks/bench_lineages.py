@@ -33,7 +33,7 @@ import numpy as np
 
 from phylolm_harness import pipeline
 from phylolm_harness.core.tree import from_newick, robinson_foulds, splits
-from phylolm_harness.core.treelikeness import quartet_concordance, tree_likeness
+from phylolm_harness.core.treelikeness import is_weak
 
 DISTANCES = ("nei", "da")
 METHODS = ("nj", "bme", "upgma")
@@ -49,8 +49,8 @@ class Scored:
     clades: int
     nrf: float
     delta: float
-    # (support, concordance, right) of every clade the tree shows
-    clade_rows: list[tuple[float, float, bool]]
+    # (support, concordance, right, shown strong) of every clade the tree shows
+    clade_rows: list[tuple[float, float, bool, bool]]
 
 
 def compatible(
@@ -69,24 +69,27 @@ def score(found: pipeline.TreeResult, truth_newick: str) -> Scored:
     true_splits, shown = splits(truth), splits(phylogeny.tree)
     labels = list(phylogeny.labels)
     lookup = phylogeny.supports.lookup() if phylogeny.supports is not None else {}
-    ordered = sorted(shown, key=sorted)
-    masks = [np.isin(labels, sorted(side)) for side in ordered]
-    concordance = quartet_concordance(phylogeny.distances, masks)
+    assert phylogeny.fit is not None
+    concordance = phylogeny.fit.lookup(labels)
     rows = []
-    for side, conc in zip(ordered, concordance, strict=True):
-        boot = lookup.get(side, lookup.get(tips - side, (np.nan, np.nan)))[0]
-        rows.append((float(boot), float(conc), compatible(side, true_splits, tips)))
+    for side in sorted(shown, key=sorted):
+        boot = lookup.get(side, (np.nan, np.nan))[0]
+        right = compatible(side, true_splits, tips)
+        conc, delta = concordance[side]
+        rows.append((float(boot), conc, right, not is_weak(boot, conc, delta)))
     return Scored(
         recall=len(true_splits & shown) / len(true_splits),
-        wrong=sum(not right for _, _, right in rows),
+        wrong=sum(not row[2] for row in rows),
         clades=len(shown),
         nrf=robinson_foulds(phylogeny.tree, truth),
-        delta=tree_likeness(phylogeny.distances).delta,
+        delta=phylogeny.fit.likeness.delta,
         clade_rows=rows,
     )
 
 
-def calibration_lines(rows: list[tuple[float, float, bool]], column: int, what: str) -> list[str]:
+def calibration_lines(
+    rows: list[tuple[float, float, bool, bool]], column: int, what: str
+) -> list[str]:
     """Share of right clades among those at or above each threshold."""
     out = []
     for threshold in THRESHOLDS:
@@ -95,6 +98,14 @@ def calibration_lines(rows: list[tuple[float, float, bool]], column: int, what: 
         share = f"{right / len(chosen):.2f}" if chosen else "–"
         out.append(f"{what} ≥ {threshold:.0%}: {right}/{len(chosen)} right ({share})")
     return out
+
+
+def strong_line(rows: list[tuple[float, float, bool, bool]]) -> str:
+    """Share of right clades among those the tool shows strong (not weak)."""
+    chosen = [r for r in rows if r[3]]
+    right = sum(r[2] for r in chosen)
+    share = f" ({right / len(chosen):.2f})" if chosen else ""
+    return f"shown strong (not weak): {right}/{len(chosen)} right{share}"
 
 
 def main() -> int:
@@ -163,6 +174,7 @@ def main() -> int:
         lines.append(f"- **{setting}, {distance}, {method}** ({len(rows)} clades shown):")
         lines.append("  " + "; ".join(calibration_lines(rows, 0, "bootstrap")))
         lines.append("  " + "; ".join(calibration_lines(rows, 1, "concordance")))
+        lines.append("  " + strong_line(rows))
     text = "\n".join(lines) + "\n"
     if args.out is not None:
         args.out.write_text(text, encoding="utf-8")

@@ -75,6 +75,21 @@ def lineages() -> list[tuple[Lineage, tuple[str, ...]]]:
     ]
 
 
+def held_out() -> list[tuple[Lineage, tuple[str, ...]]]:
+    """Lineages grown after the weak-split cuts were chosen on :func:`lineages`, to test them."""
+    plain = ("notail",)
+    return [
+        (balanced_lineage("bal3-random-s7", 3, steps=8, plan="random", seed=7, lr=LR), plain),
+        (caterpillar_lineage("cat10-same-s8", 10, steps=8, plan="same", seed=8, lr=LR), plain),
+        (
+            balanced_lineage(
+                "bal3x3-alternate-s9", 2, arity=3, steps=12, plan="alternate", seed=9, lr=LR
+            ),
+            plain,
+        ),
+    ]
+
+
 LR = 3e-4
 """Learning rate of every fine-tune: leaves of one lineage end 0.1 to 0.3 apart (Nei)."""
 
@@ -130,6 +145,9 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[], help="lineage name; repeatable")
     parser.add_argument("--genes", type=int, default=None, help="genes per genome (default all)")
     parser.add_argument("--setting", action="append", default=[], help="setting; repeatable")
+    parser.add_argument(
+        "--held-out", action="store_true", help="grow the held-out lineages instead"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     genes = [
@@ -138,7 +156,7 @@ def main() -> int:
         for gene in genome.genes[: args.genes]
     ]
     model, tokenizer = load_model_folder(ensure_model(SMOLLM2, progress=print))
-    for lineage, names in lineages():
+    for lineage, names in held_out() if args.held_out else lineages():
         if args.only and lineage.name not in args.only:
             continue
         chosen = {n: SETTINGS[n] for n in names if not args.setting or n in args.setting}

@@ -35,6 +35,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,7 +45,10 @@ from phylolm_harness.core.support import split_matrix
 
 __all__ = [
     "UNTRUSTED_DELTA",
+    "BranchQuartets",
     "branch_groups",
+    "branch_quartets",
+    "WEAK_BRANCH_DELTA",
     "WEAK_CONCORDANCE",
     "WEAK_SUPPORT",
     "TreeFit",
@@ -86,6 +90,15 @@ def _sums(d: NDArray[np.float64], q: NDArray[np.int64]) -> NDArray[np.float64]:
     """Return the sums of each quartet's three pairings ``(a, b, c, d)``: ab|cd, ac|bd, ad|bc."""
     a, b, c, e = q.T
     return np.stack([d[a, b] + d[c, e], d[a, c] + d[b, e], d[a, e] + d[b, c]], axis=1)
+
+
+def _deltas(sums: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Return the δ of each quartet from its three sums (0 where all three are equal)."""
+    ordered = np.sort(sums, axis=1)  # s3 <= s2 <= s1
+    spread = ordered[:, 2] - ordered[:, 0]
+    safe = np.where(spread > 0, spread, 1.0)
+    out: NDArray[np.float64] = np.where(spread > 0, (ordered[:, 2] - ordered[:, 1]) / safe, 0.0)
+    return out
 
 
 def _all_quartets(n: int) -> NDArray[np.int64]:
@@ -132,10 +145,7 @@ def tree_likeness(
         rng = np.random.default_rng(seed)
         keys = rng.random((max_quartets, n)).argpartition(4, axis=1)[:, :4]
         quartets = np.sort(keys, axis=1).astype(np.int64)
-    sums = np.sort(_sums(distances, quartets), axis=1)  # s3 <= s2 <= s1
-    spread = sums[:, 2] - sums[:, 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        delta = np.where(spread > 0, (sums[:, 2] - sums[:, 1]) / spread, 0.0)
+    delta = _deltas(_sums(distances, quartets))
     counts = np.bincount(quartets.ravel(), minlength=n).astype(np.float64)
     sums_of = np.bincount(quartets.ravel(), weights=np.repeat(delta, 4), minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -150,6 +160,35 @@ def quartet_concordance(
     max_quartets: int = SPLIT_QUARTETS,
 ) -> NDArray[np.float64]:
     """Share of the quartets around each branch whose distances pair them as the branch does.
+
+    The first of :func:`branch_quartets`' two measures; see there.
+
+    Examples
+    --------
+    >>> tree = np.array([[0, 2, 5, 5], [2, 0, 5, 5], [5, 5, 0, 2], [5, 5, 2, 0.]])
+    >>> a, b, c, d = (np.array([i]) for i in range(4))
+    >>> quartet_concordance(tree, [(a, b, c, d), (a, c, b, d)]).tolist()
+    [1.0, 0.0]
+    """
+    return branch_quartets(distances, groups, seed, max_quartets).concordance
+
+
+class BranchQuartets(NamedTuple):
+    """What the quartets around each branch say (see :func:`branch_quartets`)."""
+
+    concordance: NDArray[np.float64]
+    """Share pairing the quartets as the branch does (ties count half)."""
+    delta: NDArray[np.float64]
+    """Their mean δ: 0 where they fit a tree, whichever way they pair."""
+
+
+def branch_quartets(
+    distances: NDArray[np.float64],
+    groups: Sequence[tuple[NDArray[np.intp], ...]],
+    seed: int = 0,
+    max_quartets: int = SPLIT_QUARTETS,
+) -> BranchQuartets:
+    """Quartet concordance and δ of the quartets around each branch.
 
     A branch of an unrooted binary tree joins four subtrees, ``A1`` and ``A2`` on one side,
     ``B1`` and ``B2`` on the other. A quartet of one model from each tests the branch: the
@@ -170,19 +209,15 @@ def quartet_concordance(
 
     Returns
     -------
-    ndarray
-        One share per branch, in ``[0, 1]`` (ties count half); about 1/3 when the distances
-        do not favour the branch over its two alternatives.
-
-    Examples
-    --------
-    >>> tree = np.array([[0, 2, 5, 5], [2, 0, 5, 5], [5, 5, 0, 2], [5, 5, 2, 0.]])
-    >>> a, b, c, d = (np.array([i]) for i in range(4))
-    >>> quartet_concordance(tree, [(a, b, c, d), (a, c, b, d)]).tolist()
-    [1.0, 0.0]
+    BranchQuartets
+        Per branch, the share of its quartets that pair as it does, in ``[0, 1]`` (about 1/3
+        when the distances do not favour the branch over its two alternatives), and their mean
+        δ-score (the branch's own tree-likeness: a branch inside a group of models that
+        converged has quartets that fit no tree).
     """
     rng = np.random.default_rng(seed)
     out = np.full(len(groups), np.nan)
+    deltas = np.full(len(groups), np.nan)
     for k, four in enumerate(groups):
         sizes = [len(g) for g in four]
         if min(sizes) == 0:
@@ -198,7 +233,8 @@ def quartet_concordance(
         best = sums[:, 0:1] <= sums[:, 1:]
         strict = sums[:, 0:1] < sums[:, 1:]
         out[k] = float((strict.all(axis=1) + 0.5 * (best.all(axis=1) & ~strict.all(axis=1))).mean())
-    return out
+        deltas[k] = float(_deltas(sums).mean())
+    return BranchQuartets(out, deltas)
 
 
 def branch_groups(
@@ -283,20 +319,30 @@ def branch_groups(
 WEAK_SUPPORT = 0.7
 """Splits with less gene-resampling support are weak."""
 
-WEAK_CONCORDANCE = 0.6
+WEAK_CONCORDANCE = 0.7
 """Splits with a lower quartet concordance are weak."""
 
-UNTRUSTED_DELTA = 0.3
-"""Above this δ-score the report says the tree shows families, not lineages."""
+WEAK_BRANCH_DELTA = 0.2
+"""Splits whose branch's quartets have a higher mean δ are weak: on the lineage benchmark
+(``benchmarks/results/lineages.md``) this cut, with the two above, left no wrong clade shown
+strong with Nei's distance and one of eleven with ``D_A``."""
+
+UNTRUSTED_DELTA = 0.2
+"""Above this δ-score the report says the distances fit no tree well (families of distinct models
+are near 0.03; nested fine-tunes of one model 0.26 to 0.44 on the lineage benchmark)."""
 
 
-def is_weak(support: float, concordance: float) -> bool:
-    """Whether a split is weak: low support (when known) or low quartet concordance.
+def is_weak(support: float, concordance: float, branch_delta: float = 0.0) -> bool:
+    """Whether a split is weak: low support (when known), low concordance or high branch δ.
 
-    >>> is_weak(0.95, 0.9), is_weak(0.5, 0.9), is_weak(float("nan"), 0.4)
+    >>> is_weak(0.95, 0.9, 0.05), is_weak(0.5, 0.9), is_weak(float("nan"), 0.4)
     (False, True, True)
+    >>> is_weak(0.99, 0.95, 0.35)  # well supported, but its quartets fit no tree
+    True
     """
-    return bool(support < WEAK_SUPPORT or concordance < WEAK_CONCORDANCE)
+    return bool(
+        support < WEAK_SUPPORT or concordance < WEAK_CONCORDANCE or branch_delta > WEAK_BRANCH_DELTA
+    )
 
 
 CONCORDANCE_MAX_MODELS = 2_000
@@ -317,18 +363,21 @@ class TreeFit:
         past :data:`CONCORDANCE_MAX_MODELS` models.
     concordance : ndarray of float64
         ``(k,)`` quartet concordance of each split.
+    branch_delta : ndarray of float64
+        ``(k,)`` mean δ of the quartets around each split's branch.
     """
 
     likeness: TreeLikeness
     splits: NDArray[np.bool_]
     concordance: NDArray[np.float64]
+    branch_delta: NDArray[np.float64]
 
-    def lookup(self, labels: Sequence[str]) -> dict[frozenset[str], float]:
-        """Split (named by its side without ``labels[0]``) -> quartet concordance."""
+    def lookup(self, labels: Sequence[str]) -> dict[frozenset[str], tuple[float, float]]:
+        """Split (named by its side without ``labels[0]``) -> (concordance, branch δ)."""
         names = np.asarray(labels, dtype=object)
         return {
-            frozenset(names[row].tolist()): float(c)
-            for row, c in zip(self.splits, self.concordance, strict=True)
+            frozenset(names[row].tolist()): (float(c), float(d))
+            for row, c, d in zip(self.splits, self.concordance, self.branch_delta, strict=True)
         }
 
 
@@ -354,6 +403,7 @@ def tree_fit(
     """
     likeness = tree_likeness(distances, seed)
     if len(labels) > CONCORDANCE_MAX_MODELS:
-        return TreeFit(likeness, np.zeros((0, len(labels)), dtype=bool), np.zeros(0))
+        return TreeFit(likeness, np.zeros((0, len(labels)), dtype=bool), np.zeros(0), np.zeros(0))
     splits, groups = branch_groups(tree, labels)
-    return TreeFit(likeness, splits, quartet_concordance(distances, groups, seed))
+    around = branch_quartets(distances, groups, seed)
+    return TreeFit(likeness, splits, around.concordance, around.delta)

@@ -32,6 +32,7 @@ from skbio import TreeNode
 from phylolm_harness.core.support import Supports
 from phylolm_harness.core.treelikeness import (
     UNTRUSTED_DELTA,
+    WEAK_BRANCH_DELTA,
     WEAK_CONCORDANCE,
     WEAK_SUPPORT,
     TreeFit,
@@ -126,18 +127,24 @@ def tree_data(
         bootstrap, transfer = _node_supports(nodes, parent, supports)
         data.update(resamples=supports.resamples, bootstrap=bootstrap, transfer=transfer)
     if fit is not None and len(fit.splits):
-        concordance = _node_values(nodes, parent, labels, fit.splits, fit.concordance)
+        values = np.stack([fit.concordance, fit.branch_delta], axis=1)
+        around = _node_values(nodes, parent, labels, fit.splits, values)
         boot = data.get("bootstrap")
-        data["concordance"] = [-1 if c < 0 else round(c, 2) for c in concordance]
+        data["concordance"] = [-1 if v is None else round(float(v[0]), 2) for v in around]
+        data["branch_delta"] = [-1 if v is None else round(float(v[1]), 2) for v in around]
         data["weak"] = [
-            int(c >= 0 and is_weak(boot[i] / 100 if boot and boot[i] >= 0 else np.nan, c))
-            for i, c in enumerate(concordance)
+            int(
+                v is not None
+                and is_weak(boot[i] / 100 if boot and boot[i] >= 0 else np.nan, v[0], v[1])
+            )
+            for i, v in enumerate(around)
         ]
         data.update(
             delta=round(fit.likeness.delta, 3),
             untrusted_delta=UNTRUSTED_DELTA,
             weak_support=round(100 * WEAK_SUPPORT),
             weak_concordance=WEAK_CONCORDANCE,
+            weak_branch_delta=WEAK_BRANCH_DELTA,
         )
     if distances is not None and len(names) <= NEI_MATRIX_MAX:
         row = {label: i for i, label in enumerate(labels)}

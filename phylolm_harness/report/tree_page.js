@@ -12,6 +12,7 @@
   const boot = data.bootstrap || null;
   const transfer = data.transfer || null;
   const concordance = data.concordance || null;
+  const branchDelta = data.branch_delta || null;
   const weak = data.weak || null;
   const distanceWord = data.distance_name || "Nei distance";
   const PAD = 10;
@@ -374,7 +375,8 @@
         lines.push(`branch support: bootstrap ${boot[i]}%, transfer ${transfer[i]}%`);
       }
       if (concordance && i > 0 && concordance[i] >= 0) {
-        lines.push(`quartet concordance: ${concordance[i]}` + (weak[i] ? " (weak split)" : ""));
+        lines.push(`quartet concordance: ${concordance[i]}, branch δ: ${branchDelta[i]}` +
+          (weak[i] ? " (weak split)" : ""));
       }
       lines.push(collapsed[i] ? "click: expand" : "click: collapse");
     }
@@ -490,12 +492,13 @@
     "rooted at its midpoint, so read its groupings, not its root. " + (boot
     ? `Numbers at the nodes: bootstrap support (%), the share of ${data.resamples} trees built ` +
       "on resampled genes that contain the node's branch; red marks a weak grouping (support " +
-      `below ${data.weak_support} or quartet concordance below ${data.weak_concordance}). ` +
-      "Hover a node for its transfer support and quartet concordance as well. "
+      `below ${data.weak_support}, quartet concordance below ${data.weak_concordance} or ` +
+      `branch δ above ${data.weak_branch_delta}). Hover a node for its transfer support, ` +
+      "quartet concordance and branch δ as well. "
     : "No bootstrap supports: they were not computed for this tree (see report.md). ") +
     (data.delta !== undefined && data.delta > data.untrusted_delta
       ? `The distances fit no tree well (δ-score ${data.delta}): read families from this ` +
-        "tree, not which model was fine-tuned from which. "
+        "tree, and fine-tuning lineages only where a grouping is not red. "
       : "") +
     "Click a node to collapse or expand its clade; click a model to measure distances from it.";
   $("distance-note").textContent = nei

@@ -118,7 +118,7 @@ def _rectangular(
     if fit is not None and fit.likeness.delta > UNTRUSTED_DELTA:
         title += (
             f"\nδ-score {fit.likeness.delta:.2f}: the distances fit no tree well; "
-            "read families, not fine-tuning lineages"
+            "lineages only where a split is not red"
         )
     ax.set_title(title)
     return png(fig)
@@ -149,7 +149,7 @@ def _label_supports(
             ha="right",
             va="bottom",
             fontsize=7,
-            color="tab:red" if is_weak(support[0], concordance.get(side, 1.0)) else "0.35",
+            color="tab:red" if is_weak(support[0], *concordance.get(side, (1.0, 0.0))) else "0.35",
         )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from phylolm_harness.core.phylogeny import Phylogeny
 from phylolm_harness.core.treelikeness import (
     UNTRUSTED_DELTA,
+    WEAK_BRANCH_DELTA,
     WEAK_CONCORDANCE,
     WEAK_SUPPORT,
     TreeFit,
@@ -33,14 +34,15 @@ def supports_section(phylogeny: Phylogeny) -> list[str]:
     names = np.asarray(labels, dtype=object)
     found = phylogeny.supports.lookup() if phylogeny.supports is not None else {}
     rows = []
-    for split, concordance in zip(fit.splits, fit.concordance, strict=True):
+    for split, concordance, delta in zip(
+        fit.splits, fit.concordance, fit.branch_delta, strict=True
+    ):
         boot, transfer = found.get(frozenset(names[split].tolist()), (math.nan, math.nan))
         side = split if split.sum() <= n - split.sum() else ~split
         members = sorted(names[side].tolist())
-        weak = is_weak(boot, concordance)
-        rows.append(
-            (not weak, boot if math.isfinite(boot) else 2.0, concordance, members, transfer)
-        )
+        weak = is_weak(boot, concordance, delta)
+        shown_boot = boot if math.isfinite(boot) else 2.0
+        rows.append((not weak, shown_boot, concordance, members, transfer, delta))
     rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
     if phylogeny.supports is not None:
         how = (
@@ -58,22 +60,25 @@ def supports_section(phylogeny: Phylogeny) -> list[str]:
         "",
         "Each internal branch splits the models in two. "
         + how
-        + "Its **quartet concordance** is the share of quartets of models, two on each side, "
-        "whose distances pair them as the split does (1: all agree; about 0.33: the split is "
-        f"arbitrary). A split is marked weak below {WEAK_SUPPORT:.0%} support or "
-        f"{WEAK_CONCORDANCE:.2f} concordance; weak splits are red on `tree.png` and `tree.html`. "
-        f"How often well-supported clades were right on known lineages: {CALIBRATION_LINK}.",
+        + "The branch joins four subtrees; of the quartets of models with one in each, its "
+        "**quartet concordance** is the share whose distances pair them as the branch does (1: "
+        "all agree; about 0.33: the distances do not favour it), and its **branch δ** their mean "
+        "δ-score (0: they fit a tree; high inside a group of models that converged, where "
+        "groupings follow the last kind of training text rather than ancestry). A split is weak "
+        f"below {WEAK_SUPPORT:.0%} support or {WEAK_CONCORDANCE:.2f} concordance, or above "
+        f"{WEAK_BRANCH_DELTA:.2f} branch δ; weak splits are red on `tree.png` and `tree.html`. "
+        f"How often clades shown strong were right on known lineages: {CALIBRATION_LINK}.",
         "",
-        "| models on the smaller side | bootstrap | transfer | quartet concordance | |",
-        "|---|---|---|---|---|",
+        "| models on the smaller side | bootstrap | transfer | quartet concordance | branch δ | |",
+        "|---|---|---|---|---|---|",
     ]
-    for strong, boot, concordance, members, transfer in rows[:MAX_SPLITS_LISTED]:
+    for strong, boot, concordance, members, transfer, delta in rows[:MAX_SPLITS_LISTED]:
         shown = ", ".join(cell(m) for m in members[:8])
         if len(members) > 8:
             shown += f" and {len(members) - 8} more"
         lines.append(
             f"| {shown} | {_percent(boot)} | {_percent(transfer)} | {concordance:.2f} | "
-            f"{'' if strong else 'weak'} |"
+            f"{delta:.2f} | {'' if strong else 'weak'} |"
         )
     if len(rows) > MAX_SPLITS_LISTED:
         lines.append(f"\n{len(rows) - MAX_SPLITS_LISTED} better supported splits not listed.")
@@ -98,7 +103,7 @@ def likeness_text(fit: TreeFit, labels: Sequence[str]) -> str:
         text += (
             f". **Above {UNTRUSTED_DELTA}, the distances fit no tree well**: the models converged "
             "or mixed (fine-tunes on the same kind of text, merges), so read families from the "
-            "tree, not which model was fine-tuned from which"
+            "tree, and which model was fine-tuned from which only where a split is not weak"
         )
     worst = np.argsort(-np.nan_to_num(likeness.per_model, nan=-1.0), kind="stable")[:3]
     if likeness.delta > 0 and len(labels) > 4:

@@ -107,3 +107,58 @@ def test_grow_lineage_makes_each_model_from_its_parent() -> None:
     merge = next(e for e in lineage.edges if e.change == "merge")
     average = (got[merge.parent][key] + got[merge.other][key]) / 2
     assert torch.allclose(got[merge.child][key], average, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_small_lineage_of_real_fine_tunes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SmolLM2-135M grown into a lineage of two levels, collected exactly, through `tree`.
+
+    The small version of ``benchmarks/bench_lineages.py``: the two clades were last tuned on
+    different kinds of text and their members on the same kind, so the clades, and the int8
+    copy next to its source, are there to find; the report says how tree-like the distances are.
+    """
+    from phylolm_harness.cli import main
+    from phylolm_harness.collect.expansion import ExpansionSettings
+    from phylolm_harness.collect.models.hf import eos_token_ids, exact_alleles_hf, weights_key
+    from phylolm_harness.core.observations import GeneObservation
+    from phylolm_harness.demo.registry import SMOLLM2, ensure_model
+    from phylolm_harness.demo.relatives import load_model_folder
+    from phylolm_harness.genomes.genome import load_genome
+    from phylolm_harness.io.populations_file import format_populations_file
+
+    lineage = balanced_lineage("small", 2, steps=8, plan="same", seed=1, lr=3e-4, copies=1)
+    root, tokenizer = load_model_folder(ensure_model(SMOLLM2))
+    genes = [(g, gene) for g in (load_genome("math"), load_genome("code")) for gene in g.genes[:16]]
+    prompts = [tokenizer(gene.text, add_special_tokens=False)["input_ids"] for _, gene in genes]
+    settings = ExpansionSettings.from_mapping({"top_p": 0.9, "min_mass": 0.01, "tail_samples": 16})
+    found: list[GeneObservation] = []
+
+    def collect(label: str, model: PreTrainedModel) -> None:
+        key = weights_key(model)
+        dists, _ = exact_alleles_hf(
+            model,
+            prompts,
+            lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
+            settings,
+            eos_token_ids(model, tokenizer),
+            streams=[f"{key}\n{gene.text}" for _, gene in genes],
+        )
+        found.extend(
+            GeneObservation(
+                label, g.name, g.fingerprint, gene.id, d.alleles, None, d.tail, draws=d.draws
+            )  # fmt: skip
+            for (g, gene), d in zip(genes, dists, strict=True)
+        )
+
+    with torch.random.fork_rng():
+        grow_lineage(lineage, root, tokenizer, collect)
+    populations = tmp_path / "lineage.jsonl"
+    populations.write_text(format_populations_file(found), encoding="utf-8")
+    out = tmp_path / "tree"
+    assert main(["tree", "--populations", str(populations), "-o", str(out)]) == 0
+    shown = splits(from_newick((out / "tree.nwk").read_text()))
+    leaves = frozenset(lineage.leaves)
+    assert any(side in shown for side in ({"m1.0", "m1.1"}, leaves - {"m1.0", "m1.1"}))
+    assert any(side in shown for side in ({"m0.0", "m0.0-int8"}, leaves - {"m0.0", "m0.0-int8"}))
+    report = (out / "report.md").read_text()
+    assert "δ = " in report and "quartet concordance" in report
