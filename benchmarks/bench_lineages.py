@@ -139,7 +139,8 @@ def main() -> int:
         "The lineages are grown by `benchmarks/lineage_zoo.py` (see its docstring and "
         "`phylolm_harness/demo/lineages.py`). Settings: `draws` is the exact task's default "
         "expansion (pruned mass estimated by draws, `tail_samples: 16`); `notail` the same "
-        "expansion with the pruned mass left out (`tail_samples: 0`).",
+        "expansion with the pruned mass left out (`tail_samples: 0`). The populations files "
+        "(about 40 MB) are not kept in the repository: `lineage_zoo.py` makes them again.",
         "",
         "## Per lineage",
         "",

@@ -54,7 +54,6 @@ __all__ = [
     "TreeFit",
     "TreeLikeness",
     "is_weak",
-    "quartet_concordance",
     "tree_fit",
     "tree_likeness",
 ]
@@ -153,26 +152,6 @@ def tree_likeness(
     return TreeLikeness(float(delta.mean()), per_model, len(quartets))
 
 
-def quartet_concordance(
-    distances: NDArray[np.float64],
-    groups: Sequence[tuple[NDArray[np.intp], ...]],
-    seed: int = 0,
-    max_quartets: int = SPLIT_QUARTETS,
-) -> NDArray[np.float64]:
-    """Share of the quartets around each branch whose distances pair them as the branch does.
-
-    The first of :func:`branch_quartets`' two measures; see there.
-
-    Examples
-    --------
-    >>> tree = np.array([[0, 2, 5, 5], [2, 0, 5, 5], [5, 5, 0, 2], [5, 5, 2, 0.]])
-    >>> a, b, c, d = (np.array([i]) for i in range(4))
-    >>> quartet_concordance(tree, [(a, b, c, d), (a, c, b, d)]).tolist()
-    [1.0, 0.0]
-    """
-    return branch_quartets(distances, groups, seed, max_quartets).concordance
-
-
 class BranchQuartets(NamedTuple):
     """What the quartets around each branch say (see :func:`branch_quartets`)."""
 
@@ -214,6 +193,13 @@ def branch_quartets(
         when the distances do not favour the branch over its two alternatives), and their mean
         δ-score (the branch's own tree-likeness: a branch inside a group of models that
         converged has quartets that fit no tree).
+
+    Examples
+    --------
+    >>> tree = np.array([[0, 2, 5, 5], [2, 0, 5, 5], [5, 5, 0, 2], [5, 5, 2, 0.]])
+    >>> a, b, c, d = (np.array([i]) for i in range(4))
+    >>> branch_quartets(tree, [(a, b, c, d), (a, c, b, d)]).concordance.tolist()
+    [1.0, 0.0]
     """
     rng = np.random.default_rng(seed)
     out = np.full(len(groups), np.nan)

@@ -8,11 +8,15 @@ from hypothesis import strategies as st
 from phylolm_harness.core.tree import build_tree, from_newick
 from phylolm_harness.core.treelikeness import (
     branch_groups,
+    branch_quartets,
     is_weak,
-    quartet_concordance,
     tree_fit,
     tree_likeness,
 )
+
+
+def concordance(*args, **kwargs):  # type: ignore[no-untyped-def]
+    return branch_quartets(*args, **kwargs).concordance
 
 
 def tree_metric(n: int, seed: int) -> tuple[np.ndarray, list[str], str]:
@@ -47,7 +51,7 @@ def test_a_tree_metric_has_delta_zero_and_full_concordance(n: int, seed: int) ->
     assert np.allclose(likeness.per_model, 0.0, atol=1e-9)
     splits, groups = branch_groups(from_newick(newick), labels)
     assert len(splits) == len(groups) == n - 3
-    assert np.all(quartet_concordance(distances, groups) == 1.0)
+    assert np.all(concordance(distances, groups) == 1.0)
     for split, (a1, a2, b1, b2) in zip(splits, groups, strict=True):
         side = np.zeros(n, dtype=bool)
         side[np.concatenate([a1, a2])] = True
@@ -57,6 +61,7 @@ def test_a_tree_metric_has_delta_zero_and_full_concordance(n: int, seed: int) ->
     fit = tree_fit(distances, build_tree(distances, labels, "nj"), labels)
     assert fit.likeness.delta == pytest.approx(0.0, abs=1e-9)
     assert len(fit.splits) == n - 3 and np.all(fit.concordance == 1.0)
+    assert np.allclose(fit.branch_delta, 0.0, atol=1e-9)
 
 
 def test_points_in_many_dimensions_are_far_from_a_tree() -> None:
@@ -67,7 +72,8 @@ def test_points_in_many_dimensions_are_far_from_a_tree() -> None:
     assert likeness.delta > 0.3
     # a branch between arbitrary quarters of a cloud of points: about a third agree
     quarters = tuple(np.arange(k, 30, 4) for k in range(4))
-    assert 0.2 < quartet_concordance(distances, [quarters])[0] < 0.5
+    assert 0.2 < concordance(distances, [quarters])[0] < 0.5
+    assert branch_quartets(distances, [quarters]).delta[0] > 0.3
 
 
 def test_quartets_are_drawn_past_the_limit_reproducibly() -> None:
@@ -86,19 +92,19 @@ def test_fewer_than_four_models_and_empty_groups() -> None:
     assert np.isnan(tree_likeness(np.zeros((3, 3))).delta)
     distances = np.ones((5, 5)) - np.eye(5)
     empty = (np.array([0]), np.array([1]), np.array([2]), np.array([], dtype=np.intp))
-    assert np.isnan(quartet_concordance(distances, [empty])[0])
+    assert np.isnan(concordance(distances, [empty])[0])
 
 
 def test_ties_count_half_and_many_quartets_are_drawn() -> None:
     star = np.ones((4, 4)) - np.eye(4)  # every pairing's sum is 2
     one = tuple(np.array([i]) for i in range(4))
-    assert quartet_concordance(star, [one])[0] == 0.5
+    assert concordance(star, [one])[0] == 0.5
     rng = np.random.default_rng(2)
     x = rng.normal(size=(80, 3))
     distances = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
     quarters = tuple(np.arange(k, 80, 4) for k in range(4))  # 20**4 quartets: drawn
-    drawn = quartet_concordance(distances, [quarters], seed=1, max_quartets=3000)
-    assert drawn == quartet_concordance(distances, [quarters], seed=1, max_quartets=3000)
+    drawn = concordance(distances, [quarters], seed=1, max_quartets=3000)
+    assert drawn == concordance(distances, [quarters], seed=1, max_quartets=3000)
     assert 0 < drawn[0] < 1
 
 
