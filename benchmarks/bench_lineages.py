@@ -11,7 +11,8 @@ against the truth:
 - **nRF**: the normalized Robinson-Foulds distance (0 identical, 1 nothing shared);
 - **δ**: the δ-score of the distances (0 for distances that fit a tree);
 - **calibration**: pooled over every lineage, of the clades shown with a bootstrap support (or a
-  quartet concordance) of at least X, the share that are right.
+  quartet concordance) of at least X, the share that are right; and of the clades ``tree`` shows
+  strong (not weak), and of those the per-branch cuts alone would pass, the share that are right.
 
 ::
 
@@ -49,8 +50,8 @@ class Scored:
     clades: int
     nrf: float
     delta: float
-    # (support, concordance, right, shown strong) of every clade the tree shows
-    clade_rows: list[tuple[float, float, bool, bool]]
+    # (support, concordance, right, shown strong, strong by the per-branch cuts alone)
+    clade_rows: list[tuple[float, float, bool, bool, bool]]
 
 
 def compatible(
@@ -76,7 +77,8 @@ def score(found: pipeline.TreeResult, truth_newick: str) -> Scored:
         boot = lookup.get(side, (np.nan, np.nan))[0]
         right = compatible(side, true_splits, tips)
         conc, delta = concordance[side]
-        rows.append((float(boot), conc, right, not is_weak(boot, conc, delta)))
+        strong = not phylogeny.fit.weak(boot, conc, delta)
+        rows.append((float(boot), conc, right, strong, not is_weak(boot, conc, delta)))
     return Scored(
         recall=len(true_splits & shown) / len(true_splits),
         wrong=sum(not row[2] for row in rows),
@@ -88,7 +90,7 @@ def score(found: pipeline.TreeResult, truth_newick: str) -> Scored:
 
 
 def calibration_lines(
-    rows: list[tuple[float, float, bool, bool]], column: int, what: str
+    rows: list[tuple[float, float, bool, bool, bool]], column: int, what: str
 ) -> list[str]:
     """Share of right clades among those at or above each threshold."""
     out = []
@@ -100,12 +102,15 @@ def calibration_lines(
     return out
 
 
-def strong_line(rows: list[tuple[float, float, bool, bool]]) -> str:
-    """Share of right clades among those the tool shows strong (not weak)."""
-    chosen = [r for r in rows if r[3]]
-    right = sum(r[2] for r in chosen)
-    share = f" ({right / len(chosen):.2f})" if chosen else ""
-    return f"shown strong (not weak): {right}/{len(chosen)} right{share}"
+def strong_line(rows: list[tuple[float, float, bool, bool, bool]]) -> str:
+    """Right clades among those shown strong, and among those the per-branch cuts alone pass."""
+    out = []
+    for column, what in ((3, "shown strong (not weak)"), (4, "by the per-branch cuts alone")):
+        chosen = [r for r in rows if r[column]]
+        right = sum(r[2] for r in chosen)
+        share = f" ({right / len(chosen):.2f})" if chosen else ""
+        out.append(f"{what}: {right}/{len(chosen)} right{share}")
+    return "; ".join(out)
 
 
 def main() -> int:

@@ -36,7 +36,6 @@ from phylolm_harness.core.treelikeness import (
     WEAK_CONCORDANCE,
     WEAK_SUPPORT,
     TreeFit,
-    is_weak,
 )
 
 __all__ = ["NEI_MATRIX_MAX", "render_tree_html", "tree_data"]
@@ -135,7 +134,7 @@ def tree_data(
         data["weak"] = [
             int(
                 v is not None
-                and is_weak(boot[i] / 100 if boot and boot[i] >= 0 else np.nan, v[0], v[1])
+                and fit.weak(boot[i] / 100 if boot and boot[i] >= 0 else np.nan, v[0], v[1])
             )
             for i, v in enumerate(around)
         ]

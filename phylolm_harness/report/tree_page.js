@@ -498,7 +498,7 @@
     : "No bootstrap supports: they were not computed for this tree (see report.md). ") +
     (data.delta !== undefined && data.delta > data.untrusted_delta
       ? `The distances fit no tree well (δ-score ${data.delta}): read families from this ` +
-        "tree, and fine-tuning lineages only where a grouping is not red. "
+        "tree, not which model was fine-tuned from which; every grouping is marked weak. "
       : "") +
     "Click a node to collapse or expand its clade; click a model to measure distances from it.";
   $("distance-note").textContent = nei

@@ -118,7 +118,7 @@ def _rectangular(
     if fit is not None and fit.likeness.delta > UNTRUSTED_DELTA:
         title += (
             f"\nδ-score {fit.likeness.delta:.2f}: the distances fit no tree well; "
-            "lineages only where a split is not red"
+            "not fine-tuning lineages"
         )
     ax.set_title(title)
     return png(fig)
@@ -149,8 +149,14 @@ def _label_supports(
             ha="right",
             va="bottom",
             fontsize=7,
-            color="tab:red" if is_weak(support[0], *concordance.get(side, (1.0, 0.0))) else "0.35",
+            color="tab:red" if _weak(fit, support[0], concordance.get(side)) else "0.35",
         )
+
+
+def _weak(fit: TreeFit | None, support: float, around: tuple[float, float] | None) -> bool:
+    if fit is None or around is None:
+        return is_weak(support, 1.0)
+    return fit.weak(support, *around)
 
 
 def largest_clades(tree: TreeNode, k: int = CLADES) -> list[TreeNode]:

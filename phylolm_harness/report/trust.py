@@ -14,7 +14,6 @@ from phylolm_harness.core.treelikeness import (
     WEAK_CONCORDANCE,
     WEAK_SUPPORT,
     TreeFit,
-    is_weak,
 )
 from phylolm_harness.report.tables import cell
 
@@ -40,7 +39,7 @@ def supports_section(phylogeny: Phylogeny) -> list[str]:
         boot, transfer = found.get(frozenset(names[split].tolist()), (math.nan, math.nan))
         side = split if split.sum() <= n - split.sum() else ~split
         members = sorted(names[side].tolist())
-        weak = is_weak(boot, concordance, delta)
+        weak = fit.weak(boot, concordance, delta)
         shown_boot = boot if math.isfinite(boot) else 2.0
         rows.append((not weak, shown_boot, concordance, members, transfer, delta))
     rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
@@ -66,7 +65,8 @@ def supports_section(phylogeny: Phylogeny) -> list[str]:
         "δ-score (0: they fit a tree; high inside a group of models that converged, where "
         "groupings follow the last kind of training text rather than ancestry). A split is weak "
         f"below {WEAK_SUPPORT:.0%} support or {WEAK_CONCORDANCE:.2f} concordance, or above "
-        f"{WEAK_BRANCH_DELTA:.2f} branch δ; weak splits are red on `tree.png` and `tree.html`. "
+        f"{WEAK_BRANCH_DELTA:.2f} branch δ, and every split is weak when the δ-score of the whole "
+        f"matrix is above {UNTRUSTED_DELTA}; weak splits are red on `tree.png` and `tree.html`. "
         f"How often clades shown strong were right on known lineages: {CALIBRATION_LINK}.",
         "",
         "| models on the smaller side | bootstrap | transfer | quartet concordance | branch δ | |",
@@ -102,8 +102,8 @@ def likeness_text(fit: TreeFit, labels: Sequence[str]) -> str:
     if likeness.delta > UNTRUSTED_DELTA:
         text += (
             f". **Above {UNTRUSTED_DELTA}, the distances fit no tree well**: the models converged "
-            "or mixed (fine-tunes on the same kind of text, merges), so read families from the "
-            "tree, and which model was fine-tuned from which only where a split is not weak"
+            "or mixed (fine-tunes on the same kind of text, merges): read families from the "
+            "tree, not which model was fine-tuned from which, and every split is marked weak"
         )
     worst = np.argsort(-np.nan_to_num(likeness.per_model, nan=-1.0), kind="stable")[:3]
     if likeness.delta > 0 and len(labels) > 4:
