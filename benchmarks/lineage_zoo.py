@@ -23,12 +23,12 @@ from pathlib import Path
 import torch
 
 from phylolm_harness.collect.expansion import ExpansionSettings
-from phylolm_harness.collect.models.hf import eos_token_ids, exact_alleles_hf, weights_key
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.demo.lineages import (
     Lineage,
     balanced_lineage,
     caterpillar_lineage,
+    exact_observations,
     grow_lineage,
 )
 from phylolm_harness.demo.registry import SMOLLM2, ensure_model
@@ -102,37 +102,13 @@ def collect_lineage(
     genes: list[tuple[Genome, Gene]],
 ) -> dict[str, list[GeneObservation]]:
     """Grow one lineage and collect every released model under each expansion setting."""
-    prompts = [tokenizer(gene.text, add_special_tokens=False)["input_ids"] for _, gene in genes]
-    eos = eos_token_ids(root, tokenizer)
-    pad = int(tokenizer.pad_token_id or 0)
     found: dict[str, list[GeneObservation]] = {name: [] for name in settings}
     start = time.perf_counter()
 
-    def decode(ids: list[int]) -> str:
-        return str(tokenizer.decode(ids, skip_special_tokens=True))
-
     def collect(label: str, leaf: torch.nn.Module) -> None:
-        key = weights_key(leaf)  # as phylolm-hf keys its draws
-        streams = [f"{key}\n{gene.text}" for _, gene in genes]
         for name, options in settings.items():
             expansion = ExpansionSettings.from_mapping(options)
-            dists, _ = exact_alleles_hf(
-                leaf, prompts, decode, expansion, eos, pad_id=pad, streams=streams
-            )
-            found[name] += [
-                GeneObservation(
-                    label,
-                    genome.name,
-                    genome.fingerprint,
-                    gene.id,
-                    d.alleles,
-                    None,
-                    d.tail,
-                    draws=d.draws,
-                )  # fmt: skip
-                for (genome, gene), d in zip(genes, dists, strict=True)
-                if d.alleles  # nothing settled above the pruning: not observed
-            ]
+            found[name] += exact_observations(label, leaf, tokenizer, genes, expansion)
         print(f"  {lineage.name}/{label} ({time.perf_counter() - start:.0f} s)", flush=True)
 
     grow_lineage(lineage, root, tokenizer, collect)

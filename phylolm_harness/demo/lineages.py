@@ -19,16 +19,19 @@ import copy
 import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from phylolm_harness.collect.frontier import ExpansionSettings
+from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.demo.corpus import CorpusKind, synthetic_corpus
 from phylolm_harness.demo.relatives import fine_tune, int8_round_trip
 from phylolm_harness.errors import InputError
+from phylolm_harness.genomes.genome import Gene, Genome
 
 __all__ = [
     "Edge",
@@ -36,6 +39,7 @@ __all__ = [
     "TextPlan",
     "balanced_lineage",
     "caterpillar_lineage",
+    "exact_observations",
     "grow_lineage",
 ]
 
@@ -321,20 +325,13 @@ def _make(
         return int8_round_trip(parent)
     if edge.change == "merge":
         return _merge(parent, models[edge.other])
-    texts = synthetic_corpus(_kind(edge.kind), 64, seed=edge.seed, vocabulary=edge.seed)
+    kind = cast(CorpusKind, edge.kind)  # one of _KINDS: the layouts draw from them only
+    texts = synthetic_corpus(kind, 64, seed=edge.seed, vocabulary=edge.seed)
     layers = min(FINE_TUNE_LAYERS, int(getattr(parent.config, "num_hidden_layers", 1)))
     return fine_tune(
         parent, tokenizer, texts, steps=edge.steps, lr=edge.lr, batch_size=2, seq_len=32,
         seed=edge.seed, last_layers=layers,
     )  # fmt: skip
-
-
-def _kind(kind: str) -> CorpusKind:
-    if kind == "code":
-        return "code"
-    if kind == "math":
-        return "math"
-    return "prose"
 
 
 def _last_uses(edges: Sequence[Edge]) -> dict[str, int]:
@@ -345,3 +342,55 @@ def _last_uses(edges: Sequence[Edge]) -> dict[str, int]:
             if used:
                 last[used] = index
     return last
+
+
+def exact_observations(
+    label: str,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    genes: Sequence[tuple[Genome, Gene]],
+    settings: ExpansionSettings,
+) -> list[GeneObservation]:
+    """Exact allele distributions of one model, as ``phylolm-hf`` computes them in ``lm_eval``.
+
+    Genes are tokenised without special tokens and decoded skipping them, and the draws of the
+    pruned mass are keyed by the model's weights (:func:`~phylolm_harness.collect.models.hf.
+    weights_key`), as there. Genes on which nothing settled above the pruning (all the mass in
+    the tail, with ``tail_samples`` 0) are left out: the model was not observed on them.
+
+    Parameters
+    ----------
+    label : str
+        The model's label in the observations.
+    model : PreTrainedModel
+        A causal LM in evaluation mode.
+    tokenizer : PreTrainedTokenizerBase
+        Its tokenizer.
+    genes : sequence of (Genome, Gene)
+        The genes, each with its genome.
+    settings : ExpansionSettings
+        Expansion settings (those of the exact task's YAML by default there).
+
+    Returns
+    -------
+    list of GeneObservation
+    """
+    from phylolm_harness.collect.models.hf import eos_token_ids, exact_alleles_hf, weights_key
+
+    key = weights_key(model)
+    found, _ = exact_alleles_hf(
+        model,
+        [tokenizer(gene.text, add_special_tokens=False)["input_ids"] for _, gene in genes],
+        lambda ids: str(tokenizer.decode(list(ids), skip_special_tokens=True)),
+        settings,
+        eos_token_ids(model, tokenizer),
+        pad_id=int(tokenizer.pad_token_id or 0),
+        streams=[f"{key}\n{gene.text}" for _, gene in genes],
+    )
+    return [
+        GeneObservation(
+            label, genome.name, genome.fingerprint, gene.id, d.alleles, None, d.tail, draws=d.draws
+        )
+        for (genome, gene), d in zip(genes, found, strict=True)
+        if d.alleles
+    ]

@@ -11,6 +11,7 @@ from phylolm_harness.demo.lineages import (
     Lineage,
     balanced_lineage,
     caterpillar_lineage,
+    exact_observations,
     grow_lineage,
 )
 from phylolm_harness.errors import InputError
@@ -119,8 +120,6 @@ def test_a_small_lineage_of_real_fine_tunes(tmp_path) -> None:  # type: ignore[n
     """
     from phylolm_harness.cli import main
     from phylolm_harness.collect.expansion import ExpansionSettings
-    from phylolm_harness.collect.models.hf import eos_token_ids, exact_alleles_hf, weights_key
-    from phylolm_harness.core.observations import GeneObservation
     from phylolm_harness.demo.registry import SMOLLM2, ensure_model
     from phylolm_harness.demo.relatives import load_model_folder
     from phylolm_harness.genomes.genome import load_genome
@@ -129,29 +128,15 @@ def test_a_small_lineage_of_real_fine_tunes(tmp_path) -> None:  # type: ignore[n
     lineage = balanced_lineage("small", 2, steps=8, plan="same", seed=1, lr=3e-4, copies=1)
     root, tokenizer = load_model_folder(ensure_model(SMOLLM2))
     genes = [(g, gene) for g in (load_genome("math"), load_genome("code")) for gene in g.genes[:16]]
-    prompts = [tokenizer(gene.text, add_special_tokens=False)["input_ids"] for _, gene in genes]
     settings = ExpansionSettings.from_mapping({"top_p": 0.9, "min_mass": 0.01, "tail_samples": 16})
-    found: list[GeneObservation] = []
+    found = []
 
     def collect(label: str, model: PreTrainedModel) -> None:
-        key = weights_key(model)
-        dists, _ = exact_alleles_hf(
-            model,
-            prompts,
-            lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
-            settings,
-            eos_token_ids(model, tokenizer),
-            streams=[f"{key}\n{gene.text}" for _, gene in genes],
-        )
-        found.extend(
-            GeneObservation(
-                label, g.name, g.fingerprint, gene.id, d.alleles, None, d.tail, draws=d.draws
-            )  # fmt: skip
-            for (g, gene), d in zip(genes, dists, strict=True)
-        )
+        found.extend(exact_observations(label, model, tokenizer, genes, settings))
 
     with torch.random.fork_rng():
         grow_lineage(lineage, root, tokenizer, collect)
+    assert sorted({o.model for o in found}) == sorted(lineage.leaves)
     populations = tmp_path / "lineage.jsonl"
     populations.write_text(format_populations_file(found), encoding="utf-8")
     out = tmp_path / "tree"
