@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from phylolm_harness.core.collapse import collapsed_probes
-from phylolm_harness.core.phylogeny import Phylogeny, infer_phylogeny
+from phylolm_harness.core.phylogeny import MAX_RESAMPLES, Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import DEFAULT_DISTANCE, Distance, Estimator
 from phylolm_harness.core.table import ObservationTable
@@ -179,8 +179,8 @@ def tree(
     InputError
         Missing inputs, bad files, and the checks of the populations and similarities.
     """
-    if resamples is not None and resamples < 0:
-        raise InputError("--resamples must be 0 or more")
+    if resamples is not None and not 0 <= resamples <= MAX_RESAMPLES:
+        raise InputError(f"--resamples must be between 0 and {MAX_RESAMPLES}, got {resamples}")
     if not 0 <= seed < 2**63:
         raise InputError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
     inputs = read_inputs(results_dir, populations, rename=rename, genomes=genomes)

@@ -212,7 +212,10 @@ def test_missing_results_folder(tmp_path, capsys):
     expect_error(capsys, ["tree", str(tmp_path / "nope")], "nope", "results folder not found")
 
 
-@pytest.mark.parametrize("argv", [["tree"], ["tree", "x", "--resamples", "-1"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["tree"], ["tree", "x", "--resamples", "-1"], ["tree", "x", "--resamples", "1000000000"]],
+)
 def test_usage_errors_exit_2(tmp_path, argv, capsys):
     assert main(argv) == 2
 

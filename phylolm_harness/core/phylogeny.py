@@ -70,6 +70,9 @@ class Phylogeny:
 DEFAULT_RESAMPLES = 100
 """Gene resamples when none are asked for, up to :data:`RESAMPLE_MAX_MODELS` models."""
 
+MAX_RESAMPLES = 10_000
+"""Most gene resamples asked for (each costs a tree; 100 give supports to a few percent)."""
+
 RESAMPLE_MAX_MODELS = 1500
 """Most models resampled by default (100 resamples take about 5 s at 1,500 models on 2 cores);
 past about 1,800 models the gene blocks of :func:`~phylolm_harness.core.resample.gene_blocks` get

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phylolm_harness.core.observations import GeneObservation
-from phylolm_harness.core.phylogeny import Phylogeny
+from phylolm_harness.core.phylogeny import MAX_RESAMPLES, Phylogeny
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import Distance, Estimator
 from phylolm_harness.core.tree import Method, to_newick
@@ -274,6 +274,9 @@ def _parse(path: Path, doc: Mapping[str, Any]) -> Baseline:
         raise ValueError(f"unknown estimator {estimator!r} or method {method!r}")
     estimator = cast(Estimator, estimator)
     method = cast(Method, method)
+    resamples = int(doc["resamples"])
+    if not 2 <= resamples <= MAX_RESAMPLES:  # as `baseline` writes them
+        raise ValueError(f"resamples {resamples} is not between 2 and {MAX_RESAMPLES}")
     distance = doc.get("distance", "nei")  # baselines written before it was recorded: Nei
     if distance not in ("nei", "da"):
         raise ValueError(f"unknown distance {distance!r}")
@@ -282,7 +285,7 @@ def _parse(path: Path, doc: Mapping[str, Any]) -> Baseline:
         _str(doc["tool_version"], where, "tool_version"),
         estimator,
         method,
-        int(doc["resamples"]),
+        resamples,
         int(doc["seed"]),
         genomes,
         models,
