@@ -215,6 +215,7 @@ def test_hand_edits_other_versions_and_unknown_models_are_refused(recorded, tmp_
     assert "no such model" in refused(recorded, "--max-drift", "a:zz=0.1")
     assert "--max-drift 'a'" in refused(recorded, "--max-drift", "a")
     assert "--level" in refused(recorded, "--level", "1.5")
+    assert "nothing to check" in refused(recorded, "--same-model", "none")
     for resamples in (-5, 1, 10**9):  # checksum recomputed: a forged setting, refused anyway
         forged = _edit(recorded, lambda d, r=resamples: d.update(resamples=r))
         assert f"resamples {resamples} is not between 2 and 10000" in refused(forged)

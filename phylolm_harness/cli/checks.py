@@ -164,6 +164,15 @@ def _run_check(args: argparse.Namespace) -> int:
     if not 0 <= args.seed < 2**63:
         raise InputError(f"--seed must be between 0 and 2**63 - 1, got {args.seed}")
     same = [name for name in args.same_model if name != "none"]
+    if (
+        args.same_model
+        and not same
+        and not (args.max_drift or args.nearest or args.max_rf is not None)
+    ):
+        raise InputError(
+            "--same-model none and no other rule: nothing to check (add --nearest, --max-drift "
+            "or --max-rf, or drop --same-model none)"
+        )
     rules = Rules(
         same_model=None if not args.same_model else tuple(same),
         drift=tuple(_drift(text) for text in args.max_drift),
@@ -184,6 +193,8 @@ def _run_check(args: argparse.Namespace) -> int:
         genomes=frozenset(args.genome) or None,
         any_tool_version=args.any_tool_version,
     )
+    if not result.verdicts:
+        raise InputError("no rule applied to these models: nothing was checked")
     write_outputs(out, result.files(), stale=regression.CHECK_OUTPUTS)
     sys.stdout.write(result.summary())
     print(f"details -> {out}")
