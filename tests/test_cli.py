@@ -459,3 +459,17 @@ def read_matrix_from_tree(tmp_path, distance):
     out = tmp_path / f"tree-{distance}"
     assert main(["tree", str(tmp_path / "results"), "--distance", distance, "-o", str(out)]) == 0
     return read_matrix(out / "distances.csv")[1]
+
+
+def test_renames_are_one_simultaneous_mapping(tmp_path):
+    family_runs(tmp_path / "results")
+    plain, swapped = tmp_path / "plain", tmp_path / "swapped"
+    assert main(["tree", str(tmp_path / "results"), "-o", str(plain)]) == 0
+    argv = ["tree", str(tmp_path / "results"), "--rename", "a1=b1", "--rename", "b1=a1", "-o"]
+    assert main([*argv, str(swapped)]) == 0
+    labels, before = read_matrix(plain / "distances.csv")
+    again, after = read_matrix(swapped / "distances.csv")
+    assert labels == again == ["a1", "a2", "b1", "b2"]
+    order = [2, 1, 0, 3]  # the model once called a1 is now b1, and the other way round
+    np.testing.assert_allclose(after, before[np.ix_(order, order)])
+    assert not np.allclose(after, before)

@@ -28,12 +28,18 @@ from phylolm_harness.io.runs import (
     Results,
     Run,
     index_runs,
+    model_label,
     named,
     newest_runs,
     results_files,
 )
 
 __all__ = ["Collected", "read_observations"]
+
+
+def _renamed(run: Run, rename: Mapping[str, str]) -> bool:
+    """Whether ``index_runs`` already renamed a run (by its model name or default label)."""
+    return run.model_name in rename or model_label(run.model_name) in rename
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,13 @@ def read_observations(
         )
     of = {(run, task): run.identity(task) for run in runs for task in run.phylolm_tasks}
     defaults = _population_labels(of)
-    labels = {key: (rename or {}).get(label, label) for key, label in defaults.items()}
+    rename = rename or {}
+    # One simultaneous mapping: a run renamed by its model name or label (in index_runs) is not
+    # renamed again by its new label, so `--rename a=b --rename b=a` swaps the two.
+    labels = {
+        key: label if _renamed(key[0], rename) else rename.get(label, label)
+        for key, label in defaults.items()
+    }
     identities: dict[str, Identity] = {}
     for key, label in labels.items():
         identity, run = of[key], key[0]
