@@ -98,6 +98,19 @@ def _all_quartets(n: int) -> NDArray[np.int64]:
     return flat.reshape(-1, 4)
 
 
+def _drawn_quartets(n: int, count: int, rng: np.random.Generator) -> NDArray[np.int64]:
+    """Draw ``count`` quartets of distinct models uniformly, in ``4 * count`` integers of memory.
+
+    Whatever ``n``: rows with a repeated model are drawn again.
+    """
+    out = np.empty((0, 4), dtype=np.int64)
+    while len(out) < count:
+        draw = np.sort(rng.integers(n, size=(count - len(out), 4)), axis=1)
+        distinct = (draw[:, 1:] != draw[:, :-1]).all(axis=1)
+        out = np.concatenate([out, draw[distinct]])
+    return out
+
+
 def tree_likeness(
     distances: NDArray[np.float64], seed: int = 0, max_quartets: int = MAX_QUARTETS
 ) -> TreeLikeness:
@@ -133,9 +146,7 @@ def tree_likeness(
     if total <= max_quartets:
         quartets = _all_quartets(n)
     else:
-        rng = np.random.default_rng(seed)
-        keys = rng.random((max_quartets, n)).argpartition(4, axis=1)[:, :4]
-        quartets = np.sort(keys, axis=1).astype(np.int64)
+        quartets = _drawn_quartets(n, max_quartets, np.random.default_rng(seed))
     delta = _deltas(_sums(distances, quartets))
     counts = np.bincount(quartets.ravel(), minlength=n).astype(np.float64)
     sums_of = np.bincount(quartets.ravel(), weights=np.repeat(delta, 4), minlength=n)
