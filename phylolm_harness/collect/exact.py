@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from lm_eval.api.instance import Instance
-from lm_eval.api.task import ConfigurableTask
-
 from phylolm_harness.collect.expansion import ExpansionSettings
+from phylolm_harness.collect.lm_eval_compat import (
+    GenerationTask,
+    copied_request,
+    first_request,
+    flat_responses,
+)
 from phylolm_harness.core.alleles import AlleleDistribution, parse_distribution
 
 REQUEST_TYPE = "phylolm_alleles"
@@ -103,10 +106,10 @@ def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, float]
     dict
     """
     source = f"gene {doc.get('gene', '?')}"
-    return summarise(parse_distribution(str(results[0]), source))
+    return summarise(parse_distribution(str(flat_responses(results)[0]), source))
 
 
-class PhyloExactGenesTask(ConfigurableTask):  # type: ignore[misc]
+class PhyloExactGenesTask(GenerationTask):  # type: ignore[misc]
     """Exact PhyloLM task: one ``phylolm_alleles`` request per gene."""
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -115,14 +118,14 @@ class PhyloExactGenesTask(ConfigurableTask):  # type: ignore[misc]
         config["repeats"] = 1
         super().__init__(config=config)
 
-    def construct_requests(self, doc: dict[str, Any], ctx: Any, **kwargs: Any) -> Instance:
-        """Build the ``phylolm_alleles`` request of one gene."""
-        kwargs.pop("apply_chat_template", None)
-        kwargs.pop("chat_template", None)
-        return Instance(
-            request_type=REQUEST_TYPE,
-            doc=doc,
-            arguments=(ctx, expansion_options(self.config.generation_kwargs)),
-            idx=0,
-            **kwargs,
+    def construct_requests(self, doc: dict[str, Any], ctx: Any, **kwargs: Any) -> Any:
+        """Build the ``phylolm_alleles`` request of one gene (in the shape lm-eval expects)."""
+        built = super().construct_requests(doc, ctx, **kwargs)
+        arguments = (
+            first_request(built).arguments[0],
+            expansion_options(self.config.generation_kwargs),
         )
+        request = copied_request(
+            first_request(built), request_type=REQUEST_TYPE, arguments=arguments
+        )
+        return [request] if isinstance(built, list) else request

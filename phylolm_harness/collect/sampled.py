@@ -25,9 +25,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from lm_eval.api.instance import Instance
-from lm_eval.api.task import ConfigurableTask
-
+from phylolm_harness.collect.lm_eval_compat import (
+    GenerationTask,
+    copied_request,
+    first_request,
+    flat_responses,
+)
 from phylolm_harness.core.alleles import allele_of
 
 DEFAULT_PROBES = 32
@@ -40,14 +43,14 @@ def keep_all(resps: Iterable[list[str]], docs: Iterable[dict[str, Any]]) -> Iter
     return iter(list(r) for r in resps)
 
 
-def process_results(doc: dict[str, Any], results: list[list[str]]) -> dict[str, float]:
+def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, float]:
     """Summarise the alleles of one gene: number of distinct alleles and their homozygosity.
 
     The homozygosity is Nei's unbiased estimate ``(N * sum p^2 - 1) / (N - 1)`` of the probability
     that two continuations share their allele.
     """
     del doc
-    continuations = [c for result in results for c in result]
+    continuations = flat_responses(results)
     counts = Counter(allele_of(c) for c in continuations)
     n = sum(counts.values())
     sum_sq = sum((c / n) ** 2 for c in counts.values())
@@ -55,7 +58,7 @@ def process_results(doc: dict[str, Any], results: list[list[str]]) -> dict[str, 
     return {"distinct_alleles": float(len(counts)), "allele_homozygosity": homozygosity}
 
 
-class PhyloGenesTask(ConfigurableTask):  # type: ignore[misc]
+class PhyloGenesTask(GenerationTask):  # type: ignore[misc]
     """Sampled PhyloLM task: ``--metadata probes=N`` (default 32) requests per gene."""
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -71,23 +74,14 @@ class PhyloGenesTask(ConfigurableTask):  # type: ignore[misc]
 
     def construct_requests(self, doc: dict[str, Any], ctx: Any, **kwargs: Any) -> list[Any]:
         """One request per probe; each carries its own seed where the backend takes one."""
-        probes = int(self.config.repeats)
-        task, doc_id, _ = kwargs.pop("metadata")
-        base = super().construct_requests(doc, ctx, metadata=(task, doc_id, 1), **kwargs)
+        base = first_request(super().construct_requests(doc, ctx, **kwargs))
         requests = []
-        for probe in range(probes):
+        for probe in range(int(self.config.repeats)):
             context, settings = base.arguments[0], dict(base.arguments[1])
             if self._seeded:
                 settings["seed"] = probe_seed(self._identity, str(doc.get("text", "")), probe)
-            requests.append(
-                Instance(
-                    request_type=base.request_type,
-                    doc=doc,
-                    arguments=(context, settings, *base.arguments[2:]),
-                    idx=probe,
-                    metadata=(task, doc_id, 1),
-                )
-            )
+            arguments = (context, settings, *base.arguments[2:])
+            requests.append(copied_request(base, arguments=arguments, idx=probe))
         return requests
 
 

@@ -10,6 +10,7 @@ and writes the child atomically.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -245,7 +246,9 @@ def save_model_folder(
     """Save a model and its tokenizer as a Hugging Face folder, atomically.
 
     The folder is written beside ``out_dir`` under a temporary name and renamed into place, so no
-    reader ever sees a half-written model. An existing ``out_dir`` is replaced.
+    reader ever sees a half-written model. An existing ``out_dir`` is replaced. The tokenizer's
+    class is saved under the name every transformers release loads (``PreTrainedTokenizerFast``;
+    transformers 5 writes ``TokenizersBackend``, which transformers 4 cannot load).
 
     Parameters
     ----------
@@ -266,7 +269,17 @@ def save_model_folder(
     with staged_folder(out_dir, f".{out_dir.name}.") as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        _portable_tokenizer_class(Path(tmp) / "tokenizer_config.json")
     return out_dir
+
+
+def _portable_tokenizer_class(config_file: Path) -> None:
+    if not config_file.is_file():
+        return
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if config.get("tokenizer_class") == "TokenizersBackend":
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
+        config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def load_model_folder(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

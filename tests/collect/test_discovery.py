@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 from support.paths import REPO
@@ -22,6 +23,7 @@ GET_MODELS = (
 
 
 def python(code, *args, **env):
+    """Run ``python -c CODE ARGS`` with extra environment variables; it must succeed."""
     result = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
@@ -30,6 +32,7 @@ def python(code, *args, **env):
         check=False,
         timeout=300,
     )
+    assert result.returncode == 0, result.stderr[-2000:]
     return result
 
 
@@ -47,13 +50,11 @@ def test_hook_can_be_switched_off_and_include_path_still_works():
 
 def test_hook_and_include_path_together_index_the_tasks_once():
     result = python(LIST_TASKS, str(tasks_dir()))
-    assert result.returncode == 0, result.stderr
     assert result.stdout.split().count("phylolm_genes") == 1
 
 
 def test_models_are_registered_without_hiding_the_built_in_ones():
     result = python(GET_MODELS)
-    assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["HFLM", "PhyloHFLM"]
 
 
@@ -94,7 +95,6 @@ def test_without_lm_evals_defaults_the_plugin_adds_no_task(tmp_path):
         encoding="utf-8",
     )
     result = python(ONLY_CUSTOM, str(tmp_path))
-    assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "my_only_task"]
 
 
@@ -129,3 +129,52 @@ def test_a_stale_hook_warns_instead_of_going_quiet():
     )
     result = python(code)
     assert result.stdout.split() == ["warned", "True"], result.stderr
+
+
+def _hook():
+    import _phylolm_harness_hook
+
+    return _phylolm_harness_hook
+
+
+def test_a_task_manager_without_the_known_arguments_is_left_alone_with_one_line(capsys):
+    class TaskManager:
+        def __init__(self, verbosity=None, paths=None):
+            self.paths = paths
+
+    module = types.ModuleType("lm_eval.tasks.manager")
+    module.TaskManager = TaskManager
+    original = TaskManager.__init__
+    _hook()._patched(_hook()._patch_task_manager, module)
+    assert TaskManager.__init__ is original
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not registering with this lm-eval" in err
+    assert "--include_path" in err
+
+
+def test_a_changed_lm_eval_module_never_raises_into_the_users_run(capsys):
+    module = types.ModuleType("lm_eval.api.registry")  # no model_registry at all
+    _hook()._patched(_hook()._register_models, module)
+    empty = types.ModuleType("lm_eval.tasks.manager")  # no TaskManager at all
+    _hook()._patched(_hook()._patch_task_manager, empty)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("phylolm-harness: warning:") for line in lines)
+
+
+def test_task_manager_arguments_are_bound_by_name_in_any_position(tmp_path):
+    calls = []
+
+    class TaskManager:
+        def __init__(self, verbosity=None, include_path=None, include_defaults=True, meta=None):
+            calls.append((include_path, include_defaults))
+
+    module = types.ModuleType("lm_eval.tasks.manager")
+    module.TaskManager = TaskManager
+    _hook()._patch_task_manager(module)
+    ours = str(tasks_dir())
+    TaskManager(None, str(tmp_path))
+    TaskManager(include_path=str(tmp_path))
+    TaskManager(None, str(tmp_path), False)
+    TaskManager(include_defaults=False, include_path=str(tmp_path))
+    assert calls == [([ours, str(tmp_path)], True)] * 2 + [(str(tmp_path), False)] * 2

@@ -1,4 +1,4 @@
-"""Make a stock ``lm_eval`` find phylolm-harness's tasks and models (lm-eval 0.4.x).
+"""Make a stock ``lm_eval`` find phylolm-harness's tasks and models (lm-eval 0.4.13 to 0.5).
 
 Installed as a top-level module and imported by ``phylolm_harness_lm_eval.pth`` at interpreter
 start. It imports nothing heavy: it only adds a finder to ``sys.meta_path`` that waits for two
@@ -30,19 +30,37 @@ def _patch_task_manager(module: types.ModuleType) -> None:
     original = cls.__init__
     if getattr(original, "_phylolm_harness", False):
         return
+    import inspect
+
+    signature = inspect.signature(original)
+    if not {"include_path", "include_defaults"} <= set(signature.parameters):
+        _step_aside(f"lm_eval.tasks.TaskManager{signature} takes no include_path/include_defaults")
+        return
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        # TaskManager(verbosity, include_path, include_defaults, metadata): the plugin's tasks
-        # join lm-eval's own defaults, so they are left out whenever the defaults are.
-        defaults = args[2] if len(args) >= 3 else kwargs.get("include_defaults", True)
-        if defaults and len(args) >= 2:  # include_path given positionally
-            args = (args[0], _with_plugin_tasks(args[1]), *args[2:])
-        elif defaults:
-            kwargs["include_path"] = _with_plugin_tasks(kwargs.get("include_path"))
-        original(self, *args, **kwargs)
+        # The plugin's tasks join lm-eval's own defaults, so they are left out whenever the
+        # defaults are. Arguments are bound by name, whatever their position.
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:  # lm-eval's own call error: let the original raise it
+            original(self, *args, **kwargs)
+            return
+        bound.apply_defaults()
+        if bound.arguments["include_defaults"]:
+            bound.arguments["include_path"] = _with_plugin_tasks(bound.arguments["include_path"])
+        original(*bound.args, **bound.kwargs)
 
     __init__._phylolm_harness = True  # type: ignore[attr-defined]
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
     cls.__init__ = __init__
+
+
+def _step_aside(reason: str) -> None:
+    """Warn in one line that this lm-eval is not one the hook knows, and change nothing."""
+    sys.stderr.write(
+        f"phylolm-harness: warning: not registering with this lm-eval ({reason}); pass "
+        '--include_path "$(phylolm-harness tasks-dir)" to lm_eval for the PhyloLM tasks\n'
+    )
 
 
 def _with_plugin_tasks(include_path: Any) -> Any:
@@ -84,7 +102,10 @@ def _register_models(module: types.ModuleType) -> None:
     except ModuleNotFoundError as error:
         _unless_uninstalled(error)
         return
-    registry = module.model_registry
+    registry = getattr(module, "model_registry", None)
+    if registry is None or not hasattr(registry, "register"):
+        _step_aside("lm_eval.api.registry has no model_registry.register")
+        return
     # lm_eval registers its built-in models only while the registry is empty: do it first.
     import lm_eval.models  # noqa: F401
 
@@ -99,6 +120,14 @@ _PATCHES: dict[str, Callable[[types.ModuleType], None]] = {
 }
 
 
+def _patched(patch: Callable[[types.ModuleType], None], module: types.ModuleType) -> None:
+    """Apply a patch; if lm-eval changed under it, warn in one line and leave lm-eval alone."""
+    try:
+        patch(module)
+    except Exception as error:  # noqa: BLE001 - never break someone's unrelated lm_eval run
+        _step_aside(f"{module.__name__}: {type(error).__name__}: {error}")
+
+
 class _Loader:
     def __init__(self, wrapped: Any, patch: Callable[[types.ModuleType], None]):
         self._wrapped = wrapped
@@ -110,7 +139,7 @@ class _Loader:
 
     def exec_module(self, module: types.ModuleType) -> None:
         self._wrapped.exec_module(module)
-        self._patch(module)
+        _patched(self._patch, module)
 
     def __getattr__(self, name: str) -> Any:  # get_source, is_package, ... of the real loader
         return getattr(self._wrapped, name)
@@ -141,5 +170,5 @@ def install() -> None:
         return
     for name, patch in _PATCHES.items():  # already imported before us: patch now
         if name in sys.modules:
-            patch(sys.modules[name])
+            _patched(patch, sys.modules[name])
     sys.meta_path.insert(0, _Finder())

@@ -10,7 +10,11 @@ import inspect
 from typing import Any
 
 import torch
-from transformers.cache_utils import DynamicLayer
+
+try:
+    from transformers.cache_utils import DynamicLayer
+except ImportError:  # transformers before 4.54: caches hold tensor lists, not layer objects
+    DynamicLayer = object  # type: ignore[misc,assignment]  # slot_cache returns None first
 
 __all__ = ["SlotLayer", "cache_layers", "forward", "new_cache", "slot_cache"]
 
@@ -87,7 +91,7 @@ def slot_cache(
     if keys[0].shape[2] <= filled:
         return None
     cache, layers = _dynamic_cache(model)
-    if layers is None or len(layers) != len(keys):
+    if layers is None or DynamicLayer is object or len(layers) != len(keys):
         return None
     if any(type(layer) is not DynamicLayer for layer in layers):
         return None  # sliding windows and other layouts keep transformers' own layers
