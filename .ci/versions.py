@@ -7,10 +7,11 @@ Three environments, each its own virtual environment:
 * ``pre``: lm-eval's newest pre-release, 0.5.0.dev1.
 
 In each, three tiny test models (built once, here) are collected with the stock ``lm_eval`` in
-both modes (sampled: ``--model hf --tasks phylolm_genes``; exact: ``--model phylolm-hf --tasks
-phylolm_genes_exact``) and ``phylolm-harness tree`` is built from them with that environment's
-own numpy, scipy and scikit-bio. Then the environments are compared: exact distances must agree
-to 1e-6 (relative), sampled ones within four standard errors of their difference.
+both modes (sampled: ``--model hf --tasks phylolm_genes``, with ``phylolm_mmlu`` in the same run;
+exact: ``--model phylolm-hf --tasks phylolm_genes_exact``) and ``phylolm-harness tree`` is built
+from them with that environment's own numpy, scipy and scikit-bio. Then the environments are
+compared: exact distances must agree to 1e-6 (relative), sampled ones within four standard errors
+of their difference, MMLU accuracies exactly.
 
     python .ci/versions.py [--work DIR] [--only floor,pre]
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import subprocess
@@ -75,8 +77,8 @@ def collect(python: Path, models: dict[str, Path], out: Path) -> Path:
         folder = models[label]
         common = ["--model_args", f"pretrained={folder}", "--device", "cpu", "--limit", GENES,
                   "--output_path", str(results), "--log_samples"]  # fmt: skip
-        run_lm_eval("--model", "hf", "--tasks", "phylolm_genes", "--batch_size", "64", *common,
-                    python=python)  # fmt: skip
+        run_lm_eval("--model", "hf", "--tasks", "phylolm_genes,phylolm_mmlu", "--batch_size", "64",
+                    *common, python=python)  # fmt: skip
         run_lm_eval("--model", "phylolm-hf", "--tasks", "phylolm_genes_exact", *common,
                     python=python)  # fmt: skip
     tree = out / "tree"
@@ -85,6 +87,18 @@ def collect(python: Path, models: dict[str, Path], out: Path) -> Path:
     if not (tree / "tree.nwk").is_file():
         raise SystemExit(f"{tree}: no tree.nwk written")
     return tree
+
+
+def mmlu(results: Path) -> dict[str, float]:
+    """Each model's ``phylolm_mmlu`` accuracy, from the lm-eval results files under ``results``."""
+    scores = {}
+    for path in results.glob("*/results_*.json"):
+        run = json.loads(path.read_text(encoding="utf-8"))
+        if "phylolm_mmlu" in run["results"]:
+            scores[_short(run["config"]["model_args"]["pretrained"])] = run["results"][
+                "phylolm_mmlu"
+            ]["acc,none"]
+    return scores
 
 
 def matrix(path: Path) -> dict[tuple[str, str], float]:
@@ -105,6 +119,12 @@ def compare(trees: dict[str, Path]) -> list[str]:
     problems = []
     names = sorted(trees)
     first = names[0]
+    accuracy = {name: mmlu(tree.parent / "results") for name, tree in trees.items()}
+    if len(accuracy[first]) != len(MODELS):
+        problems.append(f"{first}: phylolm_mmlu scored {len(accuracy[first])} models")
+    for other in names[1:]:
+        if accuracy[other] != accuracy[first]:
+            problems.append(f"phylolm_mmlu: {other} {accuracy[other]} vs {first} {accuracy[first]}")
     reference = matrix(trees[first] / "distances.csv")
     reference_se = matrix(trees[first] / "distance_errors.csv")
     for other in names[1:]:

@@ -27,7 +27,13 @@ from phylolm_harness.errors import InputError
 from phylolm_harness.io.baseline import Baseline, format_baseline, mode_of, read_baseline
 from phylolm_harness.io.runs import Identity, Results
 from phylolm_harness.pipeline import TreeResult, read_inputs, tree
-from phylolm_harness.report.check import check_json, check_markdown, console_summary, junit_xml
+from phylolm_harness.report.check import (
+    check_json,
+    check_markdown,
+    check_passed,
+    console_summary,
+    junit_xml,
+)
 
 __all__ = ["CHECK_OUTPUTS", "CheckResult", "baseline", "check"]
 
@@ -93,24 +99,32 @@ class CheckResult:
     level: float
     baseline: Path
     models: tuple[str, ...]
+    inconclusive_fails: bool = True
+    """Whether a rule the data cannot decide fails the check (``--inconclusive fail``)."""
 
     @property
     def passed(self) -> bool:
-        """Whether every rule holds."""
-        return all(v.passed for v in self.verdicts)
+        """Whether the check passes: no rule failed, nor was inconclusive where those fail."""
+        return check_passed(self.verdicts, self.inconclusive_fails)
 
     def summary(self) -> str:
         """Console text."""
-        return console_summary(self.verdicts, self.level, self.notes)
+        return console_summary(self.verdicts, self.level, self.notes, self.inconclusive_fails)
 
     def files(self) -> dict[str, bytes]:
         """``check.json``, ``junit.xml`` and ``check.md``."""
         meta: dict[str, Any] = {"baseline": str(self.baseline), "models": list(self.models)}
         return {
-            "check.json": check_json(self.verdicts, self.level, self.notes, meta),
-            "junit.xml": junit_xml(self.verdicts, f"phylolm-harness check ({self.baseline.name})"),
+            "check.json": check_json(
+                self.verdicts, self.level, self.notes, meta, self.inconclusive_fails
+            ),
+            "junit.xml": junit_xml(
+                self.verdicts,
+                f"phylolm-harness check ({self.baseline.name})",
+                self.inconclusive_fails,
+            ),
             "check.md": check_markdown(
-                self.verdicts, self.level, self.notes, self.baseline.name
+                self.verdicts, self.level, self.notes, self.baseline.name, self.inconclusive_fails
             ).encode("utf-8"),
         }
 
@@ -177,7 +191,14 @@ def check(
         current_tree=current_tree,
         estimator=base.estimator,
     )
-    return CheckResult(tuple(verdicts), tuple(notes), rules.level, baseline_path, pops.models)
+    return CheckResult(
+        tuple(verdicts),
+        tuple(notes),
+        rules.level,
+        baseline_path,
+        pops.models,
+        inconclusive_fails=rules.inconclusive == "fail",
+    )
 
 
 def _per_model(observations: Sequence[GeneObservation]) -> dict[str, list[GeneObservation]]:

@@ -91,10 +91,26 @@ def test_rules_by_name(recorded, tmp_path, capsys):
          "--max-drift", "c=10", "--max-rf", "0", "--min-support", "0.9"]
     )  # fmt: skip
     printed = capsys.readouterr().out
-    assert status == 0, printed
+    # a, b and c are unrelated: which is a's closest relative, 16 genes cannot tell.
+    assert status == 1, printed
+    assert printed.startswith("INCONCLUSIVE nearest relative: a:")
     assert "same model" not in printed
     assert "ok   max drift: a -> b:" in printed and "ok   max drift: c:" in printed
-    assert "ok   nearest relative: a:" in printed and "ok   tree: tree:" in printed
+    assert "ok   tree: tree:" in printed
+    assert "1 inconclusive (counted as failures: --inconclusive fail)" in printed
+    suite = ET.parse(tmp_path / "o" / "junit.xml").getroot()
+    assert (suite.get("failures"), suite.get("errors")) == ("0", "1")
+    assert suite.find(".//testcase[@name='a']/error").get("type") == "inconclusive"
+    assert "❔ PhyloLM check inconclusive" in (tmp_path / "o" / "check.md").read_text()
+    # Counted as a pass when asked, and still named as inconclusive everywhere.
+    lenient = [*args, "--same-model", "none", "--nearest", "a", "--inconclusive", "pass"]
+    assert main(lenient) == 0
+    assert "INCONCLUSIVE nearest relative: a:" in capsys.readouterr().out
+    report = json.loads((tmp_path / "o" / "check.json").read_text())
+    assert report["passed"] is True and report["inconclusive"] == 1
+    assert [v["outcome"] for v in report["verdicts"]] == ["inconclusive"]
+    suite = ET.parse(tmp_path / "o" / "junit.xml").getroot().find("testsuite")
+    assert (suite.get("errors"), suite.get("skipped")) == ("0", "1")
     # A drift bound far below the distance between two different models fails.
     assert main([*args, "--same-model", "none", "--max-drift", "a:b=0.01"]) == 1
     assert "FAIL max drift: a -> b" in capsys.readouterr().out
@@ -261,4 +277,11 @@ def test_an_endpoint_answering_garbage_fails_rather_than_erroring(recorded, tmp_
     assert status == 1, printed
     assert "FAIL same model: b: sampled on 16 genes: distance inf" in printed
     report = json.loads((tmp_path / "o" / "check.json").read_text())
-    assert [v["subject"] for v in report["verdicts"] if not v["passed"]] == ["b"]
+    outcomes = {(v["rule"], v["subject"]): v["outcome"] for v in report["verdicts"]}
+    assert outcomes[("same model", "b")] == "fail"
+    # b shares no allele with anyone: no closest relative can be shown.
+    assert outcomes[("nearest relative", "b")] == "inconclusive"
+    assert [k for k, v in outcomes.items() if v != "pass"] == [
+        ("same model", "b"),
+        ("nearest relative", "b"),
+    ]

@@ -108,6 +108,13 @@ def add_commands(commands: Any) -> None:
         help="family-wise false-alarm rate of the whole check (default 0.01)",
     )
     check.add_argument(
+        "--inconclusive",
+        choices=("fail", "pass"),
+        default="fail",
+        help="what a --max-drift or --nearest rule the data cannot decide at --level counts as "
+        "(default fail: a CI gate stays red until it has the data to be green)",
+    )
+    check.add_argument(
         "--tolerance",
         type=float,
         default=None,
@@ -183,6 +190,7 @@ def _run_check(args: argparse.Namespace) -> int:
         permutations=args.permutations,
         tolerance=tolerance,
         seed=args.seed,
+        inconclusive=args.inconclusive,
     )
     result = regression.check(
         results_dirs(args),

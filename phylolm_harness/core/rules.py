@@ -5,6 +5,12 @@ noise is random, a p-value. The p-values of all rules are adjusted together (Hol
 the chance that a check with unchanged models fails is at most the level, however many models and
 rules it holds. A rule fails when the data show, at that level, that it is broken.
 
+Rules with a limit and a noisy measurement (*max drift*, *nearest relative*) also need the data to
+show that they hold: they pass only when the interval lies on the right side of the limit (a
+second family of p-values, "the rule is broken", adjusted the same way), and are
+**inconclusive** when it spans the limit. A check with too few genes then says it cannot tell
+instead of passing.
+
 - *same model*: a model's collection against its baseline entry (see
   :func:`phylolm_harness.core.check.same_model_test`).
 - *max drift*: a model's distance to its baseline entry, or to a named parent in the same run,
@@ -20,12 +26,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
+from scipy.stats import norm
 
 from phylolm_harness.core.check import (
     EXACT_TOLERANCE,
     GeneKey,
+    GeneTerms,
     SameModel,
     exceedance_p,
     gene_resamples,
@@ -39,6 +48,7 @@ from phylolm_harness.core.similarity import Estimator
 Collection = Mapping[str, Mapping[GeneKey, GeneObservation]]
 """Model label -> gene -> observation."""
 Split = frozenset[str]
+Outcome = Literal["pass", "fail", "inconclusive"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,8 @@ class Rules:
     resamples: int = 1000
     """Gene resamples for the noise of drift and nearest-relative rules."""
     seed: int = 0
+    inconclusive: Literal["fail", "pass"] = "fail"
+    """What a rule the data cannot decide counts as in the check's outcome."""
 
 
 @dataclass(frozen=True)
@@ -77,14 +89,23 @@ class Verdict:
 
     rule: str
     subject: str
-    passed: bool
+    outcome: Outcome
     value: float
     threshold: float
     noise: float
     p_value: float | None
+    """Evidence that the rule is broken (small: broken)."""
     adjusted_p: float | None
     explanation: str
     details: Mapping[str, object] = field(default_factory=dict)
+    holds_p: float | None = None
+    """Evidence that the rule holds (small: holds), for rules that must show it; else None."""
+    holds_adjusted_p: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Whether the rule holds."""
+        return self.outcome == "pass"
 
 
 @dataclass(frozen=True)
@@ -154,15 +175,15 @@ def evaluate(
 
 
 def _same_model_verdict(model: str, result: SameModel, permutations: int) -> Verdict:
+    outcome: Outcome = "pass"  # sampled: decided after the adjustment
     if result.exact:
-        passed = result.distance <= result.critical
+        outcome = "pass" if result.distance <= result.critical else "fail"
         how = (
             f"exact distributions on {result.genes} genes: distance {_fmt(result.distance)} "
-            f"{'within' if passed else 'above'} the floating-point tolerance "
+            f"{'within' if outcome == 'pass' else 'above'} the floating-point tolerance "
             f"{_fmt(result.critical)}"
         )
     else:
-        passed = True  # decided after the adjustment
         how = (
             f"sampled on {result.genes} genes: distance {_fmt(result.distance)} against "
             f"{permutations} permutations of the pooled continuations (null s.d. "
@@ -171,7 +192,7 @@ def _same_model_verdict(model: str, result: SameModel, permutations: int) -> Ver
     return Verdict(
         "same model",
         model,
-        passed,
+        outcome,
         result.distance,
         result.critical,
         result.noise,
@@ -203,15 +224,16 @@ def _drift_verdict(
         for g in terms.genes
     )
     p = None if exact else exceedance_p(value, drift.max_distance, noise)
-    passed = value <= drift.max_distance + rules.tolerance if p is None else True
+    holds = None if p is None else 1.0 - p  # evidence that the true distance is below the limit
+    within = value <= drift.max_distance + rules.tolerance
     subject = drift.model if drift.parent is None else f"{drift.model} -> {drift.parent}"
     how = (
         f"distance to {against} {_fmt(value)} ± {_fmt(noise)} (gene bootstrap) against at most "
         f"{_fmt(drift.max_distance)}"
     )
     return Verdict(
-        "max drift", subject, passed, value, drift.max_distance, noise, p, None, how,
-        {"genes": len(terms.genes), "against": drift.parent or "baseline"},
+        "max drift", subject, "pass" if within else "fail", value, drift.max_distance, noise, p,
+        None, how, {"genes": len(terms.genes), "against": drift.parent or "baseline"}, holds,
     )  # fmt: skip
 
 
@@ -227,11 +249,7 @@ def _nearest_verdict(
     found = min((max(d, 0.0), other) for other, d in row.items())[1]
     d_expected, d_found = max(row[expected], 0.0), max(row[found], 0.0)
     if found == expected:
-        return Verdict(
-            "nearest relative", model, True, d_expected, d_expected, float("nan"), None, None,
-            f"closest relative is still {expected!r} (distance {_fmt(d_expected)})",
-            {"expected": expected, "found": found},
-        )  # fmt: skip
+        return _kept_nearest(model, expected, terms, rules)
     old, new = terms[expected], terms[found]
     genes = sorted(set(old.genes) & set(new.genes))
     weights = gene_resamples(len(genes), rules.resamples, rules.seed)
@@ -246,8 +264,46 @@ def _nearest_verdict(
         f"{still} of {len(gap)} gene resamples"
     )
     return Verdict(
-        "nearest relative", model, True, d_expected - d_found, 0.0, noise, float(p), None, how,
-        {"expected": expected, "found": found},
+        "nearest relative", model, "pass", d_expected - d_found, 0.0, noise, float(p), None, how,
+        {"expected": expected, "found": found}, 1.0,
+    )  # fmt: skip
+
+
+def _kept_nearest(
+    model: str, expected: str, terms: Mapping[str, GeneTerms], rules: Rules
+) -> Verdict:
+    """Weigh a closest relative that is still the baseline's against every other model.
+
+    For each other model, the gap ``d(expected) - d(other)`` and its gene-bootstrap s.e. give the
+    chance that the other is in truth at least as close (normal approximation); their sum bounds
+    the chance that any is (a union bound).
+    """
+    d_expected = float(terms[expected].distance()[0])
+    holds, closest, closest_gap, closest_noise = 0.0, expected, -math.inf, float("nan")
+    for other, t in terms.items():
+        if other == expected:
+            continue
+        genes = sorted(set(terms[expected].genes) & set(t.genes))
+        weights = gene_resamples(len(genes), rules.resamples, rules.seed)
+        mine, theirs = terms[expected].restrict(genes), t.restrict(genes)
+        with np.errstate(invalid="ignore"):  # inf - inf: no distance to compare, no evidence
+            gap = float(mine.distance()[0] - theirs.distance()[0])
+            spread = mine.distance(weights) - theirs.distance(weights)
+        if math.isnan(gap):
+            gap = math.inf
+        finite = spread[np.isfinite(spread)]
+        noise = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
+        chance = exceedance_p(0.0, gap, noise)  # P(true gap >= 0) given the estimate
+        holds += (0.0 if gap < 0 else 1.0) if chance is None else chance
+        if gap > closest_gap:
+            closest, closest_gap, closest_noise = other, gap, noise
+    how = (
+        f"closest relative is still {expected!r} (distance {_fmt(max(d_expected, 0.0))}); the "
+        f"next, {closest!r}, is {_fmt(-closest_gap)} ± {_fmt(closest_noise)} farther"
+    )
+    return Verdict(
+        "nearest relative", model, "pass", closest_gap, 0.0, closest_noise, None, None, how,
+        {"expected": expected, "found": expected, "runner_up": closest}, min(1.0, holds),
     )  # fmt: skip
 
 
@@ -258,25 +314,53 @@ def _tree_verdict(baseline: TreeSide, current: TreeSide, rules: Rules) -> Verdic
     new = sorted(sorted(s) for s in strong_now - baseline.splits)
     count = len(lost) + len(new)
     assert rules.max_rf is not None
-    passed = count <= rules.max_rf
+    outcome: Outcome = "pass" if count <= rules.max_rf else "fail"
     how = (
         f"{count} split(s) with bootstrap support >= {100 * rules.min_support:.0f}% differ between "
         f"the baseline tree and this run's ({len(lost)} lost, {len(new)} new); at most "
         f"{rules.max_rf} allowed"
     )
     return Verdict(
-        "tree", "tree", passed, float(count), float(rules.max_rf), float("nan"), None, None, how,
+        "tree", "tree", outcome, float(count), float(rules.max_rf), float("nan"), None, None, how,
         {"lost": lost, "new": new},
     )  # fmt: skip
 
 
 def _adjust(verdicts: list[Verdict], level: float) -> list[Verdict]:
-    tested = [i for i, v in enumerate(verdicts) if v.p_value is not None]
-    adjusted = holm([verdicts[i].p_value or 0.0 for i in tested])
+    """Decide the noisy rules: broken, holding, or neither at the level (Holm within each family).
+
+    A rule with a "broken" p-value fails when its adjusted p is below the level. One with a
+    "holds" p-value too passes only when that adjusted p is below the level; otherwise it is
+    inconclusive, and the explanation says what the data could have decided.
+    """
     out = list(verdicts)
-    for i, q in zip(tested, adjusted, strict=True):
-        out[i] = replace(out[i], adjusted_p=q, passed=q >= level)
+    broken = [i for i, v in enumerate(out) if v.p_value is not None]
+    for i, q in zip(broken, holm([out[i].p_value or 0.0 for i in broken]), strict=True):
+        out[i] = replace(out[i], adjusted_p=q, outcome="fail" if q < level else "pass")
+    holding = [i for i, v in enumerate(out) if v.holds_p is not None]
+    for i, q in zip(holding, holm([out[i].holds_p or 0.0 for i in holding]), strict=True):
+        verdict = replace(out[i], holds_adjusted_p=q)
+        if verdict.outcome == "pass" and q >= level:
+            verdict = replace(
+                verdict,
+                outcome="inconclusive",
+                explanation=_undecided(verdict, level, len(holding)),
+            )
+        out[i] = verdict
     return out
+
+
+def _undecided(verdict: Verdict, level: float, tests: int) -> str:
+    """Say why a rule is inconclusive, and what this much noise lets the check decide."""
+    z = float(norm.isf(level / max(tests, 1)))
+    bound = verdict.threshold - z * verdict.noise
+    return (
+        f"{verdict.explanation}; INCONCLUSIVE at level {level:g}: the data show neither that the "
+        f"rule holds (adjusted p={verdict.holds_adjusted_p:.3g}) nor that it is broken "
+        f"(adjusted p={_fmt(verdict.adjusted_p if verdict.adjusted_p is not None else 1.0)}); "
+        f"with this noise it passes only at a value below {_fmt(bound)} "
+        f"({z:.2f} s.e. under the limit): collect more genes"
+    )
 
 
 def _fmt(value: float) -> str:

@@ -1,7 +1,8 @@
 """The outputs of ``check``: console summary, JSON, JUnit XML and a Markdown summary.
 
 JUnit XML is what CI systems render as test results (one test case per rule and model); the
-Markdown summary suits ``$GITHUB_STEP_SUMMARY``.
+Markdown summary suits ``$GITHUB_STEP_SUMMARY``. An inconclusive rule counts as a failure or as a
+pass as the user chose (``--inconclusive fail|pass``); every output names it as inconclusive.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from phylolm_harness.core.rules import Verdict
 
-__all__ = ["check_json", "check_markdown", "console_summary", "junit_xml"]
+__all__ = ["check_json", "check_markdown", "check_passed", "console_summary", "junit_xml"]
 
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -36,30 +37,64 @@ def _number(value: float | None) -> str:
 
 
 def _p_text(verdict: Verdict) -> str:
-    if verdict.p_value is None:
-        return "no p-value"
-    return f"p={_number(verdict.p_value)}, adjusted {_number(verdict.adjusted_p)}"
+    parts = []
+    if verdict.p_value is not None:
+        parts.append(f"p={_number(verdict.p_value)}, adjusted {_number(verdict.adjusted_p)}")
+    if verdict.holds_p is not None:
+        parts.append(
+            f"holds: p={_number(verdict.holds_p)}, adjusted {_number(verdict.holds_adjusted_p)}"
+        )
+    return "; ".join(parts) or "no p-value"
 
 
-def console_summary(verdicts: Sequence[Verdict], level: float, notes: Sequence[str]) -> str:
+_LABEL = {"fail": "FAIL", "inconclusive": "INCONCLUSIVE", "pass": "ok"}
+_MARK = {"fail": "❌", "inconclusive": "❔", "pass": "✅"}
+
+
+def _ordered(verdicts: Sequence[Verdict]) -> list[Verdict]:
+    """Failures first, then inconclusive rules, then those that hold."""
+    rank = {"fail": 0, "inconclusive": 1, "pass": 2}
+    return sorted(verdicts, key=lambda v: rank[v.outcome])
+
+
+def _tally(verdicts: Sequence[Verdict], inconclusive_fails: bool) -> str:
+    failed = sum(v.outcome == "fail" for v in verdicts)
+    unsure = sum(v.outcome == "inconclusive" for v in verdicts)
+    text = f"{len(verdicts) - failed - unsure} of {len(verdicts)} rules hold"
+    if failed:
+        text += f"; {failed} failed"
+    if unsure:
+        counted = "failures" if inconclusive_fails else "passes"
+        text += f"; {unsure} inconclusive (counted as {counted}: --inconclusive "
+        text += f"{'fail' if inconclusive_fails else 'pass'})"
+    return text
+
+
+def check_passed(verdicts: Sequence[Verdict], inconclusive_fails: bool) -> bool:
+    """Whether a check passes: no rule failed, and no rule inconclusive where those fail."""
+    bad = {"fail", "inconclusive"} if inconclusive_fails else {"fail"}
+    return not any(v.outcome in bad for v in verdicts)
+
+
+def console_summary(
+    verdicts: Sequence[Verdict], level: float, notes: Sequence[str], inconclusive_fails: bool
+) -> str:
     """Plain text for the terminal: one line per rule, failures first, then the notes."""
-    failed = [v for v in verdicts if not v.passed]
     lines = [
-        f"{'FAIL' if not v.passed else 'ok  '} {v.rule}: {v.subject}: {v.explanation} "
-        f"[{_p_text(v)}]"
-        for v in [*failed, *(v for v in verdicts if v.passed)]
+        f"{_LABEL[v.outcome]:<4} {v.rule}: {v.subject}: {v.explanation} [{_p_text(v)}]"
+        for v in _ordered(verdicts)
     ]
     lines += [f"note: {note}" for note in notes]
-    lines.append(
-        f"{len(verdicts) - len(failed)} of {len(verdicts)} rules hold"
-        + (f"; {len(failed)} failed" if failed else "")
-        + f" (family-wise error rate {level:g})"
-    )
+    lines.append(f"{_tally(verdicts, inconclusive_fails)} (family-wise error rate {level:g})")
     return "\n".join(lines) + "\n"
 
 
 def check_json(
-    verdicts: Sequence[Verdict], level: float, notes: Sequence[str], meta: Mapping[str, Any]
+    verdicts: Sequence[Verdict],
+    level: float,
+    notes: Sequence[str],
+    meta: Mapping[str, Any],
+    inconclusive_fails: bool,
 ) -> bytes:
     """Machine-readable outcome: every verdict with its evidence."""
 
@@ -69,19 +104,24 @@ def check_json(
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
 
     document = {
-        "passed": all(v.passed for v in verdicts),
+        "passed": check_passed(verdicts, inconclusive_fails),
+        "inconclusive": sum(v.outcome == "inconclusive" for v in verdicts),
+        "inconclusive_counts_as": "failure" if inconclusive_fails else "pass",
         "level": level,
         **meta,
         "verdicts": [
             {
                 "rule": v.rule,
                 "subject": v.subject,
+                "outcome": v.outcome,
                 "passed": v.passed,
                 "value": num(v.value),
                 "threshold": num(v.threshold),
                 "noise": num(v.noise),
                 "p_value": num(v.p_value),
                 "adjusted_p": num(v.adjusted_p),
+                "holds_p": num(v.holds_p),
+                "holds_adjusted_p": num(v.holds_adjusted_p),
                 "explanation": v.explanation,
                 "details": dict(v.details),
             }
@@ -92,18 +132,25 @@ def check_json(
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
-def junit_xml(verdicts: Sequence[Verdict], suite: str) -> bytes:
-    """JUnit XML: one ``testcase`` per verdict, a ``failure`` element for each failing rule."""
-    failures = sum(not v.passed for v in verdicts)
-    root = ET.Element("testsuites", tests=str(len(verdicts)), failures=str(failures))
+def junit_xml(verdicts: Sequence[Verdict], suite: str, inconclusive_fails: bool) -> bytes:
+    """JUnit XML: one ``testcase`` per verdict, with the reason of every rule that did not hold.
+
+    A failing rule gets a ``failure`` element; an inconclusive one an ``error`` (when those fail
+    the check) or ``skipped`` element.
+    """
+    failures = sum(v.outcome == "fail" for v in verdicts)
+    unsure = sum(v.outcome == "inconclusive" for v in verdicts)
+    errors, skipped = (unsure, 0) if inconclusive_fails else (0, unsure)
+    tests = str(len(verdicts))
+    root = ET.Element("testsuites", tests=tests, failures=str(failures), errors=str(errors))
     node = ET.SubElement(
         root,
         "testsuite",
         name=_xml_text(suite),
-        tests=str(len(verdicts)),
+        tests=tests,
         failures=str(failures),
-        errors="0",
-        skipped="0",
+        errors=str(errors),
+        skipped=str(skipped),
     )
     for v in verdicts:
         case = ET.SubElement(
@@ -116,12 +163,19 @@ def junit_xml(verdicts: Sequence[Verdict], suite: str) -> bytes:
             f"value {_number(v.value)}, threshold {_number(v.threshold)}, noise "
             f"{_number(v.noise)}, {_p_text(v)}"
         )
-        if not v.passed:
+        text = _xml_text(f"{v.explanation}\n{evidence}")
+        if v.outcome == "fail":
             failure = ET.SubElement(case, "failure", message=_xml_text(v.explanation), type=v.rule)
-            failure.text = _xml_text(f"{v.explanation}\n{evidence}")
+            failure.text = text
+        elif v.outcome == "inconclusive":
+            tag = "error" if inconclusive_fails else "skipped"
+            element = ET.SubElement(
+                case, tag, message=_xml_text(v.explanation), type="inconclusive"
+            )
+            element.text = text
         else:
             out = ET.SubElement(case, "system-out")
-            out.text = _xml_text(f"{v.explanation}\n{evidence}")
+            out.text = text
     ET.indent(root)
     xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return xml + b"\n"
@@ -132,24 +186,35 @@ def _cell(value: str) -> str:
 
 
 def check_markdown(
-    verdicts: Sequence[Verdict], level: float, notes: Sequence[str], baseline: str
+    verdicts: Sequence[Verdict],
+    level: float,
+    notes: Sequence[str],
+    baseline: str,
+    inconclusive_fails: bool,
 ) -> str:
     """Markdown summary (for ``$GITHUB_STEP_SUMMARY``): a table, failures first."""
-    failed = [v for v in verdicts if not v.passed]
-    head = "❌ PhyloLM check failed" if failed else "✅ PhyloLM check passed"
+    unsure = any(v.outcome == "inconclusive" for v in verdicts)
+    if not check_passed(verdicts, inconclusive_fails):
+        head = "❌ PhyloLM check failed"
+        if unsure and not any(v.outcome == "fail" for v in verdicts):
+            head = "❔ PhyloLM check inconclusive (counted as a failure)"
+    else:
+        head = "✅ PhyloLM check passed" + (
+            " (inconclusive rules counted as passes)" if unsure else ""
+        )
     lines = [
         f"## {head}",
         "",
-        f"{len(verdicts) - len(failed)} of {len(verdicts)} rules hold against `{_cell(baseline)}` "
+        f"{_tally(verdicts, inconclusive_fails)} against `{_cell(baseline)}` "
         f"(family-wise error rate {level:g}, Holm–Bonferroni).",
         "",
         "| | rule | subject | value | threshold | noise | p (adjusted) | evidence |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for v in [*failed, *(v for v in verdicts if v.passed)]:
+    for v in _ordered(verdicts):
         p = "–" if v.p_value is None else f"{_number(v.p_value)} ({_number(v.adjusted_p)})"
         lines.append(
-            f"| {'❌' if not v.passed else '✅'} | {v.rule} | {_cell(v.subject)} | "
+            f"| {_MARK[v.outcome]} | {v.rule} | {_cell(v.subject)} | "
             f"{_number(v.value)} | {_number(v.threshold)} | {_number(v.noise)} | {p} | "
             f"{_cell(v.explanation)} |"
         )

@@ -17,8 +17,8 @@ GENES = 24
 ALLELES = 8
 
 
-def _truth(seed, concentration=0.4):
-    return np.random.default_rng(seed).dirichlet(np.full(ALLELES, concentration), size=GENES)
+def _truth(seed, concentration=0.4, genes=GENES):
+    return np.random.default_rng(seed).dirichlet(np.full(ALLELES, concentration), size=genes)
 
 
 def _sampled(truth, rng, model="m", probes=32):
@@ -136,3 +136,52 @@ def test_rules_pass_on_a_recollection_and_fail_on_a_swap():
     for v in verdicts:
         if v.p_value is not None:
             assert v.adjusted_p >= v.p_value
+
+
+def _outcomes(rules, base, current, nearest=None):
+    verdicts = evaluate(
+        rules, base, current, baseline_nearest=nearest or {},
+        baseline_tree=None, current_tree=None, estimator="unbiased",
+    )  # fmt: skip
+    return {(v.rule, v.subject): v.outcome for v in verdicts if v.rule != "same model"}
+
+
+def _drifted(truth, share, seed):
+    """A model whose alleles moved: a share of each gene's mass goes to another distribution."""
+    return (1 - share) * truth + share * _truth(seed, genes=len(truth))
+
+
+def test_a_drift_rule_with_too_few_genes_is_never_green_on_a_changed_model():
+    # Few genes and probes: the distance to the changed model is far above the limit in truth,
+    # but too noisy to show it at the level. The rule may fail or say it cannot tell; never pass.
+    outcomes = []
+    for seed in range(30):
+        rng = np.random.default_rng(100 + seed)
+        truth = _truth(200 + seed, genes=4)
+        base = {"m": _sampled(truth, rng, "m", probes=4)}
+        now = {"m": _sampled(_drifted(truth, 0.6, 300 + seed), rng, "m", probes=4)}
+        rules = Rules(same_model=(), drift=(Drift("m", 0.05),), seed=seed)
+        outcomes.append(_outcomes(rules, base, now)[("max drift", "m")])
+    assert "pass" not in outcomes
+    assert "inconclusive" in outcomes
+
+
+def test_a_drift_rule_with_enough_data_passes_an_unchanged_model():
+    rng = np.random.default_rng(5)
+    truth = _truth(6)
+    base = {"m": _sampled(truth, rng, "m", probes=256)}
+    now = {"m": _sampled(truth, rng, "m", probes=256)}
+    rules = Rules(same_model=(), drift=(Drift("m", 0.5),))
+    assert _outcomes(rules, base, now) == {("max drift", "m"): "pass"}
+
+
+def test_nearest_relative_passes_only_when_the_data_show_it():
+    rng = np.random.default_rng(7)
+    a = _truth(10)
+    clear = {"a": a, "sib": _drifted(a, 0.1, 11), "far": _truth(12)}
+    close_call = {"a": a, "sib": _drifted(a, 0.5, 11), "twin": _drifted(a, 0.5, 13)}
+    rules = Rules(same_model=(), nearest=("a",))
+    for truths, expected, outcome in ((clear, "sib", "pass"), (close_call, "sib", "inconclusive")):
+        current = {m: _sampled(t, rng, m) for m, t in truths.items()}
+        result = _outcomes(rules, current, current, {"a": expected})
+        assert result[("nearest relative", "a")] == outcome, (truths.keys(), result)
