@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from phylolm_harness.core.collapse import collapsed_probes
+from phylolm_harness.core.pairs import UntrustedPairs
 from phylolm_harness.core.phylogeny import MAX_RESAMPLES, Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import DEFAULT_DISTANCE, Distance, Estimator
@@ -186,7 +187,16 @@ def tree(
     inputs = read_inputs(results_dir, populations, rename=rename, genomes=genomes)
     known, note = read_known_pairs(reuse) if reuse is not None else (None, "")
     pops = Populations.from_observations(inputs.observations)
-    phylogeny = infer_phylogeny(pops, method, estimator, resamples, seed, known, distance=distance)
+    try:
+        phylogeny = infer_phylogeny(
+            pops, method, estimator, resamples, seed, known, distance=distance
+        )
+    except UntrustedPairs as error:
+        note = (
+            f"{reuse}: the pairs kept there do not belong to these models ({error}); every pair "
+            "was computed"
+        )
+        phylogeny = infer_phylogeny(pops, method, estimator, resamples, seed, distance=distance)
     notes = [*inputs.notes, *([note] if note else [])]
     if phylogeny.reused:
         n = len(pops.models)

@@ -33,7 +33,11 @@ from numpy.typing import NDArray
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import gram
 
-__all__ = ["KnownPairs", "cross_products", "model_fingerprints"]
+__all__ = ["KnownPairs", "UntrustedPairs", "cross_products", "model_fingerprints"]
+
+
+class UntrustedPairs(ValueError):
+    """Cached cross products that disagree with the models they claim to belong to."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,14 @@ class KnownPairs:
     """``(k, k)``, rows and columns in the order of ``fingerprints`` (may be a memory map)."""
 
     def checksum(self) -> str:
-        """Return a hash of the cross products (their float64 bytes, row by row)."""
+        """Return a hash of the fingerprints, in order, and of the cross products' float64 bytes.
+
+        It guards against accidents (a truncated or mismatched file), not against edits: anyone
+        can recompute it, so :func:`cross_products` also checks cached values against the
+        populations before using any.
+        """
         digest = hashlib.blake2b(repr(self.cross.shape).encode(), digest_size=16)
+        digest.update(json.dumps(self.fingerprints).encode())
         for start in range(0, len(self.cross), 1024):
             digest.update(np.ascontiguousarray(self.cross[start : start + 1024], "<f8").tobytes())
         return digest.hexdigest()
@@ -109,9 +119,35 @@ def cross_products(
     for start in range(0, len(kept), 1024):  # a band of rows at a time from a memory map
         rows = kept[start : start + 1024]
         cross[np.ix_(rows, kept)] = np.asarray(known.cross[old[rows]])[:, old[kept]]
+    _verify(pops, cross, kept)
     new = np.flatnonzero(old < 0)
     if len(new):
         product = gram(pops.frequencies, rows=new)
         cross[new, :] = product
         cross[:, new] = product.T
     return cross, len(kept)
+
+
+def _verify(pops: Populations, cross: NDArray[np.float64], kept: NDArray[np.int64]) -> None:
+    """Check the copied block against the populations with one random product (Freivalds).
+
+    ``cross[K, K] @ w`` must equal ``F_K @ (F_K.T @ w)`` for a random ``w``: one sparse product,
+    not a whole Gram matrix, and any edit of the block (one pair, a row, a reordered fingerprint
+    list) shows, whatever was done to the checksum. Rounding is allowed for relative to
+    ``|cross| @ |w|``.
+    """
+    weights = np.random.default_rng().standard_normal(len(kept))
+    rows = sp.csr_array(pops.frequencies)[kept]
+    direct = rows @ (rows.T @ weights)
+    stored, scale = np.empty(len(kept)), np.empty(len(kept))
+    for start in range(0, len(kept), 1024):  # a band of rows at a time: no k x k copy
+        band = cross[kept[start : start + 1024]][:, kept]
+        stored[start : start + 1024] = band @ weights
+        scale[start : start + 1024] = np.abs(band) @ np.abs(weights)
+    bad = np.abs(stored - direct) > 1e-9 * scale + 1e-300
+    if bad.any():
+        k = int(np.argmax(np.abs(stored - direct) / (scale + 1e-300)))
+        raise UntrustedPairs(
+            f"the kept row of {pops.models[kept[k]]!r} disagrees with its alleles (a random "
+            f"combination gives {stored[k]:.6g}, the alleles {direct[k]:.6g})"
+        )

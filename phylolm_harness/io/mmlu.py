@@ -149,6 +149,14 @@ def _number(raw: Any, where: str, what: str) -> float:
     return float(raw)
 
 
+def _score(raw: Any, where: str, what: str, key: str) -> float:
+    """Read a score; accuracies (``acc``, ``acc_norm``) must lie in [0, 1]."""
+    value = _number(raw, where, what)
+    if key.split(",")[0] in ("acc", "acc_norm") and not 0.0 <= value <= 1.0:
+        raise InputError(f"{where}: {what} is {value!r}, outside [0, 1] for an accuracy")
+    return value
+
+
 def mmlu_score(results: Mapping[str, Any], key: str, average: str, where: str) -> MMLUScore:
     """Read a run's MMLU score under one definition.
 
@@ -198,7 +206,7 @@ def mmlu_score(results: Mapping[str, Any], key: str, average: str, where: str) -
         entry = section[group]
         if key not in entry:
             raise InputError(f"{where}: {group} has no {key!r}")
-        value = _number(entry[key], where, f"{group} {key}")
+        value = _score(entry[key], where, f"{group} {key}", key)
     elif missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         shown = ", ".join(missing[:3]) + more
@@ -212,7 +220,7 @@ def mmlu_score(results: Mapping[str, Any], key: str, average: str, where: str) -
             entry = _table(section, name)
             if key not in entry:
                 raise InputError(f"{where}: {name} has no {key!r}")
-            values.append(_number(entry[key], where, f"{name} {key}"))
+            values.append(_score(entry[key], where, f"{name} {key}", key))
         value = sum(values) / len(values)
     effective = [_table(counts, name).get("effective") for name in names]
     known = [e for e in effective if isinstance(e, int)]

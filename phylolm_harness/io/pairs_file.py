@@ -27,9 +27,12 @@ def read_known_pairs(folder: Path) -> tuple[KnownPairs | None, str]:
     ``(None, note)`` when there are none or they cannot be used.
     """
     index, matrix = folder / PAIRS_INDEX, folder / PAIRS_MATRIX
-    if not index.is_file() and not matrix.is_file():
+    if not index.exists() and not matrix.exists():
         return None, f"{folder}: no pairs kept by an earlier tree there; every pair was computed"
     try:
+        for path in (index, matrix):
+            if not path.is_file():  # a FIFO or device would block or never end
+                raise ValueError(f"{path.name} is not a regular file")
         data = json.loads(index.read_text(encoding="utf-8"))
         prints, checksum = data["fingerprints"], data["checksum"]
         if not isinstance(prints, list) or not all(isinstance(p, str) for p in prints):

@@ -123,3 +123,56 @@ def test_fingerprints_read_the_populations_without_changing_them():
         if model in few
     }  # fmt: skip
     assert len(set(prints)) == len(prints)
+
+
+def _forge(folder, change):
+    """Edit pairs.npy / pairs.json and recompute the checksum, as a hand or a script could."""
+    from phylolm_harness.core.pairs import KnownPairs
+    from phylolm_harness.io.pairs_file import pairs_index
+
+    matrix, index = folder / "pairs.npy", folder / "pairs.json"
+    prints = json.loads(index.read_text())["fingerprints"]
+    cross = np.load(matrix)
+    prints, cross = change(prints, cross)
+    np.save(matrix, cross)
+    index.write_bytes(pairs_index(KnownPairs(tuple(prints), cross)))
+
+
+def _edit_one_pair(prints, cross):
+    cross = cross.copy()
+    i, j = np.unravel_index(np.argmax(cross - np.diag(np.diag(cross))), cross.shape)
+    cross[i, j] = cross[j, i] = 0.5 * cross[i, j]
+    return prints, cross
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda prints, cross: (prints[::-1], cross),  # rows attached to other models
+        lambda prints, cross: (prints, cross * 1.01),  # every value scaled
+        _edit_one_pair,  # the largest pair between two models
+    ],
+    ids=["reversed-fingerprints", "scaled", "one-pair"],
+)
+def test_forged_pairs_with_a_recomputed_checksum_are_not_believed(grown_and_scratch, change):
+    _, grown, scratch = grown_and_scratch
+    _forge(grown, change)
+    args = ["--populations", str(grown / "populations.jsonl"), "-o", str(grown)]
+    assert main(["tree", *args, "--reuse", str(grown)]) == 0
+    report = (grown / "report.md").read_text()
+    assert "the pairs kept there do not belong to these models" in report
+    assert "were reused" not in report
+    assert_same_result(grown, scratch)
+
+
+def test_a_fifo_among_the_kept_pairs_is_set_aside_without_waiting(grown_and_scratch):
+    import os
+
+    _, grown, scratch = grown_and_scratch
+    (grown / "pairs.json").unlink()
+    os.mkfifo(grown / "pairs.json")
+    args = ["--populations", str(grown / "populations.jsonl"), "-o", str(grown)]
+    assert main(["tree", *args, "--reuse", str(grown)]) == 0
+    report = (grown / "report.md").read_text()
+    assert "pairs.json is not a regular file" in report
+    assert_same_result(grown, scratch)

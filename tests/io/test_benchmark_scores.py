@@ -126,6 +126,17 @@ def test_mmlu_without_every_subject_names_what_is_missing(real_results: Path, tm
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("subject", "score"), [("virology", 7.0), ("anatomy", -1.0)])
+def test_an_mmlu_subject_accuracy_outside_0_1_is_refused(real_results, tmp_path, subject, score):
+    data = load(real_results)
+    data["results"][f"phylolm_mmlu_{subject}"]["acc,none"] = score
+    path = dump(tmp_path / "m" / real_results.name, data)
+    with pytest.raises(InputError, match=r"outside \[0, 1\] for an accuracy") as err:
+        read_benchmark_scores(tmp_path, ["mmlu"])
+    assert str(path) in str(err.value) and subject in str(err.value)
+
+
+@pytest.mark.slow
 def test_models_run_with_different_shots_get_a_note(real_results: Path, tmp_path: Path):
     data = load(real_results)
     dump(tmp_path / "a" / real_results.name, dict(data, model_name="/m/zero"))
