@@ -473,3 +473,19 @@ def test_renames_are_one_simultaneous_mapping(tmp_path):
     order = [2, 1, 0, 3]  # the model once called a1 is now b1, and the other way round
     np.testing.assert_allclose(after, before[np.ix_(order, order)])
     assert not np.allclose(after, before)
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["baseline", ".", "-o", ""], "an empty path: name a file"),
+        (["genes", "build", "src.jsonl", "--name", "n", "-o", "out/"], "ends with '/', a folder"),
+        (["tree", ".", "-o", ""], "an empty path: name a folder"),
+        (["check", ".", "--baseline", "b.json", "-o", " "], "an empty path: name a folder"),
+    ],
+)
+def test_output_paths_that_name_nothing_or_the_wrong_kind_are_refused(capsys, command, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(command)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -10,6 +10,8 @@ from typing import Any
 from phylolm_harness.cli.options import (
     add_inference_options,
     add_input_options,
+    file_arg,
+    folder_arg,
     out_dir,
     renames,
     results_dirs,
@@ -47,7 +49,7 @@ def add_commands(commands: Any) -> None:
     )
     add_input_options(baseline)
     baseline.add_argument(
-        "-o", "--out", type=Path, required=True, metavar="FILE", help="baseline JSON to write"
+        "-o", "--out", type=file_arg, required=True, metavar="FILE", help="baseline JSON to write"
     )
     add_inference_options(baseline)
     baseline.set_defaults(run=_run_baseline)
@@ -64,7 +66,7 @@ def add_commands(commands: Any) -> None:
     add_input_options(check)
     check.add_argument("--baseline", type=Path, required=True, metavar="FILE")
     check.add_argument(
-        "-o", "--out", type=Path, help="output folder (default RESULTS_DIR/phylolm-check)"
+        "-o", "--out", type=folder_arg, help="output folder (default RESULTS_DIR/phylolm-check)"
     )
     check.add_argument(
         "--same-model",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ def add_population_options(parser: argparse.ArgumentParser) -> None:
     """Options of ``tree`` and ``predict``: inputs, output folder, inference."""
     add_input_options(parser)
     parser.add_argument(
-        "-o", "--out", type=Path, help="output folder (default RESULTS_DIR/phylolm)"
+        "-o", "--out", type=folder_arg, help="output folder (default RESULTS_DIR/phylolm)"
     )
     parser.add_argument(
         "--reuse",
@@ -103,6 +104,22 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
 def results_dirs(args: argparse.Namespace) -> list[Path] | None:
     """Return the RESULTS_DIR folders given, or ``None`` for none."""
     return list(args.results_dir) or None
+
+
+def folder_arg(text: str) -> Path:
+    """Parse an output folder given on the command line (an empty string is no folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: name a folder")
+    return Path(text)
+
+
+def file_arg(text: str) -> Path:
+    """Parse an output file given on the command line: not empty, not ending with a separator."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: name a file")
+    if text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(f"{text!r} ends with '/', a folder: name a file")
+    return Path(text)
 
 
 def out_dir(args: argparse.Namespace, folder: str = "phylolm") -> Path:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from phylolm_harness.cli.options import file_arg, folder_arg
 from phylolm_harness.errors import InputError
 
 _GENES_EXAMPLES = """\
@@ -41,7 +42,7 @@ def add_commands(commands: Any) -> None:
         type=Path,
         help="a .jsonl/.json/.txt file or a folder of documents (or use --dataset)",
     )
-    build.add_argument("-o", "--out", type=Path, required=True, help="genome JSON to write")
+    build.add_argument("-o", "--out", type=file_arg, required=True, help="genome JSON to write")
     build.add_argument("--name", required=True, help="genome name")
     build.add_argument("--genes", type=int, default=128, help="number of genes (default 128)")
     build.add_argument("--seed", type=int, default=0, help="seed (default 0)")
@@ -63,7 +64,7 @@ def add_commands(commands: Any) -> None:
     demo.add_argument(
         "-o",
         "--out",
-        type=Path,
+        type=folder_arg,
         default=Path("phylolm-demo"),
         help="output folder (default ./phylolm-demo)",
     )

@@ -119,6 +119,13 @@ def write_outputs(out_dir: Path, files: Mapping[str, Content], stale: Iterable[s
     is written to a staging folder and renamed into place, and stale names not written are removed.
     """
     patterns = (*stale, *files)
+    if out_dir.is_symlink():  # the user's intent: write into the folder the link points to
+        out_dir = out_dir.resolve()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: not a folder ({_kind(out_dir)}); name a folder or a new path")
+    if out_dir.is_dir():
+        for name in files:  # refuse before anything is written: the set stays one unit
+            _regular_or_new(out_dir / name)
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         if not out_dir.exists() or (_only(out_dir, patterns) and not _holds_cwd(out_dir)):
@@ -198,10 +205,37 @@ def _umask() -> int:
     return mask
 
 
+def _kind(path: Path) -> str:
+    """Name what a path is (for a refusal)."""
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a regular file" if stat.S_ISREG(mode) else "not a regular file"
+
+
+def _regular_or_new(path: Path) -> None:
+    """Refuse to replace anything but a regular file (a device, FIFO, link or folder)."""
+    if (path.exists() or path.is_symlink()) and (path.is_symlink() or not path.is_file()):
+        raise InputError(
+            f"{path}: {_kind(path)}, not a regular file; refusing to replace it (remove it, or "
+            "write elsewhere)"
+        )
+
+
 def write_file(path: Path, content: bytes) -> None:
-    """Write one file atomically (see :func:`write_outputs`); its folder is created if needed."""
-    if path.is_dir():
-        raise InputError(f"{path}: cannot write a file there, it is a folder")
+    """Write one file atomically (see :func:`write_outputs`); its folder is created if needed.
+
+    Only a regular file or a new name is replaced: never a device, FIFO, link or folder.
+    """
+    _regular_or_new(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _replace_files(path.parent, {path.name: content}, ())

@@ -162,7 +162,7 @@ def test_write_genome_creates_its_folder_and_refuses_a_folder_as_target(tmp_path
     genome = build_genome(_documents(10), "trip", n_genes=2)
     write_genome(genome, tmp_path / "new" / "g.json")
     assert load_genome(tmp_path / "new" / "g.json") == genome
-    with pytest.raises(InputError, match="new: cannot write a file there, it is a folder"):
+    with pytest.raises(InputError, match="new: a folder, not a regular file"):
         write_genome(genome, tmp_path / "new")
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["g.json"]
 

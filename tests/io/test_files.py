@@ -70,7 +70,7 @@ def test_the_working_directory_is_never_swapped_away(tmp_path, monkeypatch):
 
 def test_write_file_names_the_file(tmp_path):
     (tmp_path / "dir").mkdir()
-    with pytest.raises(InputError, match="dir: cannot write a file there, it is a folder"):
+    with pytest.raises(InputError, match="dir: a folder, not a regular file"):
         write_file(tmp_path / "dir", b"x")
     write_file(tmp_path / "new" / "g.json", b"x")
     assert (tmp_path / "new" / "g.json").read_bytes() == b"x"
@@ -91,3 +91,62 @@ def test_a_stamped_file_is_copied_only_as_it_was(tmp_path):
     given.unlink()
     with pytest.raises(InputError, match="cannot read it again"):
         bytes(stamp.copy())
+
+
+def _non_regular(kind, path, elsewhere):
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "link":
+        elsewhere.write_bytes(b"precious")
+        path.symlink_to(elsewhere)
+    else:
+        path.mkdir()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "folder"])
+def test_a_file_output_never_replaces_a_fifo_link_or_folder(tmp_path, kind):
+    target = tmp_path / "baseline.json"
+    _non_regular(kind, target, tmp_path / "precious.json")
+    with pytest.raises(InputError, match=r"baseline.json: a .*, not a regular file"):
+        write_file(target, b"{}")
+    assert os.path.lexists(target)
+    if kind != "link":
+        assert not target.is_file()
+    else:
+        assert target.is_symlink() and (tmp_path / "precious.json").read_bytes() == b"precious"
+
+
+def test_a_device_is_never_replaced():
+    with pytest.raises(InputError, match="/dev/null: a device, not a regular file"):
+        write_file(Path("/dev/null"), b"{}")
+    assert Path("/dev/null").is_char_device()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "folder"])
+def test_a_blocked_name_in_the_set_refuses_before_anything_is_written(tmp_path, kind):
+    out = tmp_path / "out"
+    write_outputs(out, OLD, stale=["*.csv", "*.png", "*.md"])
+    (out / "b.png").unlink()
+    _non_regular(kind, out / "b.png", tmp_path / "elsewhere.png")
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "b.png"}
+    with pytest.raises(InputError, match="b.png: a .*, not a regular file"):
+        write_outputs(out, NEW, stale=["*.csv", "*.png", "*.md"])
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "b.png"}
+    assert after == before
+
+
+def test_an_output_folder_that_is_a_link_is_written_through(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    write_outputs(tmp_path / "link", NEW)
+    assert (tmp_path / "link").is_symlink()
+    assert contents(real) == NEW
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def test_an_output_folder_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "out").write_bytes(b"mine")
+    with pytest.raises(InputError, match="out: not a folder"):
+        write_outputs(tmp_path / "out", NEW)
+    assert (tmp_path / "out").read_bytes() == b"mine"
