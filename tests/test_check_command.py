@@ -208,6 +208,54 @@ def test_damaged_baselines_are_refused(recorded, tmp_path, capsys, damage, messa
     assert message in err and err.count("\n") == 1
 
 
+def _set_distance(value):
+    def edit(document):
+        values = document["distances"]["values"]
+        values[0][1] = values[1][0] = value
+
+    return edit
+
+
+def _swap_tips(document):
+    newick = document["tree"]["newick"]
+    document["tree"]["newick"] = newick.replace("a", "@").replace("b", "a").replace("@", "b")
+
+
+def _set_first(field, value):
+    def edit(document):
+        if field == "standard_errors":
+            document["distances"]["standard_errors"][0][1] = value
+        else:
+            document["tree"]["splits"].append({"side": ["a"], "bootstrap": value, "transfer": 0.5})
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set_distance(0.001), "distance from 'a' to 'b' is 0.001, its populations give"),
+        (_set_distance(-0.5), "distance from 'a' to 'b' is -0.5"),
+        (_set_distance(None), "distance from 'a' to 'b' is nan"),
+        (_set_distance(float("inf")), "distance from 'a' to 'b' is inf"),
+        (lambda d: d["tree"].update(newick="(a,b,zz);"), "tree has other tips than its models"),
+        (lambda d: d["tree"].update(newick="((a,b"), "malformed baseline"),
+        (_set_first("standard_errors", -1.0), "negative standard error"),
+        (_set_first("support", 7.0), "split support outside [0, 1]"),
+    ],
+    ids=["distance", "negative", "null", "infinity", "tips", "broken-newick", "se", "support"],
+)
+def test_a_baseline_whose_checksum_was_recomputed_is_still_checked(
+    recorded, tmp_path, capsys, edit, message
+):
+    """A checksum anyone can recompute guards against accidents; the content is checked too."""
+    forged = _edit(recorded, edit)
+    results = _collect(tmp_path / "after", seed=5)
+    assert main(["check", str(results), "--baseline", str(forged)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
 def test_hand_edits_other_versions_and_unknown_models_are_refused(recorded, tmp_path, capsys):
     results = str(_collect(tmp_path / "after", seed=6))
 

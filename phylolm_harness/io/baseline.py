@@ -30,20 +30,23 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from phylolm_harness.core.observations import GeneObservation
-from phylolm_harness.core.phylogeny import MAX_RESAMPLES, Phylogeny
+from phylolm_harness.core.phylogeny import MAX_RESAMPLES, Phylogeny, infer_phylogeny
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import Distance, Estimator
-from phylolm_harness.core.tree import Method, to_newick
+from phylolm_harness.core.tree import Method, from_newick, robinson_foulds, to_newick
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.populations_file import observation_rows, parse_observation
 from phylolm_harness.io.reading import text
 from phylolm_harness.io.runs import Identity
+
+if TYPE_CHECKING:
+    from skbio import TreeNode
 
 __all__ = ["FORMAT", "VERSION", "Baseline", "BaselineModel", "format_baseline", "read_baseline"]
 
@@ -197,9 +200,61 @@ def read_baseline(path: Path) -> Baseline:
             "it with `phylolm-harness baseline` rather than editing it"
         )
     try:
-        return _parse(path, document)
+        baseline = _parse(path, document)
+        tree = None if baseline.newick is None else _newick(baseline.newick)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise InputError(f"{where}: malformed baseline ({type(error).__name__}: {error})") from None
+    _check_derived(baseline, tree)
+    return baseline
+
+
+def _newick(text: str) -> TreeNode:
+    try:
+        return from_newick(text)
+    except Exception as error:  # noqa: BLE001 - scikit-bio's NewickFormatError and kin
+        raise ValueError(f"tree.newick is not Newick ({type(error).__name__})") from None
+
+
+def _check_derived(base: Baseline, tree: TreeNode | None) -> None:
+    """Refuse a baseline whose distances or tree do not follow from its own populations.
+
+    Its checksum guards against accidents, not edits (anyone can recompute it): the distances
+    and the tree are computed again from the stored populations, with the stored settings, and
+    must agree; standard errors and supports must be in range.
+    """
+    where = f"{base.path}: the baseline"
+    again = infer_phylogeny(
+        Populations.from_observations(base.observations),
+        base.method,
+        base.estimator,
+        resamples=0,
+        seed=base.seed,
+        distance=base.distance,
+    )
+    order = [again.populations.models.index(label) for label in base.labels]
+    recomputed = again.distances[np.ix_(order, order)]
+    off = ~np.isclose(base.distances, recomputed, rtol=1e-9, atol=1e-12, equal_nan=True)
+    if off.any():
+        i, j = (int(k) for k in np.argwhere(off)[0])
+        raise InputError(
+            f"{where}'s distance from {base.labels[i]!r} to {base.labels[j]!r} is "
+            f"{float(base.distances[i, j])!r}, its populations give {float(recomputed[i, j])!r}: "
+            "rebuild it with `phylolm-harness baseline`"
+        )
+    if np.any(base.standard_errors < 0):
+        raise InputError(f"{where} holds a negative standard error: rebuild it")
+    if any(not 0 <= v <= 1 for pair in base.supports.values() for v in pair if not math.isnan(v)):
+        raise InputError(f"{where} holds a split support outside [0, 1]: rebuild it")
+    if (tree is None) != (again.tree is None):
+        raise InputError(f"{where}'s tree does not follow from its populations: rebuild it")
+    if tree is not None and again.tree is not None:
+        tips = sorted(str(t.name) for t in tree.tips())
+        if tips != sorted(base.labels):
+            raise InputError(f"{where}'s tree has other tips than its models: rebuild it")
+        if robinson_foulds(tree, again.tree) != 0:
+            raise InputError(
+                f"{where}'s tree is not the tree of its own distances ({base.method}): rebuild it"
+            )
 
 
 def _load(path: Path) -> Any:
