@@ -239,6 +239,11 @@ def _resolve(drift: Drift, known: set[str], where: Path) -> Drift:
     text = drift.model
     for i, char in enumerate(text):
         if char == ":" and text[:i] in known and text[i + 1 :] in known:
+            if text[:i] == text[i + 1 :]:
+                raise InputError(
+                    f"--max-drift {text!r}: a model's distance to itself is always 0; name "
+                    "another PARENT, or MODEL alone for its baseline entry"
+                )
             return Drift(text[:i], drift.max_distance, text[i + 1 :])
     raise InputError(
         f"--max-drift {text!r}: no such model (or MODEL:PARENT pair) in the baseline {where}"

@@ -333,3 +333,10 @@ def test_an_endpoint_answering_garbage_fails_rather_than_erroring(recorded, tmp_
         ("same model", "b"),
         ("nearest relative", "b"),
     ]
+
+
+def test_a_drift_from_a_model_to_itself_is_refused(recorded, tmp_path, capsys):
+    results = _collect(tmp_path / "after", seed=9)
+    status = main(["check", str(results), "--baseline", str(recorded), "--max-drift", "a:a=0.1"])
+    assert status == 2
+    assert "a model's distance to itself is always 0" in capsys.readouterr().err

@@ -489,3 +489,54 @@ def test_output_paths_that_name_nothing_or_the_wrong_kind_are_refused(capsys, co
         main(command)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.5, 1.0, 2.0])
+def test_ctrl_c_at_any_moment_is_one_line_and_status_130(tmp_path, delay):
+    """Early signals land during the imports, later ones in the work: one line either way."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rows = "".join(
+        json.dumps({"model": f"m{m}", "genome": "g", "fingerprint": "sha256:0", "gene": f"{g}",
+                    "mode": "sampled", "probes": 4, "alleles": {"ab": m + 1, "cd": 3 - m}}) + "\n"
+        for m in range(3) for g in range(50)
+    )  # fmt: skip
+    (tmp_path / "pops.jsonl").write_text(rows)
+    command = [sys.executable, "-m", "phylolm_harness", "tree", "--populations",
+               str(tmp_path / "pops.jsonl"), "-o", str(tmp_path / "out")]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    err = process.communicate(timeout=120)[1]
+    if process.returncode == 0:  # finished before the signal came: nothing to interrupt
+        return
+    assert process.returncode == 130, err
+    assert err == "phylolm-harness: interrupted; earlier outputs are left as they were\n"
+
+
+def test_a_labels_file_giving_one_model_two_labels_is_refused(tmp_path, capsys):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("model,label\norg/a,first\norg/b,other\norg/a,second\n")
+    assert main(["tree", str(tmp_path), "--labels", str(labels), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "labels.csv:4: model 'org/a' is labelled 'second' here and 'first' on line 2" in err
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["genes", "build", "d.jsonl", "--name", "n", "--seed", "-1", "-o", "g.json"],
+         "--seed must be between 0 and 2**63 - 1, got -1"),
+        (["genes", "build", "d.jsonl", "--name", "\udcff", "-o", "g.json"],
+         "holds an unpaired surrogate"),
+        (["predict", ".", "--benchmark", "mmlu", "--plan", "0"], "--plan must be 1 or more"),
+    ],
+)  # fmt: skip
+def test_settings_outside_their_range_are_one_line(tmp_path, monkeypatch, capsys, command, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

@@ -96,7 +96,7 @@ def add_commands(commands: Any) -> None:
     predict.add_argument(
         "--plan",
         type=int,
-        default=0,
+        default=None,
         metavar="K",
         help="also propose the K models whose real benchmark runs would best predict the others "
         "(from the tree alone: works before any benchmark has run); writes plan.csv",
@@ -127,7 +127,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     results = results_dirs(args)
     if results is None:
         raise InputError("predict needs a RESULTS_DIR with lm-eval benchmark results")
-    if args.plan < 0:
+    if args.plan is not None and args.plan < 1:
         raise InputError(f"--plan must be 1 or more, got {args.plan}")
     if not 0 < args.coverage < 1:
         raise InputError(f"--coverage must be between 0 and 1, got {args.coverage}")
@@ -140,7 +140,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         args.benchmark,
         rename=options["rename"],
         mmlu_average=args.mmlu_average,
-        required=args.plan == 0,
+        required=args.plan is None,
     )
     found = pipeline.tree(
         results, args.populations, benchmarks_hint=False, reuse=args.reuse, **options
@@ -151,7 +151,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         families_file=args.families,
         predictor=args.predictor,
         level=args.coverage,
-        plan=args.plan,
+        plan=args.plan or 0,
         scores=scores,
     )
     write_outputs(out, predicted.files(), stale=OUTPUT_PATTERNS)

@@ -118,8 +118,13 @@ def _run_genes_build(args: argparse.Namespace) -> int:
 
     if (args.source is None) == (args.dataset is None):
         raise InputError("give either a SOURCE file/folder or --dataset NAME")
+    from phylolm_harness.io.reading import text
+
     if args.genes < 1:
         raise InputError("--genes must be at least 1")
+    if not 0 <= args.seed < 2**63:
+        raise InputError(f"--seed must be between 0 and 2**63 - 1, got {args.seed}")
+    text(args.name, "--name", "genome name")  # not UTF-8 (an undecodable command-line byte)
     documents = (
         read_documents(args.source, args.field)
         if args.source is not None

@@ -50,14 +50,23 @@ def read_labels(path: Path) -> dict[str, str]:
     Raises
     ------
     InputError
-        When the file cannot be read or a row lacks a model or a label.
+        When the file cannot be read, a row lacks a model or a label, or a model is given two
+        different labels.
     """
     fields, rows = csv_rows(path, "labels file")
     if "model" not in fields or "label" not in fields:
         raise InputError(f"{path}: expected a CSV file with columns 'model' and 'label'")
     labels: dict[str, str] = {}
+    first: dict[str, int] = {}
     for number, row in enumerate(rows, start=2):
         if not row.get("model") or not row.get("label"):
             raise InputError(f"{path}:{number}: needs non-empty model and label columns")
-        labels[row["model"]] = row["label"]
+        model, label = row["model"], row["label"]
+        if model in labels and labels[model] != label:
+            raise InputError(
+                f"{path}:{number}: model {model!r} is labelled {label!r} here and "
+                f"{labels[model]!r} on line {first[model]}"
+            )
+        labels[model] = label
+        first.setdefault(model, number)
     return labels
