@@ -6,6 +6,7 @@ starts, during the imports (about a second) included, ends in one line and exit 
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -18,6 +19,7 @@ def run() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("phylolm-harness: interrupted; earlier outputs are left as they were\n")
         status = 130
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done: let the interpreter finish
     sys.exit(status)
 
 

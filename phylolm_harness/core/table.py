@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import itertools
+import re
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -332,7 +333,15 @@ class TableBuilder:
         )
 
     def table(self, objects: Sequence[GeneObservation] | None = None) -> ObservationTable:
-        """Return the rows added so far, as a table."""
+        """Return the rows added so far, as a table.
+
+        Raises
+        ------
+        InputError
+            A model name, genome, fingerprint or gene id holding a NUL character (C-based
+            readers of CSV and Newick cut names there). Named by its first row.
+        """
+        self._check_names()
         first_use = np.fromiter(self._alleles.values(), np.int64, len(self._alleles))
         return ObservationTable(
             tuple(self._models),
@@ -353,7 +362,23 @@ class TableBuilder:
             objects,
         )
 
+    def _check_names(self) -> None:
+        kinds = (("model", self._models, self._model), ("gene", self._genes, self._gene))
+        for kind, names, column in kinds:
+            for code, name in enumerate(names):
+                shown = name if isinstance(name, str) else "/".join(name)
+                if _NUL.search(shown) is None:
+                    continue
+                row = int(np.argmax(np.frombuffer(column, np.int64) == code))
+                source = tuple(self._sources)[self._source[row]]
+                where = f"{source}:{self._line[row]}" if self._line[row] else source or "input"
+                raise InputError(
+                    f"{where}: {kind} {shown!r} holds a NUL character, which C-based readers of "
+                    "the outputs (CSV, Newick) cut names at: rename it"
+                )
 
+
+_NUL = re.compile("\x00")
 _NO_DRAWS = (np.nan, np.nan, np.nan)
 
 

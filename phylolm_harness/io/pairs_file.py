@@ -37,13 +37,24 @@ def read_known_pairs(folder: Path) -> tuple[KnownPairs | None, str]:
         prints, checksum = data["fingerprints"], data["checksum"]
         if not isinstance(prints, list) or not all(isinstance(p, str) for p in prints):
             raise ValueError("fingerprints must be a list of strings")
+        if matrix.stat().st_size < 8 * len(prints) ** 2:  # before mapping what the header claims
+            raise ValueError(f"{PAIRS_MATRIX} is smaller than {len(prints)} x {len(prints)} floats")
         cross = np.load(matrix, mmap_mode="r", allow_pickle=False)
         if cross.dtype != np.float64 or cross.shape != (len(prints), len(prints)):
             raise ValueError(f"{PAIRS_MATRIX} is not a {len(prints)} x {len(prints)} float matrix")
         known = KnownPairs(tuple(prints), cross)
         if known.checksum() != checksum:
             raise ValueError(f"{PAIRS_MATRIX} changed since it was written")
-    except (OSError, EOFError, ValueError, KeyError, TypeError, RecursionError) as error:
+    except (
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        TypeError,
+        RecursionError,
+        OverflowError,
+        MemoryError,
+    ) as error:
         why = "not a NumPy float matrix" if "pickle" in str(error) else error
         return None, (
             f"{folder}: the pairs an earlier tree kept there are unreadable ({why}); every pair "

@@ -246,8 +246,10 @@ def index_runs(results_dir: Results, rename: Mapping[str, str] | None = None) ->
     runs = []
     for path in results_files(results_dir, "results_*.json"):
         match = _RESULTS_NAME.fullmatch(path.name)
-        if match is None or not path.is_file():
+        if match is None:
             continue
+        if not path.is_file():  # a FIFO or device: never read (it may block), never skipped
+            raise InputError(f"{path}: not a regular file; remove it or move it out of the folder")
         data = _read_json(path)
         model_name = data.get("model_name")
         if not isinstance(model_name, str) or not model_name.strip():

@@ -76,7 +76,7 @@ def test_a_changed_model_is_computed_again(grown_and_scratch):
     assert_same_result(grown, scratch)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garble", "shape", "edit", "nest"])
+@pytest.mark.parametrize("damage", ["truncate", "garble", "shape", "edit", "nest", "huge-header"])
 def test_damaged_pairs_are_set_aside_with_a_note(grown_and_scratch, damage):
     _, grown, scratch = grown_and_scratch
     matrix, index = grown / "pairs.npy", grown / "pairs.json"
@@ -86,6 +86,12 @@ def test_damaged_pairs_are_set_aside_with_a_note(grown_and_scratch, damage):
         index.write_text("{not json", encoding="utf-8")
     elif damage == "shape":
         np.save(matrix, np.zeros((3, 3)))
+    elif damage == "huge-header":  # a header claiming 1e11 x 1e11 floats, and 1 kB of data
+        header = np.lib.format.header_data_from_array_1_0(np.zeros((2, 2)))
+        header["shape"] = (10**11, 10**11)
+        with open(matrix, "wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, header)
+            handle.write(bytes(1024))
     elif damage == "edit":  # one pair changed, the file still well formed
         cross = np.load(matrix)
         cross[0, 1] = cross[1, 0] = 1.5 * cross[0, 1]

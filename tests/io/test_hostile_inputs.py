@@ -81,10 +81,10 @@ def test_samples_file_that_is_a_fifo_does_not_hang(tmp_path, capsys):
     expect_exit_2(capsys, ["tree", str(tmp_path / "r")], samples.name, "not a regular file")
 
 
-def test_results_file_that_is_a_fifo_is_passed_over(tmp_path, capsys):
+def test_results_file_that_is_a_fifo_is_refused_not_passed_over(tmp_path, capsys):
     three_models(tmp_path / "r")
-    os.mkfifo(tmp_path / "r" / "results_x.json")
-    assert main(["tree", str(tmp_path / "r"), "--resamples", "0"]) == 0
+    os.mkfifo(tmp_path / "r" / "results_2099-01-01T00-00-00.json")
+    expect_exit_2(capsys, ["tree", str(tmp_path / "r")], "results_2099", "not a regular file")
 
 
 @pytest.mark.parametrize(
@@ -309,3 +309,16 @@ def test_fuzz_populations_file_with_draws(tmp_path_factory, data):
         assert "\n" not in str(error)
         return
     format_populations_file(found.observations).encode("utf-8")
+
+
+def test_a_nul_in_a_model_name_is_one_line_naming_the_row(tmp_path, capsys):
+    rows = [
+        {"model": model, "genome": "g", "fingerprint": "sha256:0", "gene": str(g),
+         "mode": "sampled", "probes": 4, "alleles": {"ab": 1 + i, "cd": 3 - i}}
+        for i, model in enumerate(["ok", "a\u0000b", "c"]) for g in range(4)
+    ]  # fmt: skip
+    path = tmp_path / "pops.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    argv = ["tree", "--populations", str(path), "-o", str(tmp_path / "o")]
+    expect_exit_2(capsys, argv, "pops.jsonl:5: model 'a\\x00b' holds a NUL character")
+    assert not (tmp_path / "o").exists()
