@@ -17,9 +17,18 @@ from phylolm_harness.core.conformal import DEFAULT_LEVEL
 from phylolm_harness.core.crossval import Evaluation
 from phylolm_harness.core.families import families_from_tree
 from phylolm_harness.core.plan import Plan, plan_runs
-from phylolm_harness.core.predict import Predictions, paper_reference, predict_scores
+from phylolm_harness.core.predict import (
+    Predictions,
+    paper_reference,
+    predict_scores,
+    score_bounds,
+)
 from phylolm_harness.errors import InputError
-from phylolm_harness.io.benchmark_scores import BenchmarkScores, read_benchmark_scores
+from phylolm_harness.io.benchmark_scores import (
+    BenchmarkScores,
+    parse_benchmark,
+    read_benchmark_scores,
+)
 from phylolm_harness.io.files import Content
 from phylolm_harness.io.runs import Results, named
 from phylolm_harness.io.tables import read_families
@@ -180,9 +189,12 @@ def predict(
         if plan > 0 and len(real) < 2:
             notes.append(f"{bench}: {len(real)} model(s) scored: no predictions yet, only the plan")
             continue
+        metric = parse_benchmark(bench).key.split(",")[0]
+        bounds = score_bounds(bench, metric, real)
         preds = predict_scores(
-            distances, labels, real, families, predictor, benchmark=bench, level=level
-        )
+            distances, labels, real, families, predictor, benchmark=bench, level=level,
+            bounds=bounds,
+        )  # fmt: skip
         all_preds.append(preds)
         if predictor != "paper":
             references[bench] = paper_reference(distances, preds, families)

@@ -540,3 +540,29 @@ def test_settings_outside_their_range_are_one_line(tmp_path, monkeypatch, capsys
     assert main(command) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_predict_takes_an_unbounded_metric_on_its_own_scale(tmp_path):
+    """bits_per_byte above 1 (lower is better): predicted on its scale, never clipped to [0, 1]."""
+    family_runs(tmp_path / "r", names=("a1", "a2", "a3", "b1", "b2", "b3"))
+    bpb = {"a1": 1.62, "a2": 1.60, "a3": 1.64, "b1": 0.91, "b2": 0.89}
+    for i, (name, score) in enumerate(bpb.items()):
+        write_benchmark_run(tmp_path / "r", f"/models/{name}", "prose_ppl", "bits_per_byte", score,
+                            timestamp=f"2026-03-0{i + 1}T00-00-00.000000")  # fmt: skip
+    out = tmp_path / "o"
+    bench = "prose_ppl:bits_per_byte"
+    assert main(["predict", str(tmp_path / "r"), "--benchmark", bench, "-o", str(out)]) == 0
+    with (out / "predictions.csv").open() as handle:
+        rows = {row["model"]: row for row in csv.DictReader(handle)}
+    assert float(rows["a1"]["real"]) == 1.62
+    assert 0.85 < float(rows["b3"]["predicted"]) < 0.95  # predicted with its family
+    assert float(rows["b1"]["predicted"]) > 1.5  # held out, from the a family: not clipped
+    assert "unbounded metric" in (out / "report.md").read_text()
+
+
+def test_predict_refuses_an_accuracy_outside_its_range(tmp_path, capsys):
+    family_with_scores(tmp_path / "r")
+    write_benchmark_run(tmp_path / "r", "/models/b3", "arc_challenge", "acc_norm", -0.2,
+                        timestamp="2026-04-01T00-00-00.000000")  # fmt: skip
+    expect_error(capsys, ["predict", str(tmp_path / "r"), "--benchmark", "arc_challenge"],
+                 "acc_norm of b3 is -0.2, outside [0, 1]")  # fmt: skip

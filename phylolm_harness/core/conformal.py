@@ -68,15 +68,24 @@ def conformal_radius(errors: FloatArray, level: float) -> float:
     return math.inf if rank > len(e) else float(e[rank - 1])
 
 
-def interval(predicted: FloatArray, radius: FloatArray | float) -> tuple[FloatArray, FloatArray]:
-    """Return ``predicted -/+ radius`` clipped to ``[0, 1]`` (NaN stays NaN)."""
+def interval(
+    predicted: FloatArray,
+    radius: FloatArray | float,
+    bounds: tuple[float, float] | None = (0.0, 1.0),
+) -> tuple[FloatArray, FloatArray]:
+    """Return ``predicted -/+ radius``, clipped to the scores' ``bounds`` if any (NaN stays NaN)."""
     p = np.asarray(predicted, dtype=np.float64)
+    low, high = (-np.inf, np.inf) if bounds is None else bounds
     with np.errstate(invalid="ignore"):
-        return np.clip(p - radius, 0.0, 1.0), np.clip(p + radius, 0.0, 1.0)
+        return np.clip(p - radius, low, high), np.clip(p + radius, low, high)
 
 
 def fold_coverage(
-    real: FloatArray, predicted: FloatArray, folds: Sequence[IntArray], level: float
+    real: FloatArray,
+    predicted: FloatArray,
+    folds: Sequence[IntArray],
+    level: float,
+    bounds: tuple[float, float] | None = (0.0, 1.0),
 ) -> tuple[FloatArray, float, float]:
     """Intervals of held-out predictions calibrated without their own fold, and their coverage.
 
@@ -107,7 +116,7 @@ def fold_coverage(
         radius[held] = conformal_radius(errors[others], level)
     if not np.any(np.isfinite(predicted)):
         return radius, math.nan, math.nan
-    low, high = interval(predicted, radius)
+    low, high = interval(predicted, radius, bounds)
     inside = (real >= low - 1e-12) & (real <= high + 1e-12)
     ok = np.isfinite(predicted)
     width = float((high - low)[ok].mean())

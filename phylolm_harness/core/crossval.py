@@ -26,7 +26,10 @@ from phylolm_harness.core.conformal import DEFAULT_LEVEL, fold_coverage
 from phylolm_harness.core.predictors import Candidate, Task, candidates
 from phylolm_harness.errors import InputError
 
-__all__ = ["PROTOCOLS", "Evaluation", "cross_validate", "fit_predict", "min_train"]
+__all__ = ["PROTOCOLS", "Bounds", "Evaluation", "cross_validate", "fit_predict", "min_train"]
+
+Bounds = tuple[float, float] | None
+"""The range of a benchmark's scores (``(0, 1)``, ``(0, 100)``), or None for an unbounded one."""
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -98,18 +101,51 @@ def min_train(method: str) -> int:
     return 2 if method in ("paper", "auto") else 1
 
 
-def _task(d: FloatArray, y: FloatArray, train: IntArray, query: IntArray) -> Task:
-    return Task(d[np.ix_(train, train)], y[train], d[np.ix_(query, train)])
+def _unit(y_train: FloatArray, bounds: Bounds) -> tuple[float, float]:
+    """Offset and span of the predictors' scale: ``u = (y - offset) / span``.
+
+    A bounded benchmark maps its range onto [0, 1] (where the paper's sigmoid lives); an
+    unbounded one maps the training scores' range onto [0.1, 0.9]. Every predictor fits on that
+    scale and its predictions are mapped back, so any real-valued metric is predicted the same
+    way (the kernel and nearest-relative predictors do not depend on the scale at all).
+
+    >>> _unit(np.array([2.0, 4.0]), None), _unit(np.array([0.5]), (0.0, 100.0))
+    ((1.75, 2.5), (0.0, 100.0))
+    """
+    if bounds is not None:
+        return bounds[0], bounds[1] - bounds[0]
+    lo, hi = float(y_train.min()), float(y_train.max())
+    span = (hi - lo) / 0.8 if hi > lo else 1.0
+    return lo - 0.1 * span, span
 
 
-def _finish(pred: FloatArray, y_train: FloatArray) -> FloatArray:
-    return np.clip(np.nan_to_num(pred, nan=float(y_train.mean())), 0.0, 1.0)
+def _task(
+    d: FloatArray, y: FloatArray, train: IntArray, query: IntArray, bounds: Bounds = (0.0, 1.0)
+) -> Task:
+    offset, span = _unit(y[train], bounds)
+    u = (y[train] - offset) / span
+    return Task(d[np.ix_(train, train)], u, d[np.ix_(query, train)], bounds is not None)
+
+
+def _finish(pred: FloatArray, y_train: FloatArray, bounds: Bounds = (0.0, 1.0)) -> FloatArray:
+    """Map predictions back from the predictors' scale (a failed fit predicts the mean)."""
+    offset, span = _unit(y_train, bounds)
+    u = np.nan_to_num(pred, nan=float(np.mean((y_train - offset) / span)))
+    if bounds is not None:
+        u = np.clip(u, 0.0, 1.0)
+    out: FloatArray = offset + span * u
+    return out
 
 
 def _apply(
-    c: Candidate, d: FloatArray, y: FloatArray, train: IntArray, query: IntArray
+    c: Candidate,
+    d: FloatArray,
+    y: FloatArray,
+    train: IntArray,
+    query: IntArray,
+    bounds: Bounds = (0.0, 1.0),
 ) -> FloatArray:
-    return _finish(c.predict([_task(d, y, train, query)])[0], y[train])
+    return _finish(c.predict([_task(d, y, train, query, bounds)])[0], y[train], bounds)
 
 
 PAPER_MIN_TRAIN = 10
@@ -142,7 +178,11 @@ def _dealt(folds: list[IntArray], most: int) -> list[IntArray]:
 
 
 def _select(
-    cands: Sequence[Candidate], d: FloatArray, y: FloatArray, groups: IntArray
+    cands: Sequence[Candidate],
+    d: FloatArray,
+    y: FloatArray,
+    groups: IntArray,
+    bounds: Bounds = (0.0, 1.0),
 ) -> Candidate:
     """Pick the candidate with the lowest inner cross-validated mean absolute error."""
     if len(cands) > 1 and len(y) < PAPER_MIN_TRAIN:
@@ -155,12 +195,12 @@ def _select(
         return cands[0]
     everyone = np.arange(len(y))
     trains = [np.setdiff1d(everyone, held) for held in folds]
-    tasks = [_task(d, y, train, held) for train, held in zip(trains, folds, strict=True)]
+    tasks = [_task(d, y, train, held, bounds) for train, held in zip(trains, folds, strict=True)]
     errors = np.zeros(len(cands))
     for i, c in enumerate(cands):
         preds = c.predict(tasks)
         for pred, train, held in zip(preds, trains, folds, strict=True):
-            errors[i] += float(np.abs(_finish(pred, y[train]) - y[held]).sum())
+            errors[i] += float(np.abs(_finish(pred, y[train], bounds) - y[held]).sum())
     return cands[int(np.argmin(errors))]
 
 
@@ -183,6 +223,7 @@ def fit_predict(
     query: IntArray,
     method: str,
     groups: IntArray | None = None,
+    bounds: Bounds = (0.0, 1.0),
 ) -> tuple[FloatArray, str]:
     """Fit a method on some models and predict others (no validation: see :func:`predict_scores`).
 
@@ -199,19 +240,21 @@ def fit_predict(
     groups : ndarray of int, optional
         Family of every model, for the inner cross-validation of ``auto``, ``kernel`` and
         ``knn`` (leave-one-family-out with 3 families or more, else leave-one-out).
+    bounds : (low, high) or None
+        Range of the scores (predictions are kept inside it), None for an unbounded metric.
 
     Returns
     -------
     predicted : ndarray
-        Scores of ``query`` in ``[0, 1]``.
+        Scores of ``query``.
     chosen : str
         Name of the candidate used.
     """
     cands = candidates(method)
     g = np.arange(len(scores), dtype=np.int64) if groups is None else groups
     sub = np.ix_(train, train)
-    best = _select(cands, distances[sub], scores[train], g[train])
-    return _apply(best, distances, scores, train, query), best.name
+    best = _select(cands, distances[sub], scores[train], g[train], bounds)
+    return _apply(best, distances, scores, train, query, bounds), best.name
 
 
 def _pearson(a: FloatArray, b: FloatArray) -> float:
@@ -229,6 +272,7 @@ def cross_validate(
     protocol: str,
     labels: Sequence[str] | None = None,
     level: float = DEFAULT_LEVEL,
+    bounds: Bounds = (0.0, 1.0),
 ) -> Evaluation:
     """Held-out predictions of every scored model under one protocol.
 
@@ -250,6 +294,8 @@ def cross_validate(
         Model names, kept in the result.
     level : float
         Nominal coverage of the conformal intervals.
+    bounds : (low, high) or None
+        Range of the scores, None for an unbounded metric (see :func:`fit_predict`).
 
     Returns
     -------
@@ -279,18 +325,18 @@ def cross_validate(
     trains = [np.setdiff1d(everyone, held) for held in folds]
     cands = candidates(method)
     if len(cands) == 1:  # nothing to choose: fit every fold in one batch
-        tasks = [_task(distances, scores, t, h) for t, h in zip(trains, folds, strict=True)]
+        tasks = [_task(distances, scores, t, h, bounds) for t, h in zip(trains, folds, strict=True)]
         for pred, train, held in zip(cands[0].predict(tasks), trains, folds, strict=True):
-            predicted[held] = _finish(pred, scores[train])
+            predicted[held] = _finish(pred, scores[train], bounds)
         chosen[cands[0].name] = len(folds)
     else:
         for train, held in zip(trains, folds, strict=True):
-            pred, name = fit_predict(distances, scores, train, held, method, outer)
+            pred, name = fit_predict(distances, scores, train, held, method, outer, bounds)
             predicted[held] = pred
             chosen[name] += 1
     top, count = chosen.most_common(1)[0]
     chosen_text = top if len(chosen) == 1 else f"{top} ({count}/{len(folds)} folds)"
-    radius, coverage, width = fold_coverage(scores, predicted, folds, level)
+    radius, coverage, width = fold_coverage(scores, predicted, folds, level, bounds)
     return Evaluation(
         protocol,
         method,

@@ -9,8 +9,10 @@ known, with one of the predictors of :mod:`phylolm_harness.core.predictors` (``p
     and the paper's predictor by inner cross-validation on the training models: the default.
 
 Evaluation is leave-one-out (each scored model predicted from all others) and
-leave-one-family-out (each family predicted from the other families, as in [1]_). Predictions
-are clipped to ``[0, 1]``. Every prediction carries a split-conformal interval calibrated on the
+leave-one-family-out (each family predicted from the other families, as in [1]_). Any
+real-valued metric is predicted: a bounded one (accuracies in [0, 1] or [0, 100]) keeps its
+predictions inside its range, an unbounded one (perplexity, bits per byte) does not
+(:func:`score_bounds`). Every prediction carries a split-conformal interval calibrated on the
 held-out errors, and a flag when its nearest scored relative is farther than any held-out
 prediction was checked at (see :mod:`phylolm_harness.core.conformal`).
 
@@ -36,6 +38,7 @@ from numpy.typing import NDArray
 from phylolm_harness.core.conformal import DEFAULT_LEVEL, conformal_radius, interval, reach
 from phylolm_harness.core.crossval import (
     PROTOCOLS,
+    Bounds,
     Evaluation,
     cross_validate,
     fit_predict,
@@ -45,7 +48,44 @@ from phylolm_harness.core.families import families_from_tree
 from phylolm_harness.core.predictors import METHODS
 from phylolm_harness.errors import InputError
 
-__all__ = ["METHODS", "PROTOCOLS", "Predictions", "paper_reference", "predict_scores"]
+__all__ = [
+    "FRACTIONS",
+    "METHODS",
+    "PROTOCOLS",
+    "Predictions",
+    "paper_reference",
+    "predict_scores",
+    "score_bounds",
+]
+
+FRACTIONS = frozenset(
+    {"acc", "acc_norm", "exact_match", "em", "f1", "mc1", "mc2", "pass@1", "accuracy"}
+)
+"""lm-eval metrics that are shares of questions: bounded, in [0, 1] or in percent."""
+
+
+def score_bounds(benchmark: str, metric: str, scores: Mapping[str, float]) -> Bounds:
+    """Return the range of a benchmark's scores: ``(0, 1)``, ``(0, 100)``, or None (unbounded).
+
+    A share of questions (:data:`FRACTIONS`) is bounded: in [0, 1], or in percent when a score
+    is above 1. Any other metric (perplexity, bits per byte, a log-likelihood) is unbounded.
+
+    >>> score_bounds("b", "acc", {"m": 0.5}), score_bounds("b", "acc", {"m": 55.0})
+    ((0.0, 1.0), (0.0, 100.0))
+    >>> score_bounds("b", "bits_per_byte", {"m": 0.8}) is None
+    True
+    """
+    if metric not in FRACTIONS:
+        return None
+    high = 1.0 if all(v <= 1.0 for v in scores.values()) else 100.0
+    for model, value in scores.items():
+        if not 0.0 <= value <= high:
+            raise InputError(
+                f"{benchmark}: {metric} of {model} is {value!r}, outside [0, {high:g}] for a "
+                "share of questions"
+            )
+    return (0.0, high)
+
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -111,6 +151,8 @@ class Predictions:
     nearest_distance: FloatArray
     reach: float
     extrapolates: NDArray[np.bool_]
+    bounds: Bounds = (0.0, 1.0)
+    """Range of the scores, or None for an unbounded metric (see :func:`score_bounds`)."""
 
     def evaluation(self, protocol: str) -> Evaluation:
         """Return the evaluation under ``protocol``."""
@@ -145,7 +187,9 @@ def _symmetric(d: FloatArray, band: int = 256) -> bool:
     return True
 
 
-def _check_scores(benchmark: str, scores: Mapping[str, float], labels: Sequence[str]) -> None:
+def _check_scores(
+    benchmark: str, scores: Mapping[str, float], labels: Sequence[str], bounds: Bounds
+) -> None:
     unknown = sorted(set(scores) - set(labels))
     if unknown:
         raise InputError(
@@ -154,10 +198,14 @@ def _check_scores(benchmark: str, scores: Mapping[str, float], labels: Sequence[
     if len(scores) < 2:
         have = "no model" if not scores else f"only one model ({next(iter(scores))})"
         raise InputError(f"{benchmark}: scores found for {have}; prediction needs at least 2")
+    low, high = (-math.inf, math.inf) if bounds is None else bounds
     for model, value in scores.items():
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"{benchmark}: score of {model} is {value!r}, not a finite number")
+        if not low <= value <= high:
             raise InputError(
-                f"{benchmark}: score of {model} is {value!r}, expected a number in [0, 1]"
+                f"{benchmark}: score of {model} is {value!r}, expected a number in "
+                f"[{low:g}, {high:g}]"
             )
 
 
@@ -170,6 +218,7 @@ def predict_scores(
     benchmark: str = "benchmark",
     protocol: str = "leave-one-family-out",
     level: float = DEFAULT_LEVEL,
+    bounds: Bounds = (0.0, 1.0),
 ) -> Predictions:
     """Predict one benchmark's score for every model from PhyloLM distances.
 
@@ -180,7 +229,7 @@ def predict_scores(
     labels : sequence of str
         Model names, in the order of ``distances``.
     scores : Mapping[str, float]
-        Real scores in ``[0, 1]`` of the models that ran the benchmark (at least 2).
+        Real scores of the models that ran the benchmark (at least 2), inside ``bounds``.
     families : Mapping[str, str], optional
         Family of each model; every scored model needs one. Default: clades of the UPGMA
         tree, see :func:`families_from_tree`.
@@ -193,6 +242,9 @@ def predict_scores(
         of the errors the intervals are calibrated on.
     level : float
         Nominal coverage of the intervals, in ``(0, 1)``.
+    bounds : (low, high) or None
+        Range of the scores (default ``(0, 1)``), None for an unbounded metric; see
+        :func:`score_bounds`.
 
     Returns
     -------
@@ -204,7 +256,7 @@ def predict_scores(
     ------
     InputError
         Bad matrix, duplicated labels, scores for unknown models, fewer than 2 scored models,
-        scores outside ``[0, 1]``, scored models with no family, or a level outside ``(0, 1)``.
+        scores outside ``bounds``, scored models with no family, or a level outside ``(0, 1)``.
 
     Examples
     --------
@@ -220,7 +272,7 @@ def predict_scores(
     if not 0 < level < 1:
         raise InputError(f"interval coverage must be between 0 and 1, got {level}")
     d = _check_distances(distances, labels)
-    _check_scores(benchmark, scores, labels)
+    _check_scores(benchmark, scores, labels, bounds)
     fam = dict(families) if families is not None else families_from_tree(d, labels)
     missing = sorted(m for m in scores if m not in fam)
     if missing:
@@ -236,7 +288,14 @@ def predict_scores(
     sub = np.ix_(scored, scored)
     evaluations = tuple(
         cross_validate(
-            d[sub], real[scored], groups[scored], method, p, [names[i] for i in scored], level
+            d[sub],
+            real[scored],
+            groups[scored],
+            method,
+            p,
+            [names[i] for i in scored],
+            level,
+            bounds,
         )
         for p in PROTOCOLS
     )
@@ -247,11 +306,11 @@ def predict_scores(
     held_out[scored] = np.isfinite(main.predicted)
     if len(scored) >= min_train(method):
         everyone = np.arange(len(names), dtype=np.int64)
-        fitted, chosen = fit_predict(d, real, scored, everyone, method, groups)
+        fitted, chosen = fit_predict(d, real, scored, everyone, method, groups, bounds)
         predicted[unscored] = fitted[unscored]
     else:
         chosen = ""
-    lower, upper = _intervals(main, predicted, scored, unscored, level)
+    lower, upper = _intervals(main, predicted, scored, unscored, level, bounds)
     held_groups = groups if protocol == "leave-one-family-out" else np.arange(len(names))
     near = d[:, scored].copy()
     near[scored, np.arange(len(scored))] = np.inf
@@ -276,11 +335,17 @@ def predict_scores(
         nearest_distance=nearest_distance,
         reach=limit,
         extrapolates=np.isfinite(nearest_distance) & (nearest_distance > limit + 1e-12),
+        bounds=bounds,
     )
 
 
 def _intervals(
-    main: Evaluation, predicted: FloatArray, scored: IntArray, unscored: IntArray, level: float
+    main: Evaluation,
+    predicted: FloatArray,
+    scored: IntArray,
+    unscored: IntArray,
+    level: float,
+    bounds: Bounds,
 ) -> tuple[FloatArray, FloatArray]:
     """Scored models: intervals calibrated on the other folds; unscored: on every fold."""
     radius = np.full(len(predicted), np.nan)
@@ -288,7 +353,7 @@ def _intervals(
         radius[scored] = main.radius
     errors = np.abs(main.real - main.predicted)
     radius[unscored] = conformal_radius(errors, level) if np.any(np.isfinite(errors)) else np.inf
-    return interval(predicted, radius)
+    return interval(predicted, radius, bounds)
 
 
 def paper_reference(
@@ -323,6 +388,7 @@ def paper_reference(
             protocol,
             [labels[i] for i in scored],
             preds.level,
+            preds.bounds,
         )
         for protocol in PROTOCOLS
     )

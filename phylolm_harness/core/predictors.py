@@ -4,7 +4,8 @@
     The PhyloLM reference predictor [1]_: the features of a model are its distances to the
     training models; FastICA (``min(15, n_train - 1)`` components, ``random_state=42``) is fitted
     on the training models, then a linear layer with a sigmoid is trained with mean squared error
-    (Adam, learning rate 1e-3, weight decay 0.01, 1,000 full-batch epochs).
+    (Adam, learning rate 1e-3, weight decay 0.01, 1,000 full-batch epochs). The sigmoid only for
+    bounded scores; an unbounded metric (perplexity, bits per byte) gets a linear output.
 ``kernel``
     Kernel ridge regression with the kernel ``exp(-D / tau)`` between training models
     (``tau = 1`` is Nei's identity ``S`` itself), around the mean training score.
@@ -53,7 +54,11 @@ class Task:
 
     d_train: FloatArray
     y_train: FloatArray
+    """Scores on the predictors' scale (see :mod:`phylolm_harness.core.crossval`)."""
     d_query: FloatArray
+    bounded: bool = True
+    """Whether the benchmark's scores are bounded (the paper's sigmoid output is used only then;
+    otherwise its output layer is linear)."""
 
     @functools.cached_property
     def median_distance(self) -> float:
@@ -127,6 +132,7 @@ def _paper_batch(tasks: Sequence[Task]) -> list[FloatArray]:
     """
     feats = [_paper_features(task.d_train, task.d_query) for task in tasks]
     n_tasks = len(tasks)
+    sigmoid = np.array([task.bounded for task in tasks])[:, None]  # else a linear output
     n_max = max(len(task.y_train) for task in tasks)
     k_max = max(z.shape[1] for z, _ in feats)
     x = np.zeros((n_tasks, n_max, k_max + 1))
@@ -148,8 +154,9 @@ def _paper_batch(tasks: Sequence[Task]) -> list[FloatArray]:
     v = np.zeros_like(theta)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     for step in range(1, _PAPER_EPOCHS + 1):
-        p = _sigmoid(np.einsum("tnk,tk->tn", x, theta))
-        grad_z = scale * (p - y) * p * (1.0 - p)
+        z = np.einsum("tnk,tk->tn", x, theta)
+        p = np.where(sigmoid, _sigmoid(z), z)
+        grad_z = scale * (p - y) * np.where(sigmoid, p * (1.0 - p), 1.0)
         # Adam's weight_decay (as torch.optim.Adam): an L2 term added to the gradient.
         grad = np.einsum("tnk,tn->tk", x, grad_z) + _PAPER_WEIGHT_DECAY * theta
         m = beta1 * m + (1.0 - beta1) * grad
@@ -160,7 +167,8 @@ def _paper_batch(tasks: Sequence[Task]) -> list[FloatArray]:
     out: list[FloatArray] = []
     for t, (_, z_query) in enumerate(feats):
         k = z_query.shape[1]
-        out.append(_sigmoid(z_query @ theta[t, :k] + theta[t, k_max]))
+        linear = z_query @ theta[t, :k] + theta[t, k_max]
+        out.append(_sigmoid(linear) if tasks[t].bounded else linear)
     return out
 
 

@@ -284,6 +284,10 @@ def prediction_section(
             text += f"; figure `{figures[preds.benchmark]}`"
         if definitions and preds.benchmark in definitions:
             text += f"; score: {definitions[preds.benchmark]}"
+        if preds.bounds is None:
+            text += "; unbounded metric: predicted on its own scale, not clipped"
+        else:
+            text += f"; bounded in [{preds.bounds[0]:g}, {preds.bounds[1]:g}]"
         lines.append(text + ".")
     lines += [f"- {note}" for note in notes]
     lines += ["", PAPER_ANCHOR, ""]

@@ -230,3 +230,16 @@ def test_relatives_at_distance_zero_are_handled(method):
     loo = p.evaluation("leave-one-out").predicted
     if method != "paper":  # each model is predicted from its copy, not from the other family
         assert loo[0] > 0.55 and loo[1] > 0.55 and loo[2] < 0.45 and loo[3] < 0.45
+
+
+@pytest.mark.parametrize("method", ["paper", "kernel", "knn", "auto"])
+def test_an_unbounded_metric_is_predicted_the_same_on_any_affine_scale(method):
+    """Perplexity-like scores: shifting and stretching them moves the predictions the same way."""
+    d, labels, scores, fam = planted()
+    raw = {m: 3.0 + 40.0 * float(v) for m, v in zip(labels[:-2], scores, strict=False)}
+    moved = {m: -7.0 + 2.5 * v for m, v in raw.items()}
+    a = predict_scores(d, labels, raw, fam, method, bounds=None)
+    b = predict_scores(d, labels, moved, fam, method, bounds=None)
+    np.testing.assert_allclose(b.predicted, -7.0 + 2.5 * a.predicted, rtol=1e-6, atol=1e-6)
+    assert a.chosen == b.chosen
+    assert np.nanmax(a.predicted) > 1.0
