@@ -201,9 +201,10 @@ def predict(
         far = [m for m, flag in zip(preds.labels, preds.extrapolates, strict=True) if flag]
         if far:
             notes.append(
-                f"{bench}: predictions for {', '.join(far)} extrapolate (their nearest scored "
-                f"relative is farther than {preds.reach:.3f}, the farthest distance held-out "
-                "predictions were checked at); trust their intervals less"
+                f"{bench}: predictions for {', '.join(far)} extrapolate (the nearest scored "
+                "model they were predicted from, outside their family for predictions held out "
+                f"with it, is farther than held-out predictions were checked at: "
+                f"{preds.reach:.3f}); trust them and their intervals less"
             )
     chosen = None
     if plan > 0:

@@ -566,3 +566,19 @@ def test_predict_refuses_an_accuracy_outside_its_range(tmp_path, capsys):
                         timestamp="2026-04-01T00-00-00.000000")  # fmt: skip
     expect_error(capsys, ["predict", str(tmp_path / "r"), "--benchmark", "arc_challenge"],
                  "acc_norm of b3 is -0.2, outside [0, 1]")  # fmt: skip
+
+
+def test_predict_says_when_the_tree_adds_nothing(tmp_path):
+    """Scores unrelated to the families: the report says the mean of the others does as well."""
+    family_runs(tmp_path / "r", names=("a1", "a2", "a3", "b1", "b2", "b3"))
+    unrelated = {"a1": 0.2, "a2": 0.8, "a3": 0.5, "b1": 0.7, "b2": 0.3, "b3": 0.5}
+    for i, (name, score) in enumerate(unrelated.items()):
+        write_benchmark_run(tmp_path / "r", f"/models/{name}", "arc_challenge", "acc_norm", score,
+                            timestamp=f"2026-03-0{i + 1}T00-00-00.000000")  # fmt: skip
+    out = tmp_path / "o"
+    assert (
+        main(["predict", str(tmp_path / "r"), "--benchmark", "arc_challenge", "-o", str(out)]) == 0
+    )
+    report = (out / "report.md").read_text()
+    assert "baseline: mean of the others" in report
+    assert "the tree adds nothing here" in report

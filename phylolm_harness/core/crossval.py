@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 from phylolm_harness.core.conformal import DEFAULT_LEVEL, fold_coverage
-from phylolm_harness.core.predictors import Candidate, Task, candidates
+from phylolm_harness.core.predictors import SIMPLICITY, Candidate, Task, candidates
 from phylolm_harness.errors import InputError
 
 __all__ = ["PROTOCOLS", "Bounds", "Evaluation", "cross_validate", "fit_predict", "min_train"]
@@ -88,6 +88,11 @@ class Evaluation:
     coverage: float = math.nan
     width: float = math.nan
     radius: FloatArray | None = None
+    baselines: tuple[tuple[str, float, float], ...] = ()
+    """``(name, r, MAE)`` of the baselines under the same folds: the mean of the other scored
+    models, and the score of the nearest scored relative."""
+    choices: tuple[tuple[str, int], ...] = ()
+    """How many folds chose each candidate, most often first."""
 
 
 def _folds(groups: IntArray) -> list[IntArray]:
@@ -159,6 +164,10 @@ they are dealt into this many folds, whole families kept together: a model is th
 without the other models of its fold too (20-fold cross-validation, a little pessimistic), and
 the cost stops growing with the number of scored models."""
 
+SLACK = 1.0
+"""Standard errors above the best inner error under which ``auto`` takes a simpler candidate
+(the one-standard-error rule; figures in benchmarks/results/predict_selection.md)."""
+
 INNER_FOLDS = 10
 """Most folds of the inner cross-validation that picks ``auto``'s candidate. With more held-out
 groups (scored models, or families) they are dealt into this many folds, whole groups kept
@@ -184,7 +193,14 @@ def _select(
     groups: IntArray,
     bounds: Bounds = (0.0, 1.0),
 ) -> Candidate:
-    """Pick the candidate with the lowest inner cross-validated mean absolute error."""
+    """Pick a candidate by inner cross-validation with the one-standard-error rule.
+
+    The candidate with the lowest mean absolute error sets the bar: its error plus one standard
+    error of that mean (across the inner folds). The simplest candidate under the bar wins (the
+    mean of the training scores first, then nearest relatives, kernels, the paper's predictor):
+    with 10 to 20 training models the inner errors are noisy, and the lowest of 30 noisy errors
+    is usually an optimistic one.
+    """
     if len(cands) > 1 and len(y) < PAPER_MIN_TRAIN:
         cands = [c for c in cands if c.method != "paper"]
     if len(cands) == 1:
@@ -196,12 +212,17 @@ def _select(
     everyone = np.arange(len(y))
     trains = [np.setdiff1d(everyone, held) for held in folds]
     tasks = [_task(d, y, train, held, bounds) for train, held in zip(trains, folds, strict=True)]
-    errors = np.zeros(len(cands))
+    errors = np.zeros((len(cands), len(folds)))  # mean absolute error of each inner fold
     for i, c in enumerate(cands):
         preds = c.predict(tasks)
-        for pred, train, held in zip(preds, trains, folds, strict=True):
-            errors[i] += float(np.abs(_finish(pred, y[train], bounds) - y[held]).sum())
-    return cands[int(np.argmin(errors))]
+        for j, (pred, train, held) in enumerate(zip(preds, trains, folds, strict=True)):
+            errors[i, j] = float(np.abs(_finish(pred, y[train], bounds) - y[held]).mean())
+    weights = np.array([len(f) for f in folds], dtype=np.float64)
+    mean = errors @ weights / weights.sum()
+    best = int(np.argmin(mean))
+    spread = float(errors[best].std(ddof=1)) / math.sqrt(len(folds)) if len(folds) > 1 else 0.0
+    under = [i for i in range(len(cands)) if mean[i] <= mean[best] + SLACK * spread]
+    return cands[min(under, key=lambda i: (SIMPLICITY.get(cands[i].method, 9), mean[i], i))]
 
 
 def _one_blas_thread(function: Callable[_Args, _Out]) -> Callable[_Args, _Out]:
@@ -337,6 +358,15 @@ def cross_validate(
     top, count = chosen.most_common(1)[0]
     chosen_text = top if len(chosen) == 1 else f"{top} ({count}/{len(folds)} folds)"
     radius, coverage, width = fold_coverage(scores, predicted, folds, level, bounds)
+    mean = np.empty(n)
+    nearest = np.empty(n)
+    for train, held in zip(trains, folds, strict=True):
+        mean[held] = scores[train].mean()
+        nearest[held] = scores[train][np.argmin(distances[np.ix_(held, train)], axis=1)]
+    baselines = tuple(
+        (name, _pearson(guess, scores), float(np.mean(np.abs(guess - scores))))
+        for name, guess in (("mean of the others", mean), ("nearest scored relative", nearest))
+    )
     return Evaluation(
         protocol,
         method,
@@ -350,4 +380,6 @@ def cross_validate(
         coverage=coverage,
         width=width,
         radius=radius,
+        baselines=baselines,
+        choices=tuple(chosen.most_common()),
     )

@@ -125,13 +125,16 @@ class Predictions:
         Interval of every prediction: for scored models calibrated on the other folds' held-out
         errors, for the others on every held-out error (under ``protocol``).
     nearest : tuple of str
-        Every model's nearest scored relative (itself excluded).
+        Every model's nearest scored relative (itself excluded; for a scored model under
+        leave-one-family-out, its whole family excluded, as its held-out prediction was).
     nearest_distance : ndarray
         Distance to it.
     reach : float
         Farthest distance at which a held-out prediction was checked under ``protocol``.
     extrapolates : ndarray of bool
-        True where ``nearest_distance`` exceeds ``reach``.
+        True where ``nearest_distance`` exceeds ``reach``; for a scored model held out with its
+        family, where it exceeds the largest distance from any scored model to its nearest
+        scored relative (its prediction came from farther than any model's own relative).
     """
 
     benchmark: str
@@ -314,9 +317,17 @@ def predict_scores(
     held_groups = groups if protocol == "leave-one-family-out" else np.arange(len(names))
     near = d[:, scored].copy()
     near[scored, np.arange(len(scored))] = np.inf
+    if protocol == "leave-one-family-out":  # a held-out model was predicted without its family
+        kin = held_groups[scored][:, None] == held_groups[scored][None, :]
+        near[scored] = np.where(kin, np.inf, near[scored])
     nearest_at = np.argmin(near, axis=1)
     nearest_distance = near[np.arange(len(names)), nearest_at]
     limit = reach(d, scored, held_groups)
+    # A held-out model predicted without its family is an extrapolation when its nearest
+    # training model is farther than any scored model is from its nearest scored relative.
+    bar = np.full(len(names), limit)
+    if protocol == "leave-one-family-out":
+        bar[scored] = reach(d, scored, np.arange(len(names), dtype=np.int64))
     return Predictions(
         benchmark=benchmark,
         labels=names,
@@ -334,7 +345,7 @@ def predict_scores(
         nearest=tuple(names[scored[j]] for j in nearest_at),
         nearest_distance=nearest_distance,
         reach=limit,
-        extrapolates=np.isfinite(nearest_distance) & (nearest_distance > limit + 1e-12),
+        extrapolates=np.isfinite(nearest_distance) & (nearest_distance > bar + 1e-12),
         bounds=bounds,
     )
 

@@ -11,6 +11,9 @@
     (``tau = 1`` is Nei's identity ``S`` itself), around the mean training score.
 ``knn``
     The ``k`` nearest relatives, weighted by ``exp(-D / tau)``.
+``mean``
+    The mean score of the training models, ignoring the tree: the baseline every other
+    predictor must beat, and ``auto``'s fallback when none does.
 
 Private kernels: inputs are validated by :func:`phylolm_harness.core.predict.predict_scores`.
 
@@ -34,7 +37,7 @@ from numpy.typing import NDArray
 
 from phylolm_harness.errors import InputError
 
-__all__ = ["METHODS", "Candidate", "Predictor", "Task", "candidates"]
+__all__ = ["MEAN", "METHODS", "SIMPLICITY", "Candidate", "Predictor", "Task", "candidates"]
 
 FloatArray = NDArray[np.float64]
 
@@ -212,15 +215,26 @@ def _knn_predictor(k: int | None, factor: float) -> Predictor:
     return _each(predict)
 
 
+def _mean_predictor(tasks: Sequence[Task]) -> list[FloatArray]:
+    return [np.full(len(task.d_query), float(task.y_train.mean())) for task in tasks]
+
+
+MEAN = Candidate("mean of the others", "mean", _mean_predictor)
+"""The baseline: every query gets the training models' mean score."""
+
+SIMPLICITY = {"mean": 0, "knn": 1, "kernel": 2, "paper": 3}
+"""Order in which ``auto``'s one-standard-error rule prefers candidates (simplest first)."""
+
+
 def candidates(method: str) -> tuple[Candidate, ...]:
     """Return the predictors (with their hyper-parameter grid) a method chooses among.
 
     Parameters
     ----------
     method : {"auto", "paper", "kernel", "knn"}
-        ``paper`` has a single candidate; ``kernel`` and ``knn`` a small grid; ``auto`` both
-        grids and the paper's predictor (last, so ties go to the cheaper candidates; the
-        cross-validation leaves it out below ten training models).
+        ``paper`` has a single candidate; ``kernel`` and ``knn`` a small grid; ``auto`` the mean
+        of the training scores, both grids and the paper's predictor (the cross-validation
+        leaves the paper's out below ten training models).
 
     Returns
     -------
@@ -229,7 +243,7 @@ def candidates(method: str) -> tuple[Candidate, ...]:
     """
     if method not in METHODS:
         raise InputError(f"unknown prediction method {method!r}; expected one of {METHODS}")
-    out: list[Candidate] = []
+    out: list[Candidate] = [MEAN] if method == "auto" else []
     if method in ("auto", "kernel"):
         for factor in (None, 0.25, 0.5, 1.0, 2.0):
             for lam in (1e-3, 1e-2, 1e-1, 1.0):

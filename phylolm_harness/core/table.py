@@ -17,7 +17,6 @@ Examples
 from __future__ import annotations
 
 import itertools
-import re
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -333,14 +332,7 @@ class TableBuilder:
         )
 
     def table(self, objects: Sequence[GeneObservation] | None = None) -> ObservationTable:
-        """Return the rows added so far, as a table.
-
-        Raises
-        ------
-        InputError
-            A model name, genome, fingerprint or gene id holding a NUL character (C-based
-            readers of CSV and Newick cut names there). Named by its first row.
-        """
+        """Return the rows added so far, as a table (a NUL in a name is an InputError)."""
         self._check_names()
         first_use = np.fromiter(self._alleles.values(), np.int64, len(self._alleles))
         return ObservationTable(
@@ -363,22 +355,24 @@ class TableBuilder:
         )
 
     def _check_names(self) -> None:
-        kinds = (("model", self._models, self._model), ("gene", self._genes, self._gene))
-        for kind, names, column in kinds:
-            for code, name in enumerate(names):
-                shown = name if isinstance(name, str) else "/".join(name)
-                if _NUL.search(shown) is None:
-                    continue
-                row = int(np.argmax(np.frombuffer(column, np.int64) == code))
-                source = tuple(self._sources)[self._source[row]]
-                where = f"{source}:{self._line[row]}" if self._line[row] else source or "input"
-                raise InputError(
-                    f"{where}: {kind} {shown!r} holds a NUL character, which C-based readers of "
-                    "the outputs (CSV, Newick) cut names at: rename it"
-                )
+        """Refuse a NUL in a model or gene name (C-based CSV and Newick readers cut it there)."""
+        genes = ["/".join(gene) for gene in self._genes]
+        for kind, names, column in (
+            ("model", self._models, self._model),
+            ("gene", genes, self._gene),
+        ):
+            bad = next((code for code, name in enumerate(names) if "\0" in name), None)
+            if bad is None:
+                continue
+            row = int(np.argmax(np.frombuffer(column, np.int64) == bad))
+            source = tuple(self._sources)[self._source[row]]
+            where = f"{source}:{self._line[row]}" if self._line[row] else source or "input"
+            raise InputError(
+                f"{where}: {kind} {list(names)[bad]!r} holds a NUL character, which C-based "
+                "readers of the outputs (CSV, Newick) cut names at: rename it"
+            )
 
 
-_NUL = re.compile("\x00")
 _NO_DRAWS = (np.nan, np.nan, np.nan)
 
 

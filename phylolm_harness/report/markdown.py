@@ -220,6 +220,27 @@ def _row(bench: str, name: str, ev: Evaluation) -> str:
     )
 
 
+def _against_baselines(benchmark: str, ev: Evaluation, predictor: str) -> list[str]:
+    """Say plainly where a predictor does no better than the mean of the others.
+
+    And, where the predictor chose among candidates, which it chose in how many folds.
+    """
+    out = []
+    mean = dict((name, mae) for name, _, mae in ev.baselines).get("mean of the others")
+    if mean is not None and math.isfinite(ev.mae) and ev.mae >= mean:
+        out.append(
+            f"- **{benchmark}, {ev.protocol}, {predictor}: the tree adds nothing here.** "
+            f"Predicting the mean of the other scored models does as well or better (MAE "
+            f"{number(mean)}; {predictor}: {number(ev.mae)})."
+        )
+    if len(ev.choices) > 1:
+        picks = ", ".join(f"{name} in {count}" for name, count in ev.choices)
+        out.append(
+            f"- {benchmark}, {ev.protocol}: {ev.method} chose {picks} of {ev.n_folds} folds."
+        )
+    return out
+
+
 def prediction_section(
     all_preds: Sequence[Predictions],
     references: Mapping[str, Sequence[Evaluation]],
@@ -269,12 +290,23 @@ def prediction_section(
         "| benchmark | predictor | protocol | n | folds | Pearson r | MAE | coverage | width |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    verdicts: list[str] = []
     for preds in all_preds:
         for ev in preds.evaluations:
             lines.append(_row(preds.benchmark, f"{preds.method}: {ev.chosen or '-'}", ev))
         for ev in references.get(preds.benchmark, ()):
             lines.append(_row(preds.benchmark, "paper (reference)", ev))
+        for ev in preds.evaluations:
+            for name, r, mae in ev.baselines:
+                lines.append(
+                    f"| {preds.benchmark} | baseline: {name} | {ev.protocol} | {len(ev.real)} "
+                    f"| {ev.n_folds} | {number(r)} | {number(mae)} | – | – |"
+                )
+            verdicts += _against_baselines(preds.benchmark, ev, preds.method)
+        for ev in references.get(preds.benchmark, ()):
+            verdicts += _against_baselines(preds.benchmark, ev, "paper (reference)")
     lines.append("")
+    lines += verdicts
     for preds in all_preds:
         unscored = [m for i, m in enumerate(preds.labels) if not math.isfinite(preds.real[i])]
         text = f"- **{preds.benchmark}**: {len(preds.labels) - len(unscored)} models scored"

@@ -177,8 +177,10 @@ def test_a_fifo_among_the_kept_pairs_is_set_aside_without_waiting(grown_and_scra
     _, grown, scratch = grown_and_scratch
     (grown / "pairs.json").unlink()
     os.mkfifo(grown / "pairs.json")
-    args = ["--populations", str(grown / "populations.jsonl"), "-o", str(grown)]
+    elsewhere = grown.parent / "elsewhere"  # a FIFO in the output folder is never replaced
+    args = ["--populations", str(grown / "populations.jsonl"), "-o", str(elsewhere)]
     assert main(["tree", *args, "--reuse", str(grown)]) == 0
-    report = (grown / "report.md").read_text()
+    report = (elsewhere / "report.md").read_text()
     assert "pairs.json is not a regular file" in report
-    assert_same_result(grown, scratch)
+    assert_same_result(elsewhere, scratch)
+    assert main(["tree", *args[:2], "-o", str(grown)]) == 2
