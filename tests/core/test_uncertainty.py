@@ -99,10 +99,15 @@ def test_a_model_of_an_unseen_family_far_away_is_flagged():
     far[n, :n] = far[:n, n] = d.max() * 3
     names = [*labels, "stranger"]
     scores = dict(zip(labels, y.tolist(), strict=True))
-    p = predict_scores(far, names, scores, {**fam, "stranger": "new"}, "knn")
+    families = {**fam, "stranger": "new"}
+    p = predict_scores(far, names, scores, families, "knn", protocol="leave-one-out")
     assert p.extrapolates.tolist() == [False] * n + [True]
     assert p.nearest_distance[-1] == pytest.approx(d.max() * 3)
+    # Under leave-one-family-out the reach is that of whole families held out; the stranger is
+    # beyond it too (held-out rows are judged by their nearest model outside their family).
+    p = predict_scores(far, names, scores, families, "knn")
     assert p.reach == pytest.approx(reach(far, np.arange(n), np.repeat(np.arange(3), 4)))
+    assert p.extrapolates[-1]
 
 
 def test_reach_is_the_farthest_checked_distance():
