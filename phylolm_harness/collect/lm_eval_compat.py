@@ -1,7 +1,7 @@
 """The one place that knows which lm-eval versions the tasks run on, and how they differ.
 
-Supported: lm-eval 0.4.13 and later 0.4 releases, and 0.5.0.dev1. The differences the tasks meet,
-each handled here by looking at what lm-eval offers rather than at its version number:
+Supported (pyproject's range, tested by ``.ci/versions.py``): lm-eval 0.4.13 and 0.5.0.dev1. The
+differences the tasks meet, each handled by looking at what lm-eval offers, not at its version:
 
 * the generation task class: ``ConfigurableTask`` in 0.4; in 0.5 ``ConfigurableTask`` is the
   abstract ``Task`` and generation lives in ``GenerateTask``;
@@ -20,13 +20,10 @@ from typing import Any
 
 from lm_eval.api import task as _task
 
-SUPPORTED = ">=0.4.13,<0.6"
-"""lm-eval versions the plugin is tested on (0.4.13, the newest 0.4 release, 0.5.0.dev1)."""
-
 GenerationTask: type[Any] = getattr(_task, "GenerateTask", None) or _task.ConfigurableTask
 """lm-eval's task class for ``output_type: generate_until``, the base of the PhyloLM tasks."""
 
-__all__ = ["SUPPORTED", "GenerationTask", "copied_request", "first_request", "flat_responses"]
+__all__ = ["GenerationTask", "copied_request", "first_request", "flat_responses"]
 
 
 def first_request(built: Any) -> Any:
