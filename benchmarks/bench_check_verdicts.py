@@ -9,6 +9,9 @@ probes per gene from it. The rules run as ``check`` runs them (``core.rules.eval
   in truth, so a **fail** is a false alarm (at most the level) and a pass needs enough genes;
 - *drift, changed*: the model with 70% of every gene's mass moved to other alleles (true drift 2 to
   9 times the limit 0.1): a **pass** is the dangerous answer, a green gate on a changed model;
+- *drift, at the limit*: a model whose true drift (from its exact allele frequencies) is the limit
+  itself: a **pass** there is the share of green gates at the edge (at most the level for an exact
+  test; this one is approximate);
 - *nearest, kept*: a model whose sibling is in truth its closest relative (``--nearest``): a fail is
   a false alarm;
 - *nearest, changed*: the sibling replaced by an unrelated model, the baseline's relative no longer
@@ -45,6 +48,11 @@ def truth(seed: int, genes: int) -> np.ndarray:
     return np.random.default_rng(seed).dirichlet(np.full(ALLELES, 0.4), size=genes)
 
 
+def nei(p: np.ndarray, q: np.ndarray) -> float:
+    """Nei's standard distance of two models' exact allele frequencies (summed over genes)."""
+    return float(-np.log((p * q).sum() / np.sqrt((p * p).sum() * (q * q).sum())))
+
+
 def collect(p: np.ndarray, rng: np.random.Generator, model: str) -> dict:
     """One sampled collection: ``PROBES`` draws per gene."""
     out = []
@@ -78,6 +86,9 @@ def cases(genes: int, trial: int) -> dict[str, str]:
         "drift, unchanged": outcome(drift, base, {"m": collect(a, rng, "m")}),
         "drift, changed": outcome(drift, base, {"m": collect(moved, rng, "m")}),
     }
+    near_limit = 0.7 * a + 0.3 * truth(55_000 + trial, genes)
+    edge = Rules(same_model=(), drift=(Drift("m", nei(a, near_limit)),), seed=trial)
+    out["drift, at the limit"] = outcome(edge, base, {"m": collect(near_limit, rng, "m")})
     near = Rules(same_model=(), nearest=("m",), seed=trial)
     kept = {"m": a, "sib": sibling, "x": stranger, "y": other}
     now = {name: collect(p, rng, name) for name, p in kept.items()}
@@ -116,6 +127,7 @@ def main() -> None:
     danger = {
         "drift, unchanged": "fail",
         "drift, changed": "pass",
+        "drift, at the limit": "pass",
         "nearest, kept": "fail",
         "nearest, changed": "pass",
     }

@@ -198,13 +198,20 @@ def predict(
         all_preds.append(preds)
         if predictor != "paper":
             references[bench] = paper_reference(distances, preds, families)
-        far = [m for m, flag in zip(preds.labels, preds.extrapolates, strict=True) if flag]
+        far = [
+            f"{m} ({preds.nearest_distance[i]:.3f} > {limits[i]:.3f})"
+            for i, m in enumerate(preds.labels)
+            if preds.extrapolates[i]
+            for limits in [
+                preds.limits if preds.limits is not None else [preds.reach] * len(preds.labels)
+            ]
+        ]
         if far:
             notes.append(
-                f"{bench}: predictions for {', '.join(far)} extrapolate (the nearest scored "
-                "model they were predicted from, outside their family for predictions held out "
-                f"with it, is farther than held-out predictions were checked at: "
-                f"{preds.reach:.3f}); trust them and their intervals less"
+                f"{bench}: predictions for {', '.join(far)} extrapolate: the nearest scored model "
+                "they were predicted from (outside their family, for predictions held out with "
+                "it) is farther than the distance shown, the farthest any other held-out "
+                "prediction was checked at; trust them and their intervals less"
             )
     chosen = None
     if plan > 0:

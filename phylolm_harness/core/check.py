@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import norm
 
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.similarity import Estimator
@@ -265,15 +264,3 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         adjusted[i] = running
     return [round(float(v), 15) for v in adjusted]
-
-
-def exceedance_p(value: float, threshold: float, noise: float) -> float | None:
-    """P-value of "the true value is at most ``threshold``" given an estimate and its s.e.
-
-    ``None`` when there is no noise to speak of (the comparison is then deterministic).
-    """
-    if not np.isfinite(noise) or noise <= 0:
-        return None
-    if not np.isfinite(value):
-        return 0.0
-    return float(norm.sf((value - threshold) / noise))

@@ -144,9 +144,10 @@ def _verify(pops: Populations, cross: NDArray[np.float64], kept: NDArray[np.int6
         band = cross[kept[start : start + 1024]][:, kept]
         stored[start : start + 1024] = band @ weights
         scale[start : start + 1024] = np.abs(band) @ np.abs(weights)
-    bad = np.abs(stored - direct) > 1e-9 * scale + 1e-300
+    # Written so that NaN and infinity count as disagreement (a product of frequencies is neither).
+    bad = ~(np.abs(stored - direct) <= 1e-9 * scale + 1e-300) | ~np.isfinite(scale)
     if bad.any():
-        k = int(np.argmax(np.abs(stored - direct) / (scale + 1e-300)))
+        k = int(np.argmax(bad))
         raise UntrustedPairs(
             f"the kept row of {pops.models[kept[k]]!r} disagrees with its alleles (a random "
             f"combination gives {stored[k]:.6g}, the alleles {direct[k]:.6g})"

@@ -133,8 +133,8 @@ class Predictions:
         Farthest distance at which a held-out prediction was checked under ``protocol``.
     extrapolates : ndarray of bool
         True where ``nearest_distance`` exceeds ``reach``; for a scored model held out with its
-        family, where it exceeds the largest distance from any scored model to its nearest
-        scored relative (its prediction came from farther than any model's own relative).
+        family, where it exceeds the same distance of every model of the other families (its
+        family lies farther from the rest than any other family).
     """
 
     benchmark: str
@@ -156,6 +156,8 @@ class Predictions:
     extrapolates: NDArray[np.bool_]
     bounds: Bounds = (0.0, 1.0)
     """Range of the scores, or None for an unbounded metric (see :func:`score_bounds`)."""
+    limits: FloatArray | None = None
+    """Per model, the distance ``extrapolates`` compared ``nearest_distance`` with."""
 
     def evaluation(self, protocol: str) -> Evaluation:
         """Return the evaluation under ``protocol``."""
@@ -323,11 +325,16 @@ def predict_scores(
     nearest_at = np.argmin(near, axis=1)
     nearest_distance = near[np.arange(len(names)), nearest_at]
     limit = reach(d, scored, held_groups)
-    # A held-out model predicted without its family is an extrapolation when its nearest
-    # training model is farther than any scored model is from its nearest scored relative.
+    # A family held out is an extrapolation when it lies farther from the other families than
+    # any other family does: its nearest outside model is farther than theirs all are.
     bar = np.full(len(names), limit)
     if protocol == "leave-one-family-out":
-        bar[scored] = reach(d, scored, np.arange(len(names), dtype=np.int64))
+        own = held_groups[scored]
+        for g in np.unique(own):
+            others = own != g
+            bar[scored[~others]] = (
+                nearest_distance[scored[others]].max() if others.any() else np.nan
+            )
     return Predictions(
         benchmark=benchmark,
         labels=names,
@@ -345,6 +352,7 @@ def predict_scores(
         nearest=tuple(names[scored[j]] for j in nearest_at),
         nearest_distance=nearest_distance,
         reach=limit,
+        limits=bar,
         extrapolates=np.isfinite(nearest_distance) & (nearest_distance > bar + 1e-12),
         bounds=bounds,
     )

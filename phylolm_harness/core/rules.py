@@ -24,19 +24,19 @@ instead of passing.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
-from scipy.stats import norm
+from numpy.typing import NDArray
+from scipy.stats import t as student_t
 
 from phylolm_harness.core.check import (
     EXACT_TOLERANCE,
     GeneKey,
     GeneTerms,
     SameModel,
-    exceedance_p,
     gene_resamples,
     gene_terms,
     holm,
@@ -114,6 +114,56 @@ class TreeSide:
 
     splits: frozenset[Split]
     supports: Mapping[Split, float]
+
+
+MIN_NOISY_GENES = 10
+"""Fewest genes on which a sampled drift or nearest-relative rule may pass or fail: below it the
+gene bootstrap underestimates the noise badly (one gene resampled is always itself), so the rule is
+inconclusive whatever it measured."""
+
+
+def _spread(values: NDArray[np.float64], genes: int) -> float:
+    """Return the gene-bootstrap standard error, as the unbiased one of a mean over ``genes``.
+
+    The bootstrap's spread is the plug-in (divide by n) standard error; ``sqrt(n / (n - 1))``
+    makes it the usual one.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size < 2 or genes < 2:
+        return float("nan")
+    return float(finite.std(ddof=1)) * math.sqrt(genes / (genes - 1))
+
+
+def _noisy_p(value: float, limit: float, noise: float, genes: int) -> tuple[float, float]:
+    """Return the p-values that "the true value is at most ``limit``" is broken, and that it holds.
+
+    Student's t with ``genes - 1`` degrees of freedom on the bootstrap standard error. ``(1, 1)``,
+    no evidence either way, with fewer than :data:`MIN_NOISY_GENES` genes or no usable noise; an
+    infinite value (nothing in common) is evidence of a break.
+    """
+    if genes < MIN_NOISY_GENES:
+        return 1.0, 1.0
+    if value == math.inf:
+        return 0.0, 1.0
+    if not (math.isfinite(noise) and noise > 1e-12 * max(abs(value), 1.0)):
+        return 1.0, 1.0
+    broken = float(student_t.sf((value - limit) / noise, genes - 1))
+    return broken, 1.0 - broken
+
+
+def _deterministic(
+    mine: Mapping[GeneKey, GeneObservation],
+    other: Mapping[GeneKey, GeneObservation],
+    genes: Sequence[GeneKey],
+) -> bool:
+    """Whether two collections are free of sampling on these genes (exact, without tail draws).
+
+    Tail draws of two different weights are independent, so they count as sampling.
+    """
+    return all(
+        mine[g].exact and other[g].exact and mine[g].draws is None and other[g].draws is None
+        for g in genes
+    )
 
 
 def permutations_for(level: float, tests: int) -> int:
@@ -212,19 +262,12 @@ def _drift_verdict(
         other, against = current[drift.parent], repr(drift.parent)
     terms = gene_terms(current[drift.model], other, estimator)
     value = float(terms.distance()[0])
-    resampled = terms.distance(gene_resamples(len(terms.genes), rules.resamples, rules.seed))
-    finite = resampled[np.isfinite(resampled)]
-    noise = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
+    genes = len(terms.genes)
+    resampled = terms.distance(gene_resamples(genes, rules.resamples, rules.seed))
+    noise = _spread(resampled, genes)
     # Deterministic only without tail draws: draws of two different weights are independent.
-    exact = all(
-        current[drift.model][g].exact
-        and other[g].exact
-        and current[drift.model][g].draws is None
-        and other[g].draws is None
-        for g in terms.genes
-    )
-    p = None if exact else exceedance_p(value, drift.max_distance, noise)
-    holds = None if p is None else 1.0 - p  # evidence that the true distance is below the limit
+    exact = _deterministic(current[drift.model], other, terms.genes)
+    p, holds = (None, None) if exact else _noisy_p(value, drift.max_distance, noise, genes)
     within = value <= drift.max_distance + rules.tolerance
     subject = drift.model if drift.parent is None else f"{drift.model} -> {drift.parent}"
     how = (
@@ -249,28 +292,38 @@ def _nearest_verdict(
     found = min((max(d, 0.0), other) for other, d in row.items())[1]
     d_expected, d_found = max(row[expected], 0.0), max(row[found], 0.0)
     if found == expected:
-        return _kept_nearest(model, expected, terms, rules)
+        return _kept_nearest(model, expected, terms, rules, current)
     old, new = terms[expected], terms[found]
     genes = sorted(set(old.genes) & set(new.genes))
     weights = gene_resamples(len(genes), rules.resamples, rules.seed)
     gap = old.restrict(genes).distance(weights) - new.restrict(genes).distance(weights)
     still = int(np.count_nonzero(~(gap > 0)))
-    p = (1.0 + still) / (1.0 + len(gap))
-    finite = gap[np.isfinite(gap)]
-    noise = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
+    noise = _spread(gap, len(genes))
     how = (
         f"closest relative is now {found!r} ({_fmt(d_found)}), not {expected!r} "
         f"({_fmt(d_expected)}); {expected!r} is at least as close in "
         f"{still} of {len(gap)} gene resamples"
     )
+    details = {"expected": expected, "found": found, "genes": len(genes)}
+    if all(_deterministic(current[model], current[o], genes) for o in (expected, found)):
+        return Verdict(
+            "nearest relative", model, "fail", d_expected - d_found, 0.0, noise, None, None,
+            f"closest relative is now {found!r} ({_fmt(d_found)}), not {expected!r} "
+            f"({_fmt(d_expected)}); exact distributions", details,
+        )  # fmt: skip
+    p = (1.0 + still) / (1.0 + len(gap)) if len(genes) >= MIN_NOISY_GENES else 1.0
     return Verdict(
         "nearest relative", model, "pass", d_expected - d_found, 0.0, noise, float(p), None, how,
-        {"expected": expected, "found": found}, 1.0,
+        details, 1.0,
     )  # fmt: skip
 
 
 def _kept_nearest(
-    model: str, expected: str, terms: Mapping[str, GeneTerms], rules: Rules
+    model: str,
+    expected: str,
+    terms: Mapping[str, GeneTerms],
+    rules: Rules,
+    current: Collection,
 ) -> Verdict:
     """Weigh a closest relative that is still the baseline's against every other model.
 
@@ -280,6 +333,7 @@ def _kept_nearest(
     """
     d_expected = float(terms[expected].distance()[0])
     holds, closest, closest_gap, closest_noise = 0.0, expected, -math.inf, float("nan")
+    exact = True
     for other, t in terms.items():
         if other == expected:
             continue
@@ -291,19 +345,29 @@ def _kept_nearest(
             spread = mine.distance(weights) - theirs.distance(weights)
         if math.isnan(gap):
             gap = math.inf
-        finite = spread[np.isfinite(spread)]
-        noise = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
-        chance = exceedance_p(0.0, gap, noise)  # P(true gap >= 0) given the estimate
-        holds += (0.0 if gap < 0 else 1.0) if chance is None else chance
-        if gap > closest_gap:
+        noise = _spread(spread, len(genes))
+        exact = exact and _deterministic(current[model], current[other], genes)
+        holds += _noisy_p(gap, 0.0, noise, len(genes))[1]  # evidence that the true gap is < 0
+        if closest == expected or gap > closest_gap:
             closest, closest_gap, closest_noise = other, gap, noise
     how = (
         f"closest relative is still {expected!r} (distance {_fmt(max(d_expected, 0.0))}); the "
         f"next, {closest!r}, is {_fmt(-closest_gap)} ± {_fmt(closest_noise)} farther"
     )
+    shared = min(
+        (len(set(terms[expected].genes) & set(t.genes)) for o, t in terms.items() if o != expected),
+        default=0,
+    )
+    details = {"expected": expected, "found": expected, "runner_up": closest, "genes": shared}
+    if exact:  # no sampling noise: the ranking itself decides (a tie is no closest relative)
+        outcome: Outcome = "pass" if closest_gap < 0 else "fail"
+        return Verdict(
+            "nearest relative", model, outcome, closest_gap, 0.0, closest_noise, None, None,
+            how + ("" if outcome == "pass" else " (a tie: exact distributions)"), details,
+        )  # fmt: skip
     return Verdict(
         "nearest relative", model, "pass", closest_gap, 0.0, closest_noise, None, None, how,
-        {"expected": expected, "found": expected, "runner_up": closest}, min(1.0, holds),
+        details, min(1.0, holds),
     )  # fmt: skip
 
 
@@ -352,14 +416,29 @@ def _adjust(verdicts: list[Verdict], level: float) -> list[Verdict]:
 
 def _undecided(verdict: Verdict, level: float, tests: int) -> str:
     """Say why a rule is inconclusive, and what this much noise lets the check decide."""
-    z = float(norm.isf(level / max(tests, 1)))
+    head = f"{verdict.explanation}; INCONCLUSIVE at level {level:g}: "
+    genes = verdict.details.get("genes")
+    if isinstance(genes, int) and genes < MIN_NOISY_GENES:
+        return head + (
+            f"{genes} genes are too few to decide a sampled rule (at least {MIN_NOISY_GENES}): "
+            "collect more genes"
+        )
+    broken = _fmt(verdict.adjusted_p if verdict.adjusted_p is not None else 1.0)
+    if verdict.details.get("found", verdict.details.get("expected")) != verdict.details.get(
+        "expected"
+    ):
+        return head + (
+            f"the closest relative changed, but not significantly (adjusted p={broken}): "
+            "collect more genes to tell"
+        )
+    dof = genes - 1 if isinstance(genes, int) and genes > 1 else 1
+    z = float(student_t.isf(level / max(tests, 1), dof))
     bound = verdict.threshold - z * verdict.noise
-    return (
-        f"{verdict.explanation}; INCONCLUSIVE at level {level:g}: the data show neither that the "
-        f"rule holds (adjusted p={verdict.holds_adjusted_p:.3g}) nor that it is broken "
-        f"(adjusted p={_fmt(verdict.adjusted_p if verdict.adjusted_p is not None else 1.0)}); "
-        f"with this noise it passes only at a value below {_fmt(bound)} "
-        f"({z:.2f} s.e. under the limit): collect more genes"
+    return head + (
+        f"the data show neither that the rule holds (adjusted p="
+        f"{_fmt(verdict.holds_adjusted_p or 1.0)}) nor that it is broken (adjusted p={broken}); "
+        f"with this noise it passes only at a value below {_fmt(bound)} ({z:.2f} s.e. under the "
+        "limit): collect more genes"
     )
 
 

@@ -120,7 +120,10 @@ def write_outputs(out_dir: Path, files: Mapping[str, Content], stale: Iterable[s
     """
     patterns = (*stale, *files)
     if out_dir.is_symlink():  # the user's intent: write into the folder the link points to
-        out_dir = out_dir.resolve()
+        try:
+            out_dir = out_dir.resolve(strict=False)
+        except (RuntimeError, OSError) as error:  # a loop of links
+            raise InputError(f"{out_dir}: a link that leads nowhere ({error})") from None
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: not a folder ({_kind(out_dir)}); name a folder or a new path")
     if out_dir.is_dir():

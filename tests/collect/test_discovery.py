@@ -178,3 +178,24 @@ def test_task_manager_arguments_are_bound_by_name_in_any_position(tmp_path):
     TaskManager(None, str(tmp_path), False)
     TaskManager(include_defaults=False, include_path=str(tmp_path))
     assert calls == [([ours, str(tmp_path)], True)] * 2 + [(str(tmp_path), False)] * 2
+
+
+def test_a_failure_while_adding_the_tasks_leaves_lm_evals_call_as_it_was(monkeypatch, capsys):
+    calls = []
+
+    class TaskManager:
+        def __init__(self, verbosity=None, include_path=None, include_defaults=True):
+            calls.append(include_path)
+
+    module = types.ModuleType("lm_eval.tasks.manager")
+    module.TaskManager = TaskManager
+    hook = _hook()
+    hook._patch_task_manager(module)
+
+    def broken(include_path):
+        raise UserWarning("stale hook")  # as warnings.warn raises under -W error
+
+    monkeypatch.setattr(hook, "_with_plugin_tasks", broken)
+    TaskManager(include_path="mine")
+    assert calls == ["mine"]
+    assert capsys.readouterr().err.startswith("phylolm-harness: warning: not registering")

@@ -185,3 +185,24 @@ def test_nearest_relative_passes_only_when_the_data_show_it():
         current = {m: _sampled(t, rng, m) for m, t in truths.items()}
         result = _outcomes(rules, current, current, {"a": expected})
         assert result[("nearest relative", "a")] == outcome, (truths.keys(), result)
+
+
+def test_exact_collections_decide_the_nearest_relative_without_noise():
+    truths = {"m": _truth(30), "sib": 0.9 * _truth(30) + 0.1 * _truth(31)}
+    truths["twin"] = 0.85 * _truth(30) + 0.15 * _truth(32)  # close behind the sibling
+    current = {name: _exact(t, name) for name, t in truths.items()}
+    rules = Rules(same_model=(), nearest=("m",))
+    assert _outcomes(rules, current, current, {"m": "sib"})[("nearest relative", "m")] == "pass"
+    assert _outcomes(rules, current, current, {"m": "twin"})[("nearest relative", "m")] == "fail"
+
+
+def test_a_sampled_rule_on_one_gene_is_always_inconclusive():
+    """One gene resampled is always itself: no noise to speak of, so no verdict either way."""
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        a = _truth(seed, genes=1)
+        now = {"m": _sampled(_drifted(a, 0.6, seed + 99), rng, "m")}
+        rules = Rules(same_model=(), drift=(Drift("m", 0.01),), seed=seed)
+        assert _outcomes(rules, {"m": _sampled(a, rng, "m")}, now) == {
+            ("max drift", "m"): "inconclusive"
+        }

@@ -157,8 +157,10 @@ def _edit_one_pair(prints, cross):
         lambda prints, cross: (prints[::-1], cross),  # rows attached to other models
         lambda prints, cross: (prints, cross * 1.01),  # every value scaled
         _edit_one_pair,  # the largest pair between two models
+        lambda prints, cross: (prints, np.where(np.eye(len(cross)) == 1, cross, np.nan)),
+        lambda prints, cross: (prints, np.where(np.eye(len(cross)) == 1, np.inf, cross)),
     ],
-    ids=["reversed-fingerprints", "scaled", "one-pair"],
+    ids=["reversed-fingerprints", "scaled", "one-pair", "nan", "infinity"],
 )
 def test_forged_pairs_with_a_recomputed_checksum_are_not_believed(grown_and_scratch, change):
     _, grown, scratch = grown_and_scratch

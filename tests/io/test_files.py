@@ -150,3 +150,9 @@ def test_an_output_folder_that_is_a_file_is_refused(tmp_path):
     with pytest.raises(InputError, match="out: not a folder"):
         write_outputs(tmp_path / "out", NEW)
     assert (tmp_path / "out").read_bytes() == b"mine"
+
+
+def test_an_output_folder_that_is_a_loop_of_links_is_one_line(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(InputError, match="loop: a link that leads nowhere"):
+        write_outputs(tmp_path / "loop", NEW)

@@ -47,7 +47,12 @@ def _patch_task_manager(module: types.ModuleType) -> None:
             return
         bound.apply_defaults()
         if bound.arguments["include_defaults"]:
-            bound.arguments["include_path"] = _with_plugin_tasks(bound.arguments["include_path"])
+            try:
+                bound.arguments["include_path"] = _with_plugin_tasks(
+                    bound.arguments["include_path"]
+                )
+            except Exception as error:  # noqa: BLE001 - never break someone's lm_eval run
+                _step_aside(f"{type(error).__name__}: {error}")
         original(*bound.args, **bound.kwargs)
 
     __init__._phylolm_harness = True  # type: ignore[attr-defined]
@@ -57,10 +62,11 @@ def _patch_task_manager(module: types.ModuleType) -> None:
 
 def _step_aside(reason: str) -> None:
     """Warn in one line that this lm-eval is not one the hook knows, and change nothing."""
-    sys.stderr.write(
-        f"phylolm-harness: warning: not registering with this lm-eval ({reason}); pass "
-        '--include_path "$(phylolm-harness tasks-dir)" to lm_eval for the PhyloLM tasks\n'
-    )
+    if sys.stderr is not None:  # pythonw has none
+        sys.stderr.write(
+            f"phylolm-harness: warning: not registering with this lm-eval ({reason}); pass "
+            '--include_path "$(phylolm-harness tasks-dir)" to lm_eval for the PhyloLM tasks\n'
+        )
 
 
 def _with_plugin_tasks(include_path: Any) -> Any:
