@@ -28,39 +28,25 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from phylolm_harness.core.check import by_gene
-from phylolm_harness.core.observations import GeneObservation
-from phylolm_harness.core.rules import Drift, Rules, evaluate
-
 REPO = Path(__file__).resolve().parents[1]
-ALLELES = 8
-PROBES = 32
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.synthetic_collections import dirichlet_genes, sampled_genes  # noqa: E402
+
+from phylolm_harness.core.rules import Drift, Rules, evaluate  # noqa: E402
+
 GENES = (8, 16, 32, 64)
-
-
-def truth(seed: int, genes: int) -> np.ndarray:
-    """Each gene's allele distribution (Dirichlet, concentration 0.4)."""
-    return np.random.default_rng(seed).dirichlet(np.full(ALLELES, 0.4), size=genes)
 
 
 def nei(p: np.ndarray, q: np.ndarray) -> float:
     """Nei's standard distance of two models' exact allele frequencies (summed over genes)."""
     return float(-np.log((p * q).sum() / np.sqrt((p * p).sum() * (q * q).sum())))
-
-
-def collect(p: np.ndarray, rng: np.random.Generator, model: str) -> dict:
-    """One sampled collection: ``PROBES`` draws per gene."""
-    out = []
-    for g, row in enumerate(p):
-        counts = rng.multinomial(PROBES, row)
-        alleles = {f"a{i}": int(c) for i, c in enumerate(counts) if c}
-        out.append(GeneObservation(model, "math", "sha256:0", f"g{g}", alleles, PROBES))
-    return by_gene(out)
 
 
 def outcome(rules: Rules, base: dict, now: dict, nearest: dict | None = None) -> str:
@@ -76,25 +62,29 @@ def outcome(rules: Rules, base: dict, now: dict, nearest: dict | None = None) ->
 def cases(genes: int, trial: int) -> dict[str, str]:
     """Every case once, with fresh draws."""
     rng = np.random.default_rng(10_000 * genes + trial)
-    a = truth(trial, genes)
-    moved = 0.3 * a + 0.7 * truth(50_000 + trial, genes)  # true drift 0.20 to 0.9, mean 0.42
-    sibling = 0.8 * a + 0.2 * truth(60_000 + trial, genes)
-    stranger, other = truth(70_000 + trial, genes), truth(80_000 + trial, genes)
+    a = dirichlet_genes(trial, genes=genes)
+    # true drift 0.20 to 0.9 (mean 0.42), 2 to 9 times the limit
+    moved = 0.3 * a + 0.7 * dirichlet_genes(50_000 + trial, genes=genes)
+    sibling = 0.8 * a + 0.2 * dirichlet_genes(60_000 + trial, genes=genes)
+    stranger, other = (
+        dirichlet_genes(70_000 + trial, genes=genes),
+        dirichlet_genes(80_000 + trial, genes=genes),
+    )
     drift = Rules(same_model=(), drift=(Drift("m", 0.1),), seed=trial)
-    base = {"m": collect(a, rng, "m")}
+    base = {"m": sampled_genes(a, rng, "m")}
     out = {
-        "drift, unchanged": outcome(drift, base, {"m": collect(a, rng, "m")}),
-        "drift, changed": outcome(drift, base, {"m": collect(moved, rng, "m")}),
+        "drift, unchanged": outcome(drift, base, {"m": sampled_genes(a, rng, "m")}),
+        "drift, changed": outcome(drift, base, {"m": sampled_genes(moved, rng, "m")}),
     }
-    near_limit = 0.7 * a + 0.3 * truth(55_000 + trial, genes)
+    near_limit = 0.7 * a + 0.3 * dirichlet_genes(55_000 + trial, genes=genes)
     edge = Rules(same_model=(), drift=(Drift("m", nei(a, near_limit)),), seed=trial)
-    out["drift, at the limit"] = outcome(edge, base, {"m": collect(near_limit, rng, "m")})
+    out["drift, at the limit"] = outcome(edge, base, {"m": sampled_genes(near_limit, rng, "m")})
     near = Rules(same_model=(), nearest=("m",), seed=trial)
     kept = {"m": a, "sib": sibling, "x": stranger, "y": other}
-    now = {name: collect(p, rng, name) for name, p in kept.items()}
+    now = {name: sampled_genes(p, rng, name) for name, p in kept.items()}
     out["nearest, kept"] = outcome(near, now, now, {"m": "sib"})
-    swapped = {**kept, "sib": truth(90_000 + trial, genes), "x": sibling}
-    now = {name: collect(p, rng, name) for name, p in swapped.items()}
+    swapped = {**kept, "sib": dirichlet_genes(90_000 + trial, genes=genes), "x": sibling}
+    now = {name: sampled_genes(p, rng, name) for name, p in swapped.items()}
     out["nearest, changed"] = outcome(near, now, now, {"m": "sib"})
     return out
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from scipy.stats import binom
+from support.synthetic_collections import ALLELES, dirichlet_genes, sampled_genes
 
 from phylolm_harness.core.check import (
     by_gene,
@@ -14,20 +15,6 @@ from phylolm_harness.core.rules import Drift, Rules, evaluate
 from phylolm_harness.core.similarity import nei_distance, nei_similarity
 
 GENES = 24
-ALLELES = 8
-
-
-def _truth(seed, concentration=0.4, genes=GENES):
-    return np.random.default_rng(seed).dirichlet(np.full(ALLELES, concentration), size=genes)
-
-
-def _sampled(truth, rng, model="m", probes=32):
-    out = []
-    for g, p in enumerate(truth):
-        counts = rng.multinomial(probes, p)
-        alleles = {f"a{i}": int(c) for i, c in enumerate(counts) if c}
-        out.append(GeneObservation(model, "math", "sha256:0", f"g{g}", alleles, probes))
-    return by_gene(out)
 
 
 def _exact(truth, model="m", wobble=0.0, seed=0):
@@ -43,8 +30,8 @@ def _exact(truth, model="m", wobble=0.0, seed=0):
 
 def test_distance_from_terms_is_the_tree_distance():
     rng = np.random.default_rng(0)
-    a = _sampled(_truth(0), rng, "a")
-    b = _sampled(_truth(1), rng, "b")
+    a = sampled_genes(dirichlet_genes(0), rng, "a")
+    b = sampled_genes(dirichlet_genes(1), rng, "b")
     pops = Populations.from_observations([*a.values(), *b.values()])
     for estimator in ("unbiased", "plugin"):
         tree_distance = nei_distance(nei_similarity(pops, estimator).similarity)[0, 1]
@@ -55,10 +42,14 @@ def test_distance_from_terms_is_the_tree_distance():
 def test_false_alarm_rate_of_the_permutation_test_is_at_most_the_level():
     """Two collections of one model: p < 0.05 in at most 5% of 400 trials (binomial bound)."""
     rng = np.random.default_rng(1)
-    truth = _truth(2)
+    truth = dirichlet_genes(2)
     p_values = [
         same_model_test(
-            _sampled(truth, rng), _sampled(truth, rng), level=0.05, permutations=199, seed=i
+            sampled_genes(truth, rng),
+            sampled_genes(truth, rng),
+            level=0.05,
+            permutations=199,
+            seed=i,
         ).p_value
         for i in range(400)
     ]
@@ -70,11 +61,15 @@ def test_false_alarm_rate_of_the_permutation_test_is_at_most_the_level():
 
 def test_permutation_test_detects_a_changed_model():
     rng = np.random.default_rng(4)
-    truth = _truth(5)
-    changed = 0.6 * truth + 0.4 * _truth(6)
+    truth = dirichlet_genes(5)
+    changed = 0.6 * truth + 0.4 * dirichlet_genes(6)
     results = [
         same_model_test(
-            _sampled(truth, rng), _sampled(changed, rng), level=0.01, permutations=499, seed=i
+            sampled_genes(truth, rng),
+            sampled_genes(changed, rng),
+            level=0.01,
+            permutations=499,
+            seed=i,
         )
         for i in range(20)
     ]
@@ -83,7 +78,7 @@ def test_permutation_test_detects_a_changed_model():
 
 
 def test_exact_collections_compare_within_a_tolerance():
-    truth = _truth(7)
+    truth = dirichlet_genes(7)
     again = same_model_test(
         _exact(truth), _exact(truth, wobble=1e-6, seed=1), level=0.01, permutations=99, seed=0
     )
@@ -108,14 +103,18 @@ def test_holm_matches_its_definition():
 
 def _rules_fixture(seed=0):
     rng = np.random.default_rng(seed)
-    truths = {"a": _truth(10), "b": 0.85 * _truth(10) + 0.15 * _truth(11), "c": _truth(12)}
-    base = {m: _sampled(t, rng, m) for m, t in truths.items()}
+    truths = {
+        "a": dirichlet_genes(10),
+        "b": 0.85 * dirichlet_genes(10) + 0.15 * dirichlet_genes(11),
+        "c": dirichlet_genes(12),
+    }
+    base = {m: sampled_genes(t, rng, m) for m, t in truths.items()}
     return truths, base, rng
 
 
 def test_rules_pass_on_a_recollection_and_fail_on_a_swap():
     truths, base, rng = _rules_fixture()
-    again = {m: _sampled(t, rng, m) for m, t in truths.items()}
+    again = {m: sampled_genes(t, rng, m) for m, t in truths.items()}
     rules = Rules(drift=(Drift("b", 0.5, "a"),), nearest=("b",), permutations=999)
     verdicts = evaluate(
         rules, base, again, baseline_nearest={"b": "a"},
@@ -124,7 +123,7 @@ def test_rules_pass_on_a_recollection_and_fail_on_a_swap():
     assert [v.rule for v in verdicts].count("same model") == 3
     assert all(v.passed for v in verdicts), [v.explanation for v in verdicts]
     # "b" now serves model c's alleles: same-model and nearest-relative fail.
-    swapped = {**again, "b": _sampled(truths["c"], rng, "b")}
+    swapped = {**again, "b": sampled_genes(truths["c"], rng, "b")}
     verdicts = evaluate(
         rules, base, swapped, baseline_nearest={"b": "a"},
         baseline_tree=None, current_tree=None, estimator="unbiased",
@@ -148,7 +147,7 @@ def _outcomes(rules, base, current, nearest=None):
 
 def _drifted(truth, share, seed):
     """A model whose alleles moved: a share of each gene's mass goes to another distribution."""
-    return (1 - share) * truth + share * _truth(seed, genes=len(truth))
+    return (1 - share) * truth + share * dirichlet_genes(seed, genes=len(truth))
 
 
 def test_a_drift_rule_with_too_few_genes_is_never_green_on_a_changed_model():
@@ -157,9 +156,9 @@ def test_a_drift_rule_with_too_few_genes_is_never_green_on_a_changed_model():
     outcomes = []
     for seed in range(30):
         rng = np.random.default_rng(100 + seed)
-        truth = _truth(200 + seed, genes=4)
-        base = {"m": _sampled(truth, rng, "m", probes=4)}
-        now = {"m": _sampled(_drifted(truth, 0.6, 300 + seed), rng, "m", probes=4)}
+        truth = dirichlet_genes(200 + seed, genes=4)
+        base = {"m": sampled_genes(truth, rng, "m", probes=4)}
+        now = {"m": sampled_genes(_drifted(truth, 0.6, 300 + seed), rng, "m", probes=4)}
         rules = Rules(same_model=(), drift=(Drift("m", 0.05),), seed=seed)
         outcomes.append(_outcomes(rules, base, now)[("max drift", "m")])
     assert "pass" not in outcomes
@@ -168,28 +167,33 @@ def test_a_drift_rule_with_too_few_genes_is_never_green_on_a_changed_model():
 
 def test_a_drift_rule_with_enough_data_passes_an_unchanged_model():
     rng = np.random.default_rng(5)
-    truth = _truth(6)
-    base = {"m": _sampled(truth, rng, "m", probes=256)}
-    now = {"m": _sampled(truth, rng, "m", probes=256)}
+    truth = dirichlet_genes(6)
+    base = {"m": sampled_genes(truth, rng, "m", probes=256)}
+    now = {"m": sampled_genes(truth, rng, "m", probes=256)}
     rules = Rules(same_model=(), drift=(Drift("m", 0.5),))
     assert _outcomes(rules, base, now) == {("max drift", "m"): "pass"}
 
 
 def test_nearest_relative_passes_only_when_the_data_show_it():
     rng = np.random.default_rng(7)
-    a = _truth(10)
-    clear = {"a": a, "sib": _drifted(a, 0.1, 11), "far": _truth(12)}
+    a = dirichlet_genes(10)
+    clear = {"a": a, "sib": _drifted(a, 0.1, 11), "far": dirichlet_genes(12)}
     close_call = {"a": a, "sib": _drifted(a, 0.5, 11), "twin": _drifted(a, 0.5, 13)}
     rules = Rules(same_model=(), nearest=("a",))
     for truths, expected, outcome in ((clear, "sib", "pass"), (close_call, "sib", "inconclusive")):
-        current = {m: _sampled(t, rng, m) for m, t in truths.items()}
+        current = {m: sampled_genes(t, rng, m) for m, t in truths.items()}
         result = _outcomes(rules, current, current, {"a": expected})
         assert result[("nearest relative", "a")] == outcome, (truths.keys(), result)
 
 
 def test_exact_collections_decide_the_nearest_relative_without_noise():
-    truths = {"m": _truth(30), "sib": 0.9 * _truth(30) + 0.1 * _truth(31)}
-    truths["twin"] = 0.85 * _truth(30) + 0.15 * _truth(32)  # close behind the sibling
+    truths = {
+        "m": dirichlet_genes(30),
+        "sib": 0.9 * dirichlet_genes(30) + 0.1 * dirichlet_genes(31),
+    }
+    truths["twin"] = 0.85 * dirichlet_genes(30) + 0.15 * dirichlet_genes(
+        32
+    )  # close behind the sibling
     current = {name: _exact(t, name) for name, t in truths.items()}
     rules = Rules(same_model=(), nearest=("m",))
     assert _outcomes(rules, current, current, {"m": "sib"})[("nearest relative", "m")] == "pass"
@@ -200,9 +204,9 @@ def test_a_sampled_rule_on_one_gene_is_always_inconclusive():
     """One gene resampled is always itself: no noise to speak of, so no verdict either way."""
     for seed in range(10):
         rng = np.random.default_rng(seed)
-        a = _truth(seed, genes=1)
-        now = {"m": _sampled(_drifted(a, 0.6, seed + 99), rng, "m")}
+        a = dirichlet_genes(seed, genes=1)
+        now = {"m": sampled_genes(_drifted(a, 0.6, seed + 99), rng, "m")}
         rules = Rules(same_model=(), drift=(Drift("m", 0.01),), seed=seed)
-        assert _outcomes(rules, {"m": _sampled(a, rng, "m")}, now) == {
+        assert _outcomes(rules, {"m": sampled_genes(a, rng, "m")}, now) == {
             ("max drift", "m"): "inconclusive"
         }
