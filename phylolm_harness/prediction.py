@@ -199,12 +199,9 @@ def predict(
         if predictor != "paper":
             references[bench] = paper_reference(distances, preds, families)
         far = [
-            f"{m} ({preds.nearest_distance[i]:.3f} > {limits[i]:.3f})"
+            f"{m} ({preds.nearest_distance[i]:.3f} > {preds.limits[i]:.3f})"
             for i, m in enumerate(preds.labels)
             if preds.extrapolates[i]
-            for limits in [
-                preds.limits if preds.limits is not None else [preds.reach] * len(preds.labels)
-            ]
         ]
         if far:
             notes.append(

@@ -121,11 +121,7 @@ class PhyloExactGenesTask(GenerationTask):  # type: ignore[misc]
     def construct_requests(self, doc: dict[str, Any], ctx: Any, **kwargs: Any) -> Any:
         """Build the ``phylolm_alleles`` request of one gene (in the shape lm-eval expects)."""
         built = super().construct_requests(doc, ctx, **kwargs)
-        arguments = (
-            first_request(built).arguments[0],
-            expansion_options(self.config.generation_kwargs),
-        )
-        request = copied_request(
-            first_request(built), request_type=REQUEST_TYPE, arguments=arguments
-        )
+        base = first_request(built)
+        arguments = (base.arguments[0], expansion_options(self.config.generation_kwargs))
+        request = copied_request(base, request_type=REQUEST_TYPE, arguments=arguments)
         return [request] if isinstance(built, list) else request

@@ -131,6 +131,8 @@ class Predictions:
         Distance to it.
     reach : float
         Farthest distance at which a held-out prediction was checked under ``protocol``.
+    limits : ndarray
+        Per model, the distance ``extrapolates`` compares ``nearest_distance`` with.
     extrapolates : ndarray of bool
         True where ``nearest_distance`` exceeds ``reach``; for a scored model held out with its
         family, where it exceeds the same distance of every model of the other families (its
@@ -153,11 +155,10 @@ class Predictions:
     nearest: tuple[str, ...]
     nearest_distance: FloatArray
     reach: float
+    limits: FloatArray
     extrapolates: NDArray[np.bool_]
     bounds: Bounds = (0.0, 1.0)
     """Range of the scores, or None for an unbounded metric (see :func:`score_bounds`)."""
-    limits: FloatArray | None = None
-    """Per model, the distance ``extrapolates`` compared ``nearest_distance`` with."""
 
     def evaluation(self, protocol: str) -> Evaluation:
         """Return the evaluation under ``protocol``."""

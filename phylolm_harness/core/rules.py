@@ -265,7 +265,6 @@ def _drift_verdict(
     genes = len(terms.genes)
     resampled = terms.distance(gene_resamples(genes, rules.resamples, rules.seed))
     noise = _spread(resampled, genes)
-    # Deterministic only without tail draws: draws of two different weights are independent.
     exact = _deterministic(current[drift.model], other, terms.genes)
     p, holds = (None, None) if exact else _noisy_p(value, drift.max_distance, noise, genes)
     within = value <= drift.max_distance + rules.tolerance
@@ -276,7 +275,7 @@ def _drift_verdict(
     )
     return Verdict(
         "max drift", subject, "pass" if within else "fail", value, drift.max_distance, noise, p,
-        None, how, {"genes": len(terms.genes), "against": drift.parent or "baseline"}, holds,
+        None, how, {"genes": genes, "against": drift.parent or "baseline"}, holds,
     )  # fmt: skip
 
 
@@ -299,17 +298,16 @@ def _nearest_verdict(
     gap = old.restrict(genes).distance(weights) - new.restrict(genes).distance(weights)
     still = int(np.count_nonzero(~(gap > 0)))
     noise = _spread(gap, len(genes))
-    how = (
+    head = (
         f"closest relative is now {found!r} ({_fmt(d_found)}), not {expected!r} "
-        f"({_fmt(d_expected)}); {expected!r} is at least as close in "
-        f"{still} of {len(gap)} gene resamples"
+        f"({_fmt(d_expected)})"
     )
+    how = f"{head}; {expected!r} is at least as close in {still} of {len(gap)} gene resamples"
     details = {"expected": expected, "found": found, "genes": len(genes)}
     if all(_deterministic(current[model], current[o], genes) for o in (expected, found)):
         return Verdict(
             "nearest relative", model, "fail", d_expected - d_found, 0.0, noise, None, None,
-            f"closest relative is now {found!r} ({_fmt(d_found)}), not {expected!r} "
-            f"({_fmt(d_expected)}); exact distributions", details,
+            f"{head}; exact distributions", details,
         )  # fmt: skip
     p = (1.0 + still) / (1.0 + len(gap)) if len(genes) >= MIN_NOISY_GENES else 1.0
     return Verdict(
@@ -328,12 +326,12 @@ def _kept_nearest(
     """Weigh a closest relative that is still the baseline's against every other model.
 
     For each other model, the gap ``d(expected) - d(other)`` and its gene-bootstrap s.e. give the
-    chance that the other is in truth at least as close (normal approximation); their sum bounds
-    the chance that any is (a union bound).
+    chance that the other is in truth at least as close (:func:`_noisy_p`); their sum bounds the
+    chance that any is (a union bound). Exact collections are ranked without noise.
     """
     d_expected = float(terms[expected].distance()[0])
     holds, closest, closest_gap, closest_noise = 0.0, expected, -math.inf, float("nan")
-    exact = True
+    exact, shared = True, len(terms[expected].genes)
     for other, t in terms.items():
         if other == expected:
             continue
@@ -346,6 +344,7 @@ def _kept_nearest(
         if math.isnan(gap):
             gap = math.inf
         noise = _spread(spread, len(genes))
+        shared = min(shared, len(genes))
         exact = exact and _deterministic(current[model], current[other], genes)
         holds += _noisy_p(gap, 0.0, noise, len(genes))[1]  # evidence that the true gap is < 0
         if closest == expected or gap > closest_gap:
@@ -353,10 +352,6 @@ def _kept_nearest(
     how = (
         f"closest relative is still {expected!r} (distance {_fmt(max(d_expected, 0.0))}); the "
         f"next, {closest!r}, is {_fmt(-closest_gap)} ± {_fmt(closest_noise)} farther"
-    )
-    shared = min(
-        (len(set(terms[expected].genes) & set(t.genes)) for o, t in terms.items() if o != expected),
-        default=0,
     )
     details = {"expected": expected, "found": expected, "runner_up": closest, "genes": shared}
     if exact:  # no sampling noise: the ranking itself decides (a tie is no closest relative)
@@ -424,9 +419,8 @@ def _undecided(verdict: Verdict, level: float, tests: int) -> str:
             "collect more genes"
         )
     broken = _fmt(verdict.adjusted_p if verdict.adjusted_p is not None else 1.0)
-    if verdict.details.get("found", verdict.details.get("expected")) != verdict.details.get(
-        "expected"
-    ):
+    found = verdict.details.get("found")
+    if found is not None and found != verdict.details.get("expected"):
         return head + (
             f"the closest relative changed, but not significantly (adjusted p={broken}): "
             "collect more genes to tell"

@@ -226,7 +226,7 @@ def _kind(path: Path) -> str:
 
 def _regular_or_new(path: Path) -> None:
     """Refuse to replace anything but a regular file (a device, FIFO, link or folder)."""
-    if (path.exists() or path.is_symlink()) and (path.is_symlink() or not path.is_file()):
+    if path.is_symlink() or (path.exists() and not path.is_file()):
         raise InputError(
             f"{path}: {_kind(path)}, not a regular file; refusing to replace it (remove it, or "
             "write elsewhere)"

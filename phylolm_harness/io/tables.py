@@ -56,17 +56,15 @@ def read_labels(path: Path) -> dict[str, str]:
     fields, rows = csv_rows(path, "labels file")
     if "model" not in fields or "label" not in fields:
         raise InputError(f"{path}: expected a CSV file with columns 'model' and 'label'")
-    labels: dict[str, str] = {}
-    first: dict[str, int] = {}
+    labels: dict[str, tuple[str, int]] = {}  # model -> (label, line first giving it)
     for number, row in enumerate(rows, start=2):
         if not row.get("model") or not row.get("label"):
             raise InputError(f"{path}:{number}: needs non-empty model and label columns")
         model, label = row["model"], row["label"]
-        if model in labels and labels[model] != label:
+        earlier, line = labels.setdefault(model, (label, number))
+        if earlier != label:
             raise InputError(
                 f"{path}:{number}: model {model!r} is labelled {label!r} here and "
-                f"{labels[model]!r} on line {first[model]}"
+                f"{earlier!r} on line {line}"
             )
-        labels[model] = label
-        first.setdefault(model, number)
-    return labels
+    return {model: label for model, (label, _) in labels.items()}
