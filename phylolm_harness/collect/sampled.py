@@ -9,10 +9,12 @@ sends one fixed seed with every request: N copies of one request would come back
 seeds are keyed by the model's identity in ``--model_args`` (``pretrained``, ``model``,
 ``base_url``, ``revision``, ``dtype``, ``seed``), by the torch seed lm-eval sets (``--seed``) and by
 the gene, so two models never share a random stream (shared streams would pull close relatives
-together), a re-run of the same command asks the same questions (lm-eval's ``--use_cache`` can
-resume it), and another ``--seed`` or ``--metadata seed=S`` draws a fresh sample. The ``hf``
-backend takes no per-request seed; its sampler (torch's generator) is re-seeded from the same
-identity.
+together), a re-run of the same command asks the same questions, and another ``--seed`` or
+``--metadata seed=S`` draws a fresh sample. The ``hf`` backend takes no per-request seed; its
+sampler (torch's generator) is re-seeded from the same identity.
+
+lm-eval never caches sampled generations (``do_sample``), so ``--use_cache`` does not resume an
+interrupted sampled run: it starts over.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ EXACT_TOLERANCE = 1e-5
 """Largest Nei distance between two exact collections still read as the same model.
 
 Kernel-level floating-point differences (batch size and padding, thread count) move exact
-distributions of an unchanged model by far less (see the README's figures); the smallest change
+distributions of an unchanged model by far less (see docs/checks.md); the smallest change
 the benchmarks show a check should catch, an int8 round-trip, moves them by far more.
 """
 
