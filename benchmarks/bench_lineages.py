@@ -27,14 +27,17 @@ import platform
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from skbio import TreeNode
 
 from phylolm_harness import pipeline
+from phylolm_harness.core.support import Supports
 from phylolm_harness.core.tree import from_newick, robinson_foulds, splits
-from phylolm_harness.core.treelikeness import is_weak
+from phylolm_harness.core.treelikeness import TreeFit, is_weak
 
 DISTANCES = ("nei", "da")
 METHODS = ("nj", "bme", "upgma")
@@ -65,26 +68,38 @@ def score(found: pipeline.TreeResult, truth_newick: str) -> Scored:
     """Score the tree of one ``tree`` run against the true tree."""
     phylogeny = found.phylogeny
     assert phylogeny.tree is not None, phylogeny.why_no_tree
+    assert phylogeny.fit is not None
+    return score_tree(
+        phylogeny.tree, phylogeny.supports, phylogeny.fit, phylogeny.labels, truth_newick
+    )
+
+
+def score_tree(
+    tree: TreeNode,
+    supports: Supports | None,
+    fit: TreeFit,
+    labels: Sequence[str],
+    truth_newick: str,
+) -> Scored:
+    """Score a tree, with its supports and fit, against the true tree."""
     truth = from_newick(truth_newick)
     tips = frozenset(str(t.name) for t in truth.tips())
-    true_splits, shown = splits(truth), splits(phylogeny.tree)
-    labels = list(phylogeny.labels)
-    lookup = phylogeny.supports.lookup() if phylogeny.supports is not None else {}
-    assert phylogeny.fit is not None
-    concordance = phylogeny.fit.lookup(labels)
+    true_splits, shown = splits(truth), splits(tree)
+    lookup = supports.lookup() if supports is not None else {}
+    concordance = fit.lookup(labels)
     rows = []
     for side in sorted(shown, key=sorted):
         boot = lookup.get(side, (np.nan, np.nan))[0]
         right = compatible(side, true_splits, tips)
         conc, delta = concordance[side]
-        strong = not phylogeny.fit.weak(boot, conc, delta)
+        strong = not fit.weak(boot, conc, delta)
         rows.append((float(boot), conc, right, strong, not is_weak(boot, conc, delta)))
     return Scored(
         recall=len(true_splits & shown) / len(true_splits),
         wrong=sum(not row[2] for row in rows),
         clades=len(shown),
-        nrf=robinson_foulds(phylogeny.tree, truth),
-        delta=phylogeny.fit.likeness.delta,
+        nrf=robinson_foulds(tree, truth),
+        delta=fit.likeness.delta,
         clade_rows=rows,
     )
 

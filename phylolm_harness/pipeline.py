@@ -16,16 +16,23 @@ from pathlib import Path
 import numpy as np
 
 from phylolm_harness.core.collapse import collapsed_probes
+from phylolm_harness.core.likelihood import LikelihoodTree, infer_likelihood_tree
 from phylolm_harness.core.pairs import UntrustedPairs
-from phylolm_harness.core.phylogeny import MAX_RESAMPLES, Phylogeny, infer_phylogeny
+from phylolm_harness.core.phylogeny import (
+    DEFAULT_RESAMPLES,
+    MAX_RESAMPLES,
+    Phylogeny,
+    infer_phylogeny,
+)
 from phylolm_harness.core.populations import Populations
 from phylolm_harness.core.similarity import DEFAULT_DISTANCE, Distance, Estimator
 from phylolm_harness.core.table import ObservationTable
-from phylolm_harness.core.tree import MethodChoice
+from phylolm_harness.core.tree import Method, MethodChoice
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import read_benchmark_scores
 from phylolm_harness.io.files import Content, FileStamp
 from phylolm_harness.io.pairs_file import read_known_pairs
+from phylolm_harness.io.passages_file import read_profiles
 from phylolm_harness.io.populations_file import read_populations_file
 from phylolm_harness.io.runs import Identity, Results, Run, check_renames, folders, index_runs
 from phylolm_harness.io.samples import read_observations
@@ -38,6 +45,7 @@ __all__ = [
     "DEFAULT_BENCHMARKS",
     "Inputs",
     "TreeResult",
+    "lineage",
     "read_inputs",
     "tree",
     "tree_files",
@@ -243,3 +251,24 @@ def _benchmarks_hint(
         "predict them for every model from the distances (`predictions.csv`, with held-out "
         "evaluation), next to the real scores.\n"
     )
+
+
+def lineage(
+    results_dir: Results,
+    *,
+    rename: Mapping[str, str] | None = None,
+    method: Method = "nj",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[LikelihoodTree, list[str]]:
+    """Read every model's ``phylolm_passages`` scores and build the tree of likelihood profiles.
+
+    See :mod:`phylolm_harness.core.likelihood`; ``resamples`` passage resamples give the standard
+    errors and branch supports.
+    """
+    if not 0 <= resamples <= MAX_RESAMPLES:
+        raise InputError(f"--resamples must be between 0 and {MAX_RESAMPLES}, got {resamples}")
+    if not 0 <= seed < 2**63:
+        raise InputError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
+    profiles, notes = read_profiles(results_dir, rename)
+    return infer_likelihood_tree(profiles, method, resamples, seed), notes

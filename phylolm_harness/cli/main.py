@@ -1,4 +1,4 @@
-"""Command-line interface: ``phylolm-harness tree | predict | baseline | check | genes | demo``."""
+"""The ``phylolm-harness`` command line: tree, predict, passages, lineage, check, genes, demo."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from phylolm_harness.cli import checks, inference, tools
+from phylolm_harness.cli import checks, inference, lineage, tools
 from phylolm_harness.errors import InputError
 
 
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inference.add_commands(commands)
+    lineage.add_commands(commands)
     checks.add_commands(commands)
     tools.add_commands(commands)
     return parser

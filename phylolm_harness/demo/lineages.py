@@ -23,6 +23,7 @@ from typing import Literal, cast
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
@@ -41,6 +42,8 @@ __all__ = [
     "caterpillar_lineage",
     "exact_observations",
     "grow_lineage",
+    "score_passages",
+    "write_passages",
 ]
 
 TextPlan = Literal["alternate", "same", "random"]
@@ -394,3 +397,50 @@ def exact_observations(
         for (genome, gene), d in zip(genes, found, strict=True)
         if d.alleles
     ]
+
+
+def write_passages(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, seed: int
+) -> list[str]:
+    """Sample in process what ``phylolm_passages_write`` has one model write (seeded).
+
+    Each of :data:`~phylolm_harness.collect.passages.PROMPTS` is continued
+    :data:`~phylolm_harness.collect.passages.SAMPLES_PER_PROMPT` times by
+    :data:`~phylolm_harness.collect.passages.MAX_PASSAGE_TOKENS` tokens sampled at temperature 1.
+    """
+    from phylolm_harness.collect.passages import MAX_PASSAGE_TOKENS, PROMPTS, SAMPLES_PER_PROMPT
+
+    written = []
+    for k, prompt in enumerate(PROMPTS):
+        ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]])
+        torch.manual_seed(seed * 1000 + k)
+        with torch.no_grad():
+            out = model.generate(  # type: ignore[operator]
+                ids.repeat(SAMPLES_PER_PROMPT, 1),
+                attention_mask=torch.ones_like(ids).repeat(SAMPLES_PER_PROMPT, 1),
+                do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+                max_new_tokens=MAX_PASSAGE_TOKENS, pad_token_id=tokenizer.eos_token_id,
+            )  # fmt: skip
+        written += [
+            str(tokenizer.decode(row[ids.shape[1] :], skip_special_tokens=True)) for row in out
+        ]
+    return written
+
+
+def score_passages(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]
+) -> NDArray[np.float64]:
+    """Total log-likelihood of each text, as ``loglikelihood_rolling`` computes it (after EOS)."""
+    eos = int(tokenizer.eos_token_id)
+    encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    scores = np.zeros(len(texts))
+    for start in range(0, len(encoded), 16):
+        batch = encoded[start : start + 16]
+        width = max(len(ids) for ids in batch) + 1
+        ids = torch.tensor([[eos, *row] + [eos] * (width - 1 - len(row)) for row in batch])
+        mask = torch.tensor([[1] * (len(row) + 1) + [0] * (width - 1 - len(row)) for row in batch])
+        with torch.no_grad():
+            logits = model(ids, attention_mask=mask).logits[:, :-1].float()
+        picked = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None])[..., 0]
+        scores[start : start + len(batch)] = (picked * mask[:, 1:]).sum(1).double().numpy()
+    return scores

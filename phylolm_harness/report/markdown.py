@@ -65,7 +65,7 @@ def render_report(
             f"{observed[i]}/{n_genes} | {_closest(phylogeny, i)} |"
         )
     if phylogeny.fit is not None and len(phylogeny.fit.splits):
-        lines += ["", *supports_section(phylogeny)]
+        lines += ["", *supports_section(phylogeny.fit, phylogeny.supports, phylogeny.labels)]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     for section in sections:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from phylolm_harness.core.phylogeny import Phylogeny
+from phylolm_harness.core.support import Supports
 from phylolm_harness.core.treelikeness import (
     UNTRUSTED_DELTA,
     WEAK_BRANCH_DELTA,
@@ -24,14 +24,16 @@ MAX_SPLITS_LISTED = 60
 """Splits listed in the report's branch support table (the weakest first)."""
 
 
-def supports_section(phylogeny: Phylogeny) -> list[str]:
-    """Markdown lines of the report's branch support section (the weakest splits first)."""
-    fit = phylogeny.fit
-    assert fit is not None
-    labels = phylogeny.labels
+def supports_section(
+    fit: TreeFit, supports: Supports | None, labels: Sequence[str], resampled: str = "genes"
+) -> list[str]:
+    """Markdown lines of the report's branch support section (the weakest splits first).
+
+    ``resampled`` names what the bootstrap resampled (``"genes"``, ``"probes"``).
+    """
     n = len(labels)
     names = np.asarray(labels, dtype=object)
-    found = phylogeny.supports.lookup() if phylogeny.supports is not None else {}
+    found = supports.lookup() if supports is not None else {}
     rows = []
     for split, concordance, delta in zip(
         fit.splits, fit.concordance, fit.branch_delta, strict=True
@@ -43,17 +45,19 @@ def supports_section(phylogeny: Phylogeny) -> list[str]:
         shown_boot = boot if math.isfinite(boot) else 2.0
         rows.append((not weak, shown_boot, concordance, members, transfer, delta))
     rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
-    if phylogeny.supports is not None:
+    unit = resampled.removesuffix("s")
+    if supports is not None:
         how = (
-            f"Its **gene-resampling support** is the share of {phylogeny.supports.resamples} "
-            "trees, built on genes resampled with replacement, that contain the same split (the "
-            "transfer support, Lemoine et al. 2018, also gives credit to near matches). It "
-            "measures how much the tree moves with the choice of genes, not whether the grouping "
+            f"Its **{unit}-resampling support** is the share of {supports.resamples} "
+            f"trees, built on {resampled} resampled with replacement, that contain the same split "
+            "(the transfer support, Lemoine et al. 2018, also gives credit to near matches). It "
+            f"measures how much the tree moves with the choice of {resampled}, not whether the "
+            "grouping "
             "is true: models that converged (say, last fine-tuned on the same kind of text) are "
             "grouped on every resample. "
         )
     else:
-        how = "Genes were not resampled, so there are no bootstrap supports. "
+        how = f"{resampled.capitalize()} were not resampled, so there are no bootstrap supports. "
     lines = [
         "## Branch support",
         "",
