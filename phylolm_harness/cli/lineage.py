@@ -38,11 +38,11 @@ def add_commands(commands: Any) -> None:
 
     lineage = commands.add_parser(
         "lineage",
-        help="lineage tree from likelihood profiles (phylolm_passages scores)",
+        help="experimental: lineage tree from likelihood profiles (phylolm_passages scores)",
         description="Read every model's phylolm_passages scores under RESULTS_DIR and write the "
         "tree of their likelihood profiles: tree.nwk, tree.png, distances.csv, "
-        "distance_errors.csv and report.md. Finds which model was fine-tuned from which where "
-        "allele frequencies only find families (see docs/tree.md).",
+        "distance_errors.csv and report.md. Experimental: on the known-lineage benchmark it is "
+        "not better than the allele tree of `tree` yet (see docs/tree.md).",
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

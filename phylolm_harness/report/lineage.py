@@ -29,7 +29,8 @@ def render_lineage_outputs(found: LikelihoodTree, notes: Sequence[str]) -> dict[
         "",
         f"{n} models, {p} passages (texts the models wrote, scored by every model). The distance "
         "of two models is the root mean square difference of their log-likelihoods per byte "
-        "of the passages (nats per byte).",
+        "of the passages (nats per byte). Experimental: on known fine-tuning lineages this tree "
+        "is not better than the allele tree of `phylolm-harness tree` yet (docs/tree.md).",
         "",
     ]
     if found.tree is None:
