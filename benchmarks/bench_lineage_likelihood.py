@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_lineages import Scored, calibration_lines, score, score_tree, strong_line
+from bench_lineages import Scored, calibration_section, score, score_tree
 from lineage_zoo import LR, held_out, lineages
 
 from phylolm_harness import pipeline
@@ -146,13 +146,9 @@ def main() -> int:
             f"{sum(s.wrong for s in scored)}/{sum(s.clades for s in scored)} | "
             f"{np.mean([s.nrf for s in scored]):.3f} |"
         )
-    lines += ["", "## Calibration (pooled over lineages)", ""]
-    for how in sorted({how for _, how in results}):
-        rows = [row for (_, h), s in results.items() if h == how for row in s.clade_rows]
-        lines.append(f"- **{how}** ({len(rows)} clades shown):")
-        lines.append("  " + "; ".join(calibration_lines(rows, 0, "bootstrap")))
-        lines.append("  " + "; ".join(calibration_lines(rows, 1, "concordance")))
-        lines.append("  " + strong_line(rows))
+    lines += calibration_section(
+        {h: [s for (_, k), s in results.items() if k == h] for h in sorted({h for _, h in results})}
+    )
     text = "\n".join(lines) + "\n"
     if args.out is not None:
         args.out.write_text(text, encoding="utf-8")

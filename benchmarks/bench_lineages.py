@@ -91,7 +91,7 @@ def score_tree(
     for side in sorted(shown, key=sorted):
         boot = lookup.get(side, (np.nan, np.nan))[0]
         right = compatible(side, true_splits, tips)
-        conc, delta = concordance[side]
+        conc, delta = concordance.get(side) or concordance[tips - side]
         strong = not fit.weak(boot, conc, delta)
         rows.append((float(boot), conc, right, strong, not is_weak(boot, conc, delta)))
     return Scored(
@@ -115,6 +115,18 @@ def calibration_lines(
         share = f"{right / len(chosen):.2f}" if chosen else "–"
         out.append(f"{what} ≥ {threshold:.0%}: {right}/{len(chosen)} right ({share})")
     return out
+
+
+def calibration_section(groups: dict[str, list[Scored]]) -> list[str]:
+    """The report's calibration section: each group's clades pooled over its lineages."""
+    lines = ["", "## Calibration (pooled over lineages)", ""]
+    for name, scored in groups.items():
+        rows = [row for s in scored for row in s.clade_rows]
+        lines.append(f"- **{name}** ({len(rows)} clades shown):")
+        lines.append("  " + "; ".join(calibration_lines(rows, 0, "bootstrap")))
+        lines.append("  " + "; ".join(calibration_lines(rows, 1, "concordance")))
+        lines.append("  " + strong_line(rows))
+    return lines
 
 
 def strong_line(rows: list[tuple[float, float, bool, bool, bool]]) -> str:
@@ -189,13 +201,7 @@ def main() -> int:
             f"{sum(s.wrong for s in scored)}/{sum(s.clades for s in scored)} | "
             f"{np.mean([s.nrf for s in scored]):.3f} |"
         )
-    lines += ["", "## Calibration (pooled over lineages)", ""]
-    for (setting, distance, method), scored in sorted(groups.items()):
-        rows = [row for s in scored for row in s.clade_rows]
-        lines.append(f"- **{setting}, {distance}, {method}** ({len(rows)} clades shown):")
-        lines.append("  " + "; ".join(calibration_lines(rows, 0, "bootstrap")))
-        lines.append("  " + "; ".join(calibration_lines(rows, 1, "concordance")))
-        lines.append("  " + strong_line(rows))
+    lines += calibration_section({", ".join(key): scored for key, scored in sorted(groups.items())})
     text = "\n".join(lines) + "\n"
     if args.out is not None:
         args.out.write_text(text, encoding="utf-8")
