@@ -111,7 +111,8 @@ def main() -> int:
         "# Lineage recovery from likelihood profiles",
         "",
         f"`python benchmarks/bench_lineage_likelihood.py {args.folder}"
-        f"{' --held-out' if args.held_out else ''}` ({len(chosen)} lineages; trees and "
+        f"{' --held-out' if args.held_out else ''}{''.join(f' --only {o}' for o in args.only)}` "
+        f"({len(chosen)} lineage(s); trees and "
         f"{args.resamples} passage resamples each {elapsed:.0f} s"
         + (f", growing and scoring {collect_s:.0f} s" if collect_s else "")
         + f"; machine: {platform.machine()}, Python {platform.python_version()}). "
