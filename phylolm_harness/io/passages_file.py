@@ -98,7 +98,14 @@ def _samples(run: Run, task: str) -> list[tuple[str, Any]]:
             f"{run.results_file}: no samples file {path.name} for {task}: run lm_eval with "
             "--log_samples"
         )
-    return list(json_lines(path, "samples file"))
+    samples = list(json_lines(path, "samples file"))
+    expected = run.expected_samples(task)
+    if expected is not None and len(samples) != expected:
+        raise InputError(
+            f"{path}: {len(samples)} sample lines but the results file reports {expected} "
+            "(truncated file?)"
+        )
+    return samples
 
 
 def _doc(sample: Any, where: str) -> Mapping[str, Any]:

@@ -93,6 +93,14 @@ class Run:
         """Path of the samples file of ``task`` written by this run."""
         return self.results_file.parent / f"samples_{task}_{self.timestamp}.jsonl"
 
+    def expected_samples(self, task: str) -> int | None:
+        """Return how many samples of ``task`` the results file says were logged, if it says."""
+        table = self.data.get("n-samples")
+        n_samples = table.get(task) if isinstance(table, dict) else None
+        if isinstance(n_samples, dict) and isinstance(n_samples.get("effective"), int):
+            return int(n_samples["effective"])
+        return None
+
     @property
     def weights(self) -> dict[str, str]:
         """The run's :data:`WEIGHT_ARGS` settings, as text."""

@@ -204,7 +204,7 @@ def _read_samples(
         obs = _observation(sample, label, exact, where)
         if genomes is None or obs.genome in genomes:
             yield obs
-    expected = _expected_samples(run.data, task)
+    expected = run.expected_samples(task)
     if expected is not None and count != expected:
         raise InputError(
             f"{path}: {count} sample lines but the results file reports {expected} "
@@ -247,11 +247,3 @@ def _strings(value: Any, where: str) -> Iterator[str]:
             yield from _strings(item, where)
     else:
         raise InputError(f"{where}: a response is {type(value).__name__}, not text")
-
-
-def _expected_samples(data: Mapping[str, Any], task: str) -> int | None:
-    table = data.get("n-samples")
-    n_samples = table.get(task) if isinstance(table, dict) else None
-    if isinstance(n_samples, dict) and isinstance(n_samples.get("effective"), int):
-        return int(n_samples["effective"])
-    return None

@@ -76,3 +76,19 @@ def test_a_model_scored_on_other_passages_is_refused(
     assert main(["lineage", str(mixed), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "scored other passages" in err and not (tmp_path / "out").exists()
+
+
+def test_a_truncated_samples_file_is_refused(
+    scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cut = tmp_path / "cut"
+    for source in (scored / "scored").rglob("*.json*"):
+        target = cut / source.relative_to(scored / "scored")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lines = source.read_text().splitlines(keepends=True)
+        if "math-2" in str(source) and source.name.startswith("samples_"):
+            lines = lines[:-1]  # the last passage's line is missing
+        target.write_text("".join(lines))
+    assert main(["lineage", str(cut), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "truncated" in err and "math-2" in err and err.count("\n") == 1
