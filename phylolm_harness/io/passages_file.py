@@ -115,13 +115,20 @@ def _doc(sample: Any, where: str) -> Mapping[str, Any]:
     return doc
 
 
-def _response(sample: Mapping[str, Any], where: str) -> Any:
+def _response(sample: Mapping[str, Any], where: str, pairs: bool = False) -> Any:
+    """Return the one response of a sample; with ``pairs``, the value of a (value, flag) pair."""
     found = sample.get("filtered_resps")
     while isinstance(found, list) and len(found) == 1:
+        found = found[0]
+    if pairs and isinstance(found, list) and len(found) == 2 and str(found[1]) in _FLAGS:
         found = found[0]
     if found is None or isinstance(found, list):
         raise InputError(f"{where}: expected one response, got {sample.get('filtered_resps')!r}")
     return found
+
+
+_FLAGS = frozenset({"True", "False"})
+"""How lm-eval logs the is-greedy flag lm-eval 0.5 pairs with each rolling log-likelihood."""
 
 
 def _loglik(value: Any, where: str) -> float:
@@ -185,7 +192,7 @@ def read_profiles(
             passage = _string(doc.get("id"), where, "doc id")
             if passage in scored:
                 raise InputError(f"{where}: passage {passage!r} scored twice")
-            scored[passage] = _loglik(_response(sample, where), where)
+            scored[passage] = _loglik(_response(sample, where, pairs=True), where)
             texts[passage] = _string(doc.get("text"), where, "doc text")
         if passages is None:
             passages, first = texts, label

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from support.results_layout import write_run
 
 from phylolm_harness.cli.main import main
 from phylolm_harness.errors import InputError
-from phylolm_harness.io.passages_file import Passage, format_passages_file, read_passages_file
+from phylolm_harness.io.passages_file import (
+    Passage,
+    format_passages_file,
+    read_passages_file,
+    read_profiles,
+)
 
 
 def test_passages_file_round_trip(tmp_path: Path) -> None:
@@ -55,3 +64,30 @@ def test_commands_without_runs_say_which_task_is_missing(
     err = capsys.readouterr().err
     assert "no lm-eval results of phylolm_passages " in err and err.count("\n") == 1
     assert not (tmp_path / "p.jsonl").exists() and not (tmp_path / "empty" / "lineage").exists()
+
+
+@pytest.mark.parametrize(
+    "logged",
+    [
+        lambda ll: [str(ll)],  # lm-eval 0.4: the value as text
+        lambda ll: [[[str(ll), "False"]]],  # lm-eval 0.5: (value, is-greedy) pairs
+        lambda ll: [ll],
+    ],
+)
+def test_scores_are_read_as_each_lm_eval_logs_them(tmp_path: Path, logged: Any) -> None:
+    rng = np.random.default_rng(0)
+    texts = [f"passage number {i} " * (1 + i % 3) for i in range(20)]
+    for model in ("m1", "m2", "m3"):
+        write_run(tmp_path, model, dict.fromkeys(texts, ()), task="phylolm_passages")
+        lines = [
+            json.dumps(
+                {"doc_id": i, "doc": {"id": f"p{i}", "text": t}, "filtered_resps": logged(v)}
+            )
+            for i, (t, v) in enumerate(zip(texts, -rng.uniform(10, 90, len(texts)), strict=True))
+        ]
+        samples = next((tmp_path / model).glob("samples_*.jsonl"))
+        samples.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    profiles, notes = read_profiles(tmp_path)
+    assert profiles.models == ("m1", "m2", "m3") and profiles.loglik.shape == (3, 20) and not notes
+    assert np.all(profiles.loglik < 0)
+    assert profiles.nbytes[1] == len(texts[1].encode())
