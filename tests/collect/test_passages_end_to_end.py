@@ -4,6 +4,7 @@ builds the tree."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,18 @@ def scored(tiny_family: TinyFamily, tmp_path_factory: pytest.TempPathFactory) ->
     return root
 
 
+def copy_scored(scored: Path, to: Path, model: str, edit: Callable[[str], str]) -> Path:
+    """Copy the scoring runs to ``to``, with ``edit`` applied to ``model``'s samples file."""
+    for source in (scored / "scored").rglob("*.json*"):
+        target = to / source.relative_to(scored / "scored")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = source.read_text()
+        if model in str(source) and source.name.startswith("samples_"):
+            text = edit(text)
+        target.write_text(text)
+    return to
+
+
 def test_every_model_writes_its_passages(scored: Path, tiny_family: TinyFamily) -> None:
     passages = read_passages_file(scored / "passages.jsonl")
     writers = {p.writer for p in passages}
@@ -65,14 +78,10 @@ def test_lineage_tree_recovers_the_family(scored: Path, tiny_family: TinyFamily)
 def test_a_model_scored_on_other_passages_is_refused(
     scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    mixed = tmp_path / "mixed"
-    for source in (scored / "scored").rglob("*.json*"):
-        target = mixed / source.relative_to(scored / "scored")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = source.read_text()
-        if "code-1" in str(source) and source.name.startswith("samples_"):
-            text = text.replace('"text": "', '"text": "x', 1)  # one passage's text differs
-        target.write_text(text)
+    # one passage's text differs in code-1's samples
+    mixed = copy_scored(
+        scored, tmp_path / "mixed", "code-1", lambda t: t.replace('"text": "', '"text": "x', 1)
+    )
     assert main(["lineage", str(mixed), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "scored other passages" in err and not (tmp_path / "out").exists()
@@ -81,14 +90,10 @@ def test_a_model_scored_on_other_passages_is_refused(
 def test_a_truncated_samples_file_is_refused(
     scored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cut = tmp_path / "cut"
-    for source in (scored / "scored").rglob("*.json*"):
-        target = cut / source.relative_to(scored / "scored")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        lines = source.read_text().splitlines(keepends=True)
-        if "math-2" in str(source) and source.name.startswith("samples_"):
-            lines = lines[:-1]  # the last passage's line is missing
-        target.write_text("".join(lines))
+    # the last passage's line is missing from math-2's samples
+    cut = copy_scored(
+        scored, tmp_path / "cut", "math-2", lambda t: "".join(t.splitlines(keepends=True)[:-1])
+    )
     assert main(["lineage", str(cut), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "truncated" in err and "math-2" in err and err.count("\n") == 1
