@@ -13,6 +13,9 @@ from them with that environment's own numpy, scipy and scikit-bio. Then the envi
 compared: exact distances must agree to 1e-6 (relative), sampled ones within four standard errors
 of their difference, MMLU accuracies exactly.
 
+The environments are built one at a time in the work folder and removed once collected (about
+2.5 GB each), unless ``PHYLOLM_VENVS`` names a folder to keep them in for the next run.
+
     python .ci/versions.py [--work DIR] [--only floor,pre]
 
 Exit status 0 when every environment collects, builds and agrees; 1 otherwise.
@@ -25,6 +28,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,7 +54,7 @@ def environment(name: str, root: Path) -> Path:
     python = folder / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--no-cache-dir"]
     subprocess.run([*pip, "torch==2.13.0"], check=True)  # the CPU wheel on disk
     if name == "floor":
         subprocess.run([*pip, "-c", str(REPO / ".ci" / "floors.txt"), "-e", ".[demo]"],
@@ -161,10 +165,13 @@ def main() -> int:
         work = args.work or Path(scratch)
         family = build_tiny_family(work / "models", seed=0)
         trees = {}
+        kept = os.environ.get("PHYLOLM_VENVS")
         for name in names:
-            python = environment(name, Path(os.environ.get("PHYLOLM_VENVS", REPO)))
+            python = environment(name, Path(kept) if kept else work)
             print(f"{name}: {versions(python)}", flush=True)
             trees[name] = collect(python, family.models, work / name)
+            if not kept and name != "newest":
+                shutil.rmtree(work / f".venv-{name}")
         problems = compare(trees)
     for problem in problems:
         print(f"disagree: {problem}")
