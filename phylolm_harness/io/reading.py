@@ -2,7 +2,8 @@
 
 JSON Lines and CSV files come from other tools and from people; these readers turn unreadable files,
 bytes that are not UTF-8, malformed or absurd JSON (numbers of thousands of digits, nesting deep
-enough to exhaust the stack), oversized CSV fields and unpaired surrogates into
+enough to exhaust the stack), a key given twice in one object (which JSON parsers resolve silently,
+keeping the last), oversized CSV fields and unpaired surrogates into
 :class:`~phylolm_harness.errors.InputError` messages instead of tracebacks.
 """
 
@@ -97,11 +98,20 @@ class JsonBlock:
 
         Blank lines are not strict JSON. An integer beyond 64 bits reads as a float here (the
         value a float can hold of it); :meth:`values` reads it exactly.
+
+        Raises
+        ------
+        InputError
+            Naming ``file:line`` and the key, for an object that gives a key twice.
         """
         try:
-            return list(map(orjson.loads, self.lines))
+            rows = list(map(orjson.loads, self.lines))
         except orjson.JSONDecodeError:
             return None
+        if _key_ends("".join(self.lines)) != sum(_members(row) for row in rows if _nested(row)):
+            for number, (line, row) in enumerate(zip(self.lines, rows, strict=True), self.first):
+                _refuse_repeated_keys(line, row, f"{self.path}:{number}")
+        return rows
 
     def values(self) -> list[tuple[int, Any, bool]]:
         """Return :func:`json_values`'s ``(line number, value, plain)`` for each non-blank line.
@@ -115,7 +125,9 @@ class JsonBlock:
         for number, line in enumerate(self.lines, self.first):
             try:
                 if _LONG_DIGITS.search(line) is None:
-                    values.append((number, orjson.loads(line), True))
+                    value = orjson.loads(line)
+                    _refuse_repeated_keys(line, value, f"{self.path}:{number}")
+                    values.append((number, value, True))
                     continue
             except orjson.JSONDecodeError:
                 pass
@@ -140,9 +152,67 @@ _LONG_DIGITS = re.compile(r"[:,\[]\s*-?\d{19,}\s*[,}\]]")
 """An integer of 19 digits or more, which orjson would not hold exactly (or text that looks so)."""
 
 
+_KEY_END = re.compile(r'"[ \t\r\n]*:')
+"""A string's end before a colon: once for each member of an object, and where a string holds it."""
+
+_SPACED_KEY_END = re.compile(r'"[ \t\r\n]+:')
+
+
+def _key_ends(text: str) -> int:
+    """Count the matches of :data:`_KEY_END` in ``text`` (the usual, unspaced ones by ``count``)."""
+    if _SPACED_KEY_END.search(text) is None:
+        return text.count('":')
+    return len(_KEY_END.findall(text))
+
+
+def _members(value: Any) -> int:
+    """Count the members of every object in a parsed JSON value."""
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            count += len(item)
+            stack += [v for v in item.values() if type(v) is dict or type(v) is list]
+        else:  # a list
+            stack += [v for v in item if type(v) is dict or type(v) is list]
+    return count
+
+
+def _refuse_repeated_keys(line: str, value: Any, where: str) -> None:
+    """Refuse a line whose objects give a key twice (``value``: the line as a parser kept it).
+
+    A parser keeps one member per key, and every member's key ends in ``"`` then ``:``, so a line
+    with as many such ends as the parsed value has members gives no key twice; otherwise (a colon
+    inside a string, or a repeated key) the line is read again, keeping every member.
+    """
+    if _key_ends(line) != (_members(value) if _nested(value) else 0):
+        _loads(line, where)
+
+
+def _nested(value: Any) -> bool:
+    return type(value) is dict or type(value) is list
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) < len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return members
+
+
+class _RepeatedKey(ValueError):
+    pass
+
+
 def _loads(line: str, where: str) -> Any:
     try:
-        return json.loads(line)
+        return json.loads(line, object_pairs_hook=_unique_members)
+    except _RepeatedKey as error:
+        raise InputError(f"{where}: key {str(error)!r} given twice in one object") from None
     except json.JSONDecodeError:
         raise InputError(f"{where}: malformed JSON line (truncated file?)") from None
     except RecursionError:
