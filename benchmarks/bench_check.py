@@ -14,6 +14,12 @@ fine-tunes, an int8 round-trip and Gaussian weight noise of several sizes.
 - **Sampled mode, detection.** One run per changed copy with ``32 x 50`` probes per gene on 64
   genes: the share of its 50 collections that fail the same-model test against the unchanged
   model's baseline collection, on the first 8, 16, 32 and 64 genes.
+- **Sampled mode, drift and nearest-relative rules.** The same runs, through ``check``'s rules
+  (``core.rules.evaluate``, level 0.01): ``--max-drift code-1=LIMIT`` on re-collections of the
+  unchanged ``code-1`` (a fail is a false alarm) and on every changed copy (against the limit, a
+  pass or a fail is the right answer by the copy's distance); ``--nearest code-1`` with its sibling
+  ``code-2`` kept (a fail is a false alarm) and with ``code-2``'s collections served under another
+  name (a pass is the dangerous answer). Pass, inconclusive and fail shares on 8 to 64 genes.
 - **Exact mode.** Exact runs of the unchanged model with other batch sizes and thread counts
   (kernel-level float noise) and of every changed copy: detection is deterministic (distance above
   the tolerance or not), on the first 8 to 64 genes.
@@ -29,6 +35,7 @@ reuses finished runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -54,7 +61,7 @@ from phylolm_harness.core.check import (  # noqa: E402
     same_model_test,
 )
 from phylolm_harness.core.observations import GeneObservation  # noqa: E402
-from phylolm_harness.core.rules import permutations_for  # noqa: E402
+from phylolm_harness.core.rules import Drift, Rules, evaluate, permutations_for  # noqa: E402
 from phylolm_harness.io.samples import read_observations  # noqa: E402
 
 LEVEL = 0.01
@@ -272,6 +279,106 @@ def detection(work: Path, models: Mapping[str, Path], n: int,
     lines.append("")
 
 
+DRIFT_LIMIT = 0.05
+"""The drift rule's limit: about half the distance of the smallest fine-tune measured."""
+
+
+def rule_verdicts(work: Path, n: int, lines: list[str]) -> None:
+    """Sampled mode: the drift and nearest-relative rules' verdicts on the runs made above."""
+    runs = work / "runs"
+    null = {m: collections(continuations(runs / f"null-{m}"), m, n + 1) for m in UNCHANGED}
+    baseline = collections(continuations(runs / "base-code-1-64"), "code-1", 1)[0]
+    Trial = Callable[[int], tuple[dict, dict, dict]]  # genes -> baseline, current, nearest
+    cases: dict[str, list[Trial]] = {}
+    distances: dict[str, float] = {}
+    # the unchanged model against its group 0, on the genes of the false-alarm runs
+    zero = null["code-1"][0]
+    cases["drift, unchanged code-1"] = [
+        lambda g, c=c: ({"code-1": first_genes(zero, g)}, {"code-1": first_genes(c, g)}, {})
+        for c in null["code-1"][1:]
+    ]  # fmt: skip
+    detected = {}
+    for path in sorted(runs.glob("detect-*")):
+        name = path.name.removeprefix("detect-").replace("_", " ").replace("swap ", "swap: ")
+        raw = continuations(path)
+        detected[name] = collections(raw, name, len(next(iter(raw.values()))) // PROBES)
+        pooled = _relabelled(_pooled(raw, name), "code-1")
+        distances[f"drift, {name}"] = gene_terms(baseline, pooled).distance()[0]
+        cases[f"drift, {name}"] = [
+            lambda g, c=c: (
+                {"code-1": first_genes(baseline, g)},
+                {"code-1": _relabelled(first_genes(c, g), "code-1")},
+                {},
+            )
+            for c in detected[name]
+        ]
+    sibling = detected["swap: sibling code-2"]
+
+    def nearest(i: int, swapped: bool) -> Trial:
+        now = {"code-1": null["code-1"][i + 1], "code-2": sibling[i],
+               "math-1": null["math-1"][i + 1], "prose-1": null["prose-1"][i + 1]}  # fmt: skip
+        if swapped:  # code-2's collections served as prose-1, prose-1's as code-2
+            now["code-2"], now["prose-1"] = now["prose-1"], now["code-2"]
+
+        def trial(g: int) -> tuple[dict, dict, dict]:
+            current = {m: _relabelled(first_genes(c, g), m) for m, c in now.items()}
+            return current, current, {"code-1": "code-2"}
+
+        return trial
+
+    trials = range(min(n, len(sibling)))
+    cases["nearest, sibling kept"] = [nearest(i, False) for i in trials]
+    cases["nearest, sibling replaced"] = [nearest(i, True) for i in trials]
+    lines += [
+        "## Sampled mode: drift and nearest-relative rules",
+        "",
+        f"`check`'s rules (level {LEVEL}, 1,000 gene resamples) on the collections above, each of "
+        f"32 probes per gene, on the first G genes. Drift: `--max-drift code-1={DRIFT_LIMIT}` "
+        "against one baseline collection of `code-1` (the unchanged case: its re-collections of "
+        "the false-alarm section, on their genes); the distance column is the pooled distance of "
+        f"the copy to `code-1` on {max(GENE_STEPS)} genes, and the right answer is a fail above "
+        "the limit, a pass below it. Nearest: `--nearest code-1` with the baseline's nearest "
+        "relative `code-2`, among code-1, code-2, math-1 and prose-1, re-collected (kept) or with "
+        "code-2's and prose-1's collections served under each other's names (replaced). "
+        "Inconclusive: the data cannot decide at the level (a check counts it as a fail unless "
+        "`--inconclusive pass`). Cells: pass / inconclusive / fail.",
+        "",
+        "| case | distance | right answer | " + " | ".join(f"G={g}" for g in GENE_STEPS) + " |",
+        "|---|---|---|" + "---|" * len(GENE_STEPS),
+    ]
+    for case, trial_list in cases.items():
+        distance = distances.get(case)
+        if case.startswith("nearest"):
+            right = "fail" if "replaced" in case else "pass"
+        else:
+            right = "fail" if distance is not None and distance > DRIFT_LIMIT else "pass"
+        rules = Rules(same_model=(), drift=(Drift("code-1", DRIFT_LIMIT),)) if case.startswith(
+            "drift") else Rules(same_model=(), nearest=("code-1",))  # fmt: skip
+        cells = []
+        for g in GENE_STEPS:
+            if g > len(zero) and (case.startswith("nearest") or "unchanged" in case):
+                cells.append("–")  # the false-alarm runs have fewer genes
+                continue
+            tally = {"pass": 0, "inconclusive": 0, "fail": 0}
+            for i, trial in enumerate(trial_list):
+                base, now, near = trial(g)
+                (verdict,) = evaluate(
+                    dataclasses.replace(rules, seed=i), base, now, baseline_nearest=near,
+                    baseline_tree=None, current_tree=None, estimator="unbiased",
+                )  # fmt: skip
+                tally[verdict.outcome] += 1
+            cells.append(" / ".join(f"{v / len(trial_list):.0%}" for v in tally.values()))
+        shown = "–" if distance is None else f"{distance:.4f}"
+        lines.append(f"| {case} | {shown} | {right} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+
+def _relabelled(
+    collection: Mapping[GeneKey, GeneObservation], model: str
+) -> dict[GeneKey, GeneObservation]:
+    return {k: dataclasses.replace(v, model=model) for k, v in collection.items()}
+
+
 def _pooled(raw: Mapping[GeneKey, list[str]], model: str) -> dict[GeneKey, GeneObservation]:
     out = {}
     for key, texts in raw.items():
@@ -369,6 +476,7 @@ def main() -> None:
     timings: dict[str, float] = {}
     false_alarms(args.work, models, args.collections, args.genes, lines, timings)
     detection(args.work, models, args.detect_collections, lines, timings)
+    rule_verdicts(args.work, args.collections, lines)
     exact(args.work, models, lines, timings)
     head = [
         "# `phylolm-harness check`: false alarms and detection power",

@@ -8,6 +8,7 @@ each run's model, and :func:`newest_runs`, which picks one run per model and tas
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import os
@@ -222,9 +223,40 @@ def named(results: Results) -> str:
 
 
 def results_files(results: Results, pattern: str) -> list[Path]:
-    """Every file matching ``pattern`` below the folders, once each (folders may nest), sorted."""
-    found = {p.resolve(): p for folder in folders(results) for p in folder.rglob(pattern)}
+    """Every file matching ``pattern`` below the folders, once each (folders may nest), sorted.
+
+    Linked folders are followed (each folder once). Nothing is passed over unseen: a folder that
+    cannot be read, or a link to nothing (or to itself), could hide a run, so either is refused.
+
+    Raises
+    ------
+    InputError
+        Naming the folder or link.
+    """
+    found: dict[str, Path] = {}
+    seen: set[str] = set()
+    for folder in folders(results):
+        for top, subfolders, names in os.walk(folder, onerror=_unreadable, followlinks=True):
+            real = os.path.realpath(top)
+            if real in seen:
+                subfolders.clear()
+                continue
+            seen.add(real)
+            for name in names:
+                path = os.path.join(top, name)
+                if os.path.islink(path) and not os.path.exists(path):
+                    raise InputError(
+                        f"{path}: a link to nothing (or to itself); remove it or fix it"
+                    )
+            for name in fnmatch.filter(names, pattern):
+                path = os.path.join(top, name)
+                found.setdefault(os.path.realpath(path), Path(path))
     return sorted(found.values())
+
+
+def _unreadable(error: OSError) -> None:
+    reason = error.strerror or type(error).__name__
+    raise InputError(f"{error.filename}: cannot read this folder ({reason}); it may hold runs")
 
 
 def index_runs(results_dir: Results, rename: Mapping[str, str] | None = None) -> list[Run]:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,6 +89,24 @@ def test_results_file_that_is_a_fifo_is_refused_not_passed_over(tmp_path, capsys
     three_models(tmp_path / "r")
     os.mkfifo(tmp_path / "r" / "results_2099-01-01T00-00-00.json")
     expect_exit_2(capsys, ["tree", str(tmp_path / "r")], "results_2099", "not a regular file")
+
+
+def test_a_model_folder_that_cannot_be_read_is_refused_not_passed_over(tmp_path):
+    three_models(tmp_path / "r")
+    locked = tmp_path / "r" / "models__b"
+    locked.chmod(0)
+    command = [sys.executable, "-m", "phylolm_harness", "tree", str(tmp_path / "r"), "-o",
+               str(tmp_path / "out")]  # fmt: skip
+    if os.geteuid() == 0:  # root reads any folder: drop the capabilities that let it
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    finally:
+        locked.chmod(0o755)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert f"{locked}: cannot read this folder (Permission denied)" in done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
@@ -199,6 +221,65 @@ def test_fuzz_raw_bytes(tmp_path_factory, data):
         raw[at : at + 4] = data.draw(st.binary(min_size=1, max_size=4))
     target.write_bytes(bytes(raw))
     tree_or_input_error(root)
+
+
+def _replace_kind(path: Path, kind: str) -> None:
+    """Put something other than a regular file of JSON where ``path`` is."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "dangling link":
+        path.symlink_to(path.parent / "nowhere")
+    elif kind == "link loop":
+        path.symlink_to(path)
+    else:  # an empty file
+        path.write_bytes(b"")
+
+
+KINDS = ["fifo", "folder", "dangling link", "link loop", "empty file"]
+
+
+@fuzz(120)
+@given(data=st.data())
+def test_fuzz_file_kinds(tmp_path_factory, data):
+    """A file, a newer results file or a model's folder replaced by another kind of thing: a
+    clean line naming it, or a tree of the others with a note naming it; never a hang."""
+    root = tmp_path_factory.mktemp("kinds")
+    files = three_models(root)
+    model = data.draw(st.sampled_from(sorted(files)))
+    target = data.draw(
+        st.sampled_from(
+            [
+                files[model],
+                samples_of(files[model]),
+                files[model].parent,
+                files[model].parent / "results_2099-01-01T00-00-00.json",
+                files[model].parent / "samples_phylolm_genes_math_2099-01-01T00-00-00.jsonl",
+            ]
+        )
+    )
+    kind = data.draw(st.sampled_from(KINDS))
+    _replace_kind(target, kind)
+    signal.alarm(60)  # a hang fails the test instead of stopping the suite
+    try:
+        found = pipeline.tree(root, resamples=0, benchmarks_hint=False)
+    except InputError as error:
+        message = str(error)
+        assert "\n" not in message
+        assert target.name in message or target.parent.name in message, message
+        return
+    finally:
+        signal.alarm(0)
+    if target == files[model].parent and kind in ("fifo", "empty file", "folder"):
+        return  # nothing of the run is left, nor anything that could hold one
+    labels = found.phylogeny.labels
+    noted = any(target.name in note or str(target.parent) in note for note in found.notes)
+    assert len(labels) == 3 or noted, found.notes
 
 
 @fuzz(300)
