@@ -138,7 +138,10 @@ def continuations(out: Path) -> dict[GeneKey, list[str]]:
     for line in samples.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         doc = row["doc"]
-        genes[(doc["genome"], doc["fingerprint"], doc["gene"])] = list(row["resps"][0])
+        # one request per probe (a list of one continuation each), or one with every repeat
+        genes[(doc["genome"], doc["fingerprint"], doc["gene"])] = [
+            text for response in row["resps"] for text in response
+        ]
     return genes
 
 

@@ -548,7 +548,8 @@ def test_predict_takes_an_unbounded_metric_on_its_own_scale(tmp_path):
     bpb = {"a1": 1.62, "a2": 1.60, "a3": 1.64, "b1": 0.91, "b2": 0.89}
     for i, (name, score) in enumerate(bpb.items()):
         write_benchmark_run(tmp_path / "r", f"/models/{name}", "prose_ppl", "bits_per_byte", score,
-                            timestamp=f"2026-03-0{i + 1}T00-00-00.000000")  # fmt: skip
+                            timestamp=f"2026-03-0{i + 1}T00-00-00.000000",
+                            higher_is_better=False)  # fmt: skip
     out = tmp_path / "o"
     bench = "prose_ppl:bits_per_byte"
     assert main(["predict", str(tmp_path / "r"), "--benchmark", bench, "-o", str(out)]) == 0
@@ -557,7 +558,9 @@ def test_predict_takes_an_unbounded_metric_on_its_own_scale(tmp_path):
     assert float(rows["a1"]["real"]) == 1.62
     assert 0.85 < float(rows["b3"]["predicted"]) < 0.95  # predicted with its family
     assert float(rows["b1"]["predicted"]) > 1.5  # held out, from the a family: not clipped
-    assert "unbounded metric" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "unbounded metric" in report
+    assert "score: prose_ppl bits_per_byte,none (lower is better)" in report  # lm-eval's table
 
 
 def test_predict_refuses_an_accuracy_outside_its_range(tmp_path, capsys):

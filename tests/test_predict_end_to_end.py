@@ -172,6 +172,7 @@ def test_predictions_from_real_runs(population: Path, tmp_path: Path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| phylolm_arith_mc:acc | auto:" in section
     assert "| phylolm_arith_mc:acc | paper (reference) | leave-one-family-out | 4 | 2 |" in section
+    assert "score: phylolm_arith_mc acc,none (higher is better)" in section  # as lm_eval wrote
 
     # identical inputs give identical files
     again = tmp_path / "again"

@@ -130,10 +130,27 @@ def _shots(run: Run, task: str) -> int | None:
     return shots if isinstance(shots, int) and not isinstance(shots, bool) else None
 
 
-def _definition(spec: BenchmarkSpec, mmlu_average: str) -> str:
+def _definition(spec: BenchmarkSpec, mmlu_average: str, runs: Sequence[Run]) -> str:
     if spec.task == "mmlu":
-        return f"MMLU {spec.key.split(',')[0]}, {AVERAGES[mmlu_average]}"
-    return f"{spec.task} {spec.key}"
+        text = f"MMLU {spec.key.split(',')[0]}, {AVERAGES[mmlu_average]}"
+    else:
+        text = f"{spec.task} {spec.key}"
+    return text + _direction(spec, runs)
+
+
+def _direction(spec: BenchmarkSpec, runs: Sequence[Run]) -> str:
+    """Whether higher scores are better, as lm-eval's results files say (``""`` when unsaid)."""
+    said = set()
+    for run in runs:
+        table = run.data.get("higher_is_better")
+        metrics = table.get(spec.task) if isinstance(table, dict) else None
+        value = metrics.get(spec.key.split(",")[0]) if isinstance(metrics, dict) else None
+        said.add(value if isinstance(value, bool) else None)
+    if said == {True}:
+        return " (higher is better)"
+    if said == {False}:
+        return " (lower is better)"
+    return ""
 
 
 def _mixed_shots(name: str, shots: Mapping[str, int | None]) -> list[str]:
@@ -223,5 +240,6 @@ def read_benchmark_scores(
                 f"{name}: scores from a subset of the {QUESTIONS:,} questions (lm_eval --limit): "
                 f"{', '.join(subsets[name])}"
             )
-    definitions = {spec.name: _definition(spec, mmlu_average) for spec in specs}
+    used = {name: [run for (_, n), run in newest.items() if n == name] for name in names}
+    definitions = {spec.name: _definition(spec, mmlu_average, used[spec.name]) for spec in specs}
     return BenchmarkScores(scores, sources, tuple(notes), weights, definitions)

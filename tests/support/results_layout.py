@@ -72,11 +72,13 @@ def write_benchmark_run(
     metric: str,
     value: object,
     timestamp: str = "2026-01-01T00-00-00.000000",
+    higher_is_better: bool | None = None,
 ) -> Path:
     """Write a results file of one benchmark run (no samples), as ``lm_eval --tasks TASK`` does.
 
     For ``mmlu`` (lm-eval's group) every one of the 57 subjects gets ``value`` too, with its
-    size in MMLU's test set, as lm-eval writes them.
+    size in MMLU's test set, as lm-eval writes them. ``higher_is_better`` fills lm-eval's table
+    of the same name for the task's metric (left out when None).
     """
     folder = root / model_name.strip("/").replace("/", "__")
     folder.mkdir(parents=True, exist_ok=True)
@@ -95,6 +97,8 @@ def write_benchmark_run(
         "model_name": model_name,
         "date": float(timestamp[:4]),
     }
+    if higher_is_better is not None:
+        results["higher_is_better"] = {task: {metric: higher_is_better}}
     path = folder / f"results_{timestamp}.json"
     path.write_text(json.dumps(results), encoding="utf-8")
     return path
