@@ -120,6 +120,7 @@ def read_scores(
         scores.notes,
         {b: scores.weights.get(b, {}) for b in wanted},
         {b: scores.definitions[b] for b in wanted},
+        {b: scores.questions[b] for b in wanted if b in scores.questions},
     )
 
 
@@ -193,7 +194,7 @@ def predict(
         bounds = score_bounds(bench, metric, real)
         preds = predict_scores(
             distances, labels, real, families, predictor, benchmark=bench, level=level,
-            bounds=bounds,
+            bounds=bounds, questions=scores.questions.get(bench),
         )  # fmt: skip
         all_preds.append(preds)
         if predictor != "paper":

@@ -585,3 +585,24 @@ def test_predict_says_when_the_tree_adds_nothing(tmp_path):
     report = (out / "report.md").read_text()
     assert "baseline: mean of the others" in report
     assert "the tree adds nothing here" in report
+
+
+def test_predict_sets_a_sample_of_questions_beside_the_tree(tmp_path):
+    """Runs that logged their answers: a regression on 100 random questions is a baseline row,
+    and where it predicts better than the tree the report says so."""
+    family_runs(tmp_path / "r", names=("a1", "a2", "a3", "b1", "b2", "b3"))
+    ability = {"a1": 0.2, "a2": 0.8, "a3": 0.5, "b1": 0.7, "b2": 0.3, "b3": 0.6}  # not by family
+    rng = np.random.default_rng(0)
+    for i, (name, p) in enumerate(ability.items()):
+        right = (rng.random(400) < p).astype(int).tolist()
+        write_benchmark_run(tmp_path / "r", f"/models/{name}", "arc_challenge", "acc_norm",
+                            float(np.mean(right)), timestamp=f"2026-03-0{i + 1}T00-00-00.000000",
+                            per_question=right)  # fmt: skip
+    out = tmp_path / "o"
+    assert (
+        main(["predict", str(tmp_path / "r"), "--benchmark", "arc_challenge", "-o", str(out)]) == 0
+    )
+    report = (out / "report.md").read_text()
+    row = "| arc_challenge | baseline: 100 random questions + regression | leave-one-out | 6 |"
+    assert row in report
+    assert "arc_challenge, leave-one-out, auto: 100 random questions do better.**" in report

@@ -173,6 +173,11 @@ def test_predictions_from_real_runs(population: Path, tmp_path: Path):
     assert "| phylolm_arith_mc:acc | auto:" in section
     assert "| phylolm_arith_mc:acc | paper (reference) | leave-one-family-out | 4 | 2 |" in section
     assert "score: phylolm_arith_mc acc,none (higher is better)" in section  # as lm_eval wrote
+    # the runs logged their 300 answers: the random-questions baseline sits beside the tree
+    assert (
+        "| phylolm_arith_mc:acc | baseline: 100 random questions + regression | leave-one-out |"
+        in section
+    )
 
     # identical inputs give identical files
     again = tmp_path / "again"

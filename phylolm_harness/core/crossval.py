@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from phylolm_harness.core.conformal import DEFAULT_LEVEL, fold_coverage
 from phylolm_harness.core.predictors import SIMPLICITY, Candidate, Task, candidates
+from phylolm_harness.core.subsample import QuestionScores, subset_baseline
 from phylolm_harness.errors import InputError
 
 __all__ = ["PROTOCOLS", "Bounds", "Evaluation", "cross_validate", "fit_predict", "min_train"]
@@ -90,7 +91,8 @@ class Evaluation:
     radius: FloatArray | None = None
     baselines: tuple[tuple[str, float, float], ...] = ()
     """``(name, r, MAE)`` of the baselines under the same folds: the mean of the other scored
-    models, and the score of the nearest scored relative."""
+    models, the score of the nearest scored relative, and where the runs logged per-question
+    results, a regression on a random sample of questions (:mod:`.subsample`)."""
     choices: tuple[tuple[str, int], ...] = ()
     """How many folds chose each candidate, most often first."""
 
@@ -294,6 +296,7 @@ def cross_validate(
     labels: Sequence[str] | None = None,
     level: float = DEFAULT_LEVEL,
     bounds: Bounds = (0.0, 1.0),
+    questions: QuestionScores | None = None,
 ) -> Evaluation:
     """Held-out predictions of every scored model under one protocol.
 
@@ -317,6 +320,9 @@ def cross_validate(
         Nominal coverage of the conformal intervals.
     bounds : (low, high) or None
         Range of the scores, None for an unbounded metric (see :func:`fit_predict`).
+    questions : QuestionScores, optional
+        Per-question results of the scored models (same order), for the random-questions
+        baseline (:func:`~phylolm_harness.core.subsample.subset_baseline`).
 
     Returns
     -------
@@ -367,6 +373,9 @@ def cross_validate(
         (name, _pearson(guess, scores), float(np.mean(np.abs(guess - scores))))
         for name, guess in (("mean of the others", mean), ("nearest scored relative", nearest))
     )
+    subset = None if questions is None else subset_baseline(questions, scores, trains, folds)
+    if subset is not None:
+        baselines += (subset,)
     return Evaluation(
         protocol,
         method,

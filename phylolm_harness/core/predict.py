@@ -46,6 +46,7 @@ from phylolm_harness.core.crossval import (
 )
 from phylolm_harness.core.families import families_from_tree
 from phylolm_harness.core.predictors import METHODS
+from phylolm_harness.core.subsample import QuestionScores
 from phylolm_harness.errors import InputError
 
 __all__ = [
@@ -225,6 +226,7 @@ def predict_scores(
     protocol: str = "leave-one-family-out",
     level: float = DEFAULT_LEVEL,
     bounds: Bounds = (0.0, 1.0),
+    questions: QuestionScores | None = None,
 ) -> Predictions:
     """Predict one benchmark's score for every model from PhyloLM distances.
 
@@ -251,6 +253,9 @@ def predict_scores(
     bounds : (low, high) or None
         Range of the scores (default ``(0, 1)``), None for an unbounded metric; see
         :func:`score_bounds`.
+    questions : QuestionScores, optional
+        Per-question results of the scored models, for the random-questions baseline beside
+        the evaluations.
 
     Returns
     -------
@@ -292,6 +297,7 @@ def predict_scores(
     groups = np.array([codes[f] for f in family_names], dtype=np.int64)
 
     sub = np.ix_(scored, scored)
+    aligned = None if questions is None else questions.of([names[i] for i in scored])
     evaluations = tuple(
         cross_validate(
             d[sub],
@@ -302,6 +308,7 @@ def predict_scores(
             [names[i] for i in scored],
             level,
             bounds,
+            aligned,
         )
         for p in PROTOCOLS
     )

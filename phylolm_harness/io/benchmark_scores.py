@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from phylolm_harness.core.subsample import QUESTIONS as SUBSET
+from phylolm_harness.core.subsample import QuestionScores
 from phylolm_harness.errors import InputError
+from phylolm_harness.io.benchmark_questions import read_question_scores
 from phylolm_harness.io.mmlu import AVERAGES, QUESTIONS, mmlu_group, mmlu_score
 from phylolm_harness.io.runs import Results, Run, check_labels, index_runs, newest_runs
 
@@ -103,6 +106,9 @@ class BenchmarkScores:
     """Benchmark name -> model label -> the run's weight settings (see ``Run.weights``)."""
     definitions: Mapping[str, str] = field(default_factory=dict)
     """Benchmark name -> what its score is (``"mmlu"``: which average)."""
+    questions: Mapping[str, QuestionScores] = field(default_factory=dict)
+    """Benchmark name -> per-question results of the scored models, where every run logged them
+    (for the random-questions baseline)."""
 
 
 def _value(entry: Mapping[str, Any], spec: BenchmarkSpec, path: Path, model: str) -> float:
@@ -240,6 +246,23 @@ def read_benchmark_scores(
                 f"{name}: scores from a subset of the {QUESTIONS:,} questions (lm_eval --limit): "
                 f"{', '.join(subsets[name])}"
             )
-    used = {name: [run for (_, n), run in newest.items() if n == name] for name in names}
-    definitions = {spec.name: _definition(spec, mmlu_average, used[spec.name]) for spec in specs}
-    return BenchmarkScores(scores, sources, tuple(notes), weights, definitions)
+    used = {name: {m: run for (m, n), run in newest.items() if n == name} for name in names}
+    definitions = {
+        spec.name: _definition(spec, mmlu_average, list(used[spec.name].values())) for spec in specs
+    }
+    questions = {}
+    for spec in specs:
+        if len(used[spec.name]) < 2:
+            continue
+        found, note = read_question_scores(spec.name, spec.task, spec.key, used[spec.name])
+        if found is not None and found.values.shape[1] <= 2 * SUBSET:
+            note = (
+                f"{spec.name}: the random-questions baseline is left out: "
+                f"{found.values.shape[1]} questions answered by every scored model, not more "
+                f"than twice the {SUBSET} it samples"
+            )
+        elif found is not None:
+            questions[spec.name] = found
+        if note:
+            notes.append(note)
+    return BenchmarkScores(scores, sources, tuple(notes), weights, definitions, questions)

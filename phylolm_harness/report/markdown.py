@@ -233,6 +233,13 @@ def _against_baselines(benchmark: str, ev: Evaluation, predictor: str) -> list[s
             f"Predicting the mean of the other scored models does as well or better (MAE "
             f"{number(mean)}; {predictor}: {number(ev.mae)})."
         )
+    for name, _, mae in ev.baselines:
+        if "random questions" in name and math.isfinite(ev.mae) and mae < ev.mae:
+            out.append(
+                f"- **{benchmark}, {ev.protocol}, {predictor}: {name.split(' +')[0]} do better.** "
+                f"Scoring a new model on them and regressing predicts with MAE {number(mae)} "
+                f"({predictor}: {number(ev.mae)})."
+            )
     if len(ev.choices) > 1:
         picks = ", ".join(f"{name} in {count}" for name, count in ev.choices)
         out.append(

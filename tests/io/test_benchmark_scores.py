@@ -6,9 +6,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from support.lm_eval_runner import run_lm_eval
 from support.paths import TEST_TASKS
+from support.results_layout import write_benchmark_run
 
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import parse_benchmark, read_benchmark_scores
@@ -262,3 +264,67 @@ def test_read_families(tmp_path: Path):
         read_families(path)
     with pytest.raises(InputError, match="cannot read the families file"):
         read_families(tmp_path / "missing.csv")
+
+
+# ------------------------------------------------------------ per-question results (samples)
+
+
+def test_per_question_results_are_read_from_real_samples_files(real_results: Path):
+    from phylolm_harness.io.benchmark_questions import read_question_scores
+    from phylolm_harness.io.runs import index_runs
+
+    (run,) = index_runs(real_results.parent)
+    plain, note = read_question_scores("arithgrp_c", "arithgrp_c", "acc,none", {"m": run})
+    assert note is None and plain is not None
+    assert plain.values.shape == (1, 3) and set(plain.values.ravel()) <= {0.0, 1.0}
+    acc = load(real_results)["results"]["arithgrp_c"]["acc,none"]
+    assert plain.score(np.array([0]), np.arange(3))[0] == pytest.approx(acc)
+    mmlu, note = read_question_scores("mmlu", "mmlu", "acc,none", {"m": run})
+    assert note is None and mmlu is not None
+    assert mmlu.values.shape == (1, 3 * len(SUBJECTS))  # every subject's questions, pooled
+
+
+def scored_with_questions(root: Path, models: dict[str, float], questions: int = 300) -> None:
+    rng = np.random.default_rng(0)
+    for i, (name, ability) in enumerate(models.items()):
+        right = (rng.random(questions) < ability).astype(int).tolist()
+        write_benchmark_run(root, f"/m/{name}", "quiz", "acc", float(np.mean(right)),
+                            timestamp=f"2026-02-0{i + 1}T00-00-00.000000",
+                            per_question=right)  # fmt: skip
+
+
+def test_per_question_results_of_every_scored_model_are_kept(tmp_path: Path):
+    scored_with_questions(tmp_path, {"a": 0.3, "b": 0.5, "c": 0.7})
+    scores = read_benchmark_scores(tmp_path, ["quiz:acc"])
+    q = scores.questions["quiz:acc"]
+    assert q.labels == ("a", "b", "c") and q.values.shape == (3, 300)
+    assert q.values.mean(axis=1).tolist() == [scores.scores["quiz:acc"][m] for m in q.labels]
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("no samples", "(lm_eval --log_samples); none for b"),
+        ("a text value", "samples_quiz_2026-02-02T00-00-00.000000.jsonl:5: acc is not a number"),
+        ("truncated", "samples_quiz_2026-02-02T00-00-00.000000.jsonl:300: malformed JSON"),
+        ("few questions", "150 questions answered by every scored model, not more than twice"),
+    ],
+)
+def test_a_baseline_that_cannot_be_computed_is_left_out_with_a_note(tmp_path, damage, said):
+    scored_with_questions(tmp_path, {"a": 0.3, "b": 0.5, "c": 0.7})
+    (samples,) = tmp_path.glob("m__b/samples_*.jsonl")
+    lines = samples.read_text(encoding="utf-8").splitlines()
+    if damage == "no samples":
+        samples.unlink()
+    elif damage == "a text value":
+        lines[4] = lines[4].replace('"acc": 1', '"acc": "1"').replace('"acc": 0', '"acc": "0"')
+        samples.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    elif damage == "truncated":
+        samples.write_text("\n".join(lines)[:-5], encoding="utf-8")
+    else:
+        samples.write_text("\n".join(lines[:150]) + "\n", encoding="utf-8")
+    scores = read_benchmark_scores(tmp_path, ["quiz:acc"])
+    assert "quiz:acc" not in scores.questions
+    assert scores.scores["quiz:acc"]["b"] > 0  # the scores themselves stand
+    (note,) = [n for n in scores.notes if "random-questions baseline" in n]
+    assert said in note, note

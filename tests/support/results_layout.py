@@ -73,12 +73,14 @@ def write_benchmark_run(
     value: object,
     timestamp: str = "2026-01-01T00-00-00.000000",
     higher_is_better: bool | None = None,
+    per_question: Sequence[object] | None = None,
 ) -> Path:
     """Write a results file of one benchmark run (no samples), as ``lm_eval --tasks TASK`` does.
 
     For ``mmlu`` (lm-eval's group) every one of the 57 subjects gets ``value`` too, with its
     size in MMLU's test set, as lm-eval writes them. ``higher_is_better`` fills lm-eval's table
-    of the same name for the task's metric (left out when None).
+    of the same name for the task's metric (left out when None). ``per_question`` writes the
+    samples file ``--log_samples`` writes, one question a line with its value of the metric.
     """
     folder = root / model_name.strip("/").replace("/", "__")
     folder.mkdir(parents=True, exist_ok=True)
@@ -99,6 +101,11 @@ def write_benchmark_run(
     }
     if higher_is_better is not None:
         results["higher_is_better"] = {task: {metric: higher_is_better}}
+    if per_question is not None:
+        rows = [{"doc_id": i, "filter": "none", metric: v} for i, v in enumerate(per_question)]
+        (folder / f"samples_{task}_{timestamp}.jsonl").write_text(
+            "".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8"
+        )
     path = folder / f"results_{timestamp}.json"
     path.write_text(json.dumps(results), encoding="utf-8")
     return path
