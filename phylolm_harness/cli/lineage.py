@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from phylolm_harness.cli.options import file_arg, folder_arg, renames
+from phylolm_harness.cli.options import file_arg, folder_arg, rename_arg, renames
 
 _EXAMPLES = """\
 examples (every model runs both tasks; --log_samples is needed):
@@ -33,7 +33,7 @@ def add_commands(commands: Any) -> None:
     passages.add_argument(
         "-o", "--out", type=file_arg, required=True, help="passages file to write"
     )
-    _add_rename(passages)
+    rename_arg(passages)
     passages.set_defaults(run=_run_passages)
 
     lineage = commands.add_parser(
@@ -57,18 +57,8 @@ def add_commands(commands: Any) -> None:
         "--resamples", type=int, default=100, help="passage resamples for supports (default 100)"
     )
     lineage.add_argument("--seed", type=int, default=0, help="seed of the resamples (default 0)")
-    _add_rename(lineage)
+    rename_arg(lineage)
     lineage.set_defaults(run=_run_lineage)
-
-
-def _add_rename(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--rename",
-        action="append",
-        default=[],
-        metavar="OLD=NEW",
-        help="label a model NEW instead of OLD (lm-eval's model name or the default label)",
-    )
 
 
 def _out(args: argparse.Namespace) -> Path:

@@ -48,14 +48,7 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a populations file (JSON Lines) to add; repeatable",
     )
-    parser.add_argument(
-        "--rename",
-        action="append",
-        default=[],
-        metavar="OLD=NEW",
-        help="label a model NEW; OLD is lm-eval's model name or a label (NEW has no '='); "
-        "repeatable",
-    )
+    rename_arg(parser)
     parser.add_argument(
         "--labels", type=Path, metavar="CSV", help="a CSV file with columns model,label"
     )
@@ -147,6 +140,18 @@ def tree_options(args: argparse.Namespace) -> dict[str, Any]:
         "resamples": args.resamples,
         "seed": args.seed,
     }
+
+
+def rename_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--rename OLD=NEW`` (repeatable) to a command."""
+    parser.add_argument(
+        "--rename",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="label a model NEW; OLD is lm-eval's model name or a label (NEW has no '='); "
+        "repeatable",
+    )
 
 
 def renames(pairs: Sequence[str], labels_file: Path | None) -> dict[str, str]:
