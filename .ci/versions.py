@@ -13,8 +13,9 @@ from them with that environment's own numpy, scipy and scikit-bio. Then the envi
 compared: exact distances must agree to 1e-6 (relative), sampled ones within four standard errors
 of their difference, MMLU accuracies exactly.
 
-The environments are built one at a time in the work folder and removed once collected (about
-2.5 GB each), unless ``PHYLOLM_VENVS`` names a folder to keep them in for the next run.
+The environments are built one at a time beside the repository (``.venv-floor``, ``.venv-pre``)
+and removed once collected (about 2.5 GB each), unless ``PHYLOLM_VENVS`` names a folder to keep
+them in for the next run.
 
     python .ci/versions.py [--work DIR] [--only floor,pre]
 
@@ -167,11 +168,11 @@ def main() -> int:
         trees = {}
         kept = os.environ.get("PHYLOLM_VENVS")
         for name in names:
-            python = environment(name, Path(kept) if kept else work)
+            python = environment(name, Path(kept) if kept else REPO)
             print(f"{name}: {versions(python)}", flush=True)
             trees[name] = collect(python, family.models, work / name)
             if not kept and name != "newest":
-                shutil.rmtree(work / f".venv-{name}")
+                shutil.rmtree(REPO / f".venv-{name}")
         problems = compare(trees)
     for problem in problems:
         print(f"disagree: {problem}")

@@ -7,6 +7,7 @@ once; :func:`predict` takes the :class:`~phylolm_harness.pipeline.TreeResult` of
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from phylolm_harness.core.predict import (
     predict_scores,
     score_bounds,
 )
+from phylolm_harness.core.subsample import QuestionScores
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.benchmark_scores import (
     BenchmarkScores,
@@ -194,7 +196,7 @@ def predict(
         bounds = score_bounds(bench, metric, real)
         preds = predict_scores(
             distances, labels, real, families, predictor, benchmark=bench, level=level,
-            bounds=bounds, questions=scores.questions.get(bench),
+            bounds=bounds, questions=_questions_of_populations(found, scores, bench, real, notes),
         )  # fmt: skip
         all_preds.append(preds)
         if predictor != "paper":
@@ -252,6 +254,26 @@ def _scores_of_populations(
                 f"for {label} ({_settings_text(identity.weights)}): other weight settings"
             )
     return out
+
+
+def _questions_of_populations(
+    found: TreeResult, scores: BenchmarkScores, bench: str, real: Mapping[str, float],
+    notes: list[str],
+) -> QuestionScores | None:  # fmt: skip
+    """Each scored population's per-question results (its model's), for the baseline."""
+    questions = scores.questions.get(bench)
+    if questions is None:
+        return None
+    base = [found.identities[m].base if m in found.identities else m for m in real]
+    rows = questions.of(base)
+    if rows is None:
+        lacking = sorted(m for m, b in zip(real, base, strict=True) if b not in questions.labels)
+        notes.append(
+            f"{bench}: the random-questions baseline is left out: no per-question results for "
+            f"{', '.join(lacking)}"
+        )
+        return None
+    return dataclasses.replace(rows, labels=tuple(real))
 
 
 def _settings_text(weights: Mapping[str, str]) -> str:

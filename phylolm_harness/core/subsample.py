@@ -108,6 +108,8 @@ def subset_baseline(
     rs, errors = [], []
     for _ in range(DRAWS):
         x = questions.score(rows, rng.choice(total, QUESTIONS, replace=False))
+        if not np.isfinite(x).all():
+            return None
         guess = np.empty(len(scores))
         for train, held in zip(trains, folds, strict=True):
             xt, yt = x[train], scores[train]

@@ -254,15 +254,14 @@ def read_benchmark_scores(
     for spec in specs:
         if len(used[spec.name]) < 2:
             continue
-        found, note = read_question_scores(spec.name, spec.task, spec.key, used[spec.name])
+        found, said = read_question_scores(spec.name, spec.task, spec.key, used[spec.name])
+        notes += said
         if found is not None and found.values.shape[1] <= 2 * SUBSET:
-            note = (
+            notes.append(
                 f"{spec.name}: the random-questions baseline is left out: "
                 f"{found.values.shape[1]} questions answered by every scored model, not more "
                 f"than twice the {SUBSET} it samples"
             )
         elif found is not None:
             questions[spec.name] = found
-        if note:
-            notes.append(note)
     return BenchmarkScores(scores, sources, tuple(notes), weights, definitions, questions)

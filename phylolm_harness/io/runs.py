@@ -226,7 +226,8 @@ def results_files(results: Results, pattern: str) -> list[Path]:
     """Every file matching ``pattern`` below the folders, once each (folders may nest), sorted.
 
     Linked folders are followed (each folder once). Nothing is passed over unseen: a folder that
-    cannot be read, or a link to nothing (or to itself), could hide a run, so either is refused.
+    cannot be read could hide a run, and a file of the pattern that is a link to nothing (or to
+    itself) cannot be read, so either is refused.
 
     Raises
     ------
@@ -242,14 +243,12 @@ def results_files(results: Results, pattern: str) -> list[Path]:
                 subfolders.clear()
                 continue
             seen.add(real)
-            for name in names:
+            for name in fnmatch.filter(names, pattern):
                 path = os.path.join(top, name)
                 if os.path.islink(path) and not os.path.exists(path):
                     raise InputError(
                         f"{path}: a link to nothing (or to itself); remove it or fix it"
                     )
-            for name in fnmatch.filter(names, pattern):
-                path = os.path.join(top, name)
                 found.setdefault(os.path.realpath(path), Path(path))
     return sorted(found.values())
 

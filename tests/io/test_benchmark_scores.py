@@ -274,14 +274,16 @@ def test_per_question_results_are_read_from_real_samples_files(real_results: Pat
     from phylolm_harness.io.runs import index_runs
 
     (run,) = index_runs(real_results.parent)
-    plain, note = read_question_scores("arithgrp_c", "arithgrp_c", "acc,none", {"m": run})
-    assert note is None and plain is not None
+    plain, notes = read_question_scores("arithgrp_c", "arithgrp_c", "acc,none", {"m": run})
+    assert notes == [] and plain is not None
     assert plain.values.shape == (1, 3) and set(plain.values.ravel()) <= {0.0, 1.0}
     acc = load(real_results)["results"]["arithgrp_c"]["acc,none"]
     assert plain.score(np.array([0]), np.arange(3))[0] == pytest.approx(acc)
-    mmlu, note = read_question_scores("mmlu", "mmlu", "acc,none", {"m": run})
-    assert note is None and mmlu is not None
+    mmlu, notes = read_question_scores("mmlu", "mmlu", "acc,none", {"m": run})
+    assert notes == [] and mmlu is not None
     assert mmlu.values.shape == (1, 3 * len(SUBJECTS))  # every subject's questions, pooled
+    group, notes = read_question_scores("arithgrp", "arithgrp", "acc,none", {"m": run})
+    assert notes == [] and group is not None and group.values.shape == (1, 6)  # its two tasks
 
 
 def scored_with_questions(root: Path, models: dict[str, float], questions: int = 300) -> None:
@@ -304,27 +306,87 @@ def test_per_question_results_of_every_scored_model_are_kept(tmp_path: Path):
 @pytest.mark.parametrize(
     ("damage", "said"),
     [
-        ("no samples", "(lm_eval --log_samples); none for b"),
-        ("a text value", "samples_quiz_2026-02-02T00-00-00.000000.jsonl:5: acc is not a number"),
+        ("a text value", "samples_quiz_2026-02-02T00-00-00.000000.jsonl:5: acc is not usable ('"),
+        ("an integer beyond floats", ".jsonl:5: acc is not usable (1000000"),
+        ("no doc_id", ".jsonl:5: doc_id is not usable (None)"),
+        ("a question twice", ".jsonl:5: question 3 of quiz logged twice"),
         ("truncated", "samples_quiz_2026-02-02T00-00-00.000000.jsonl:300: malformed JSON"),
         ("few questions", "150 questions answered by every scored model, not more than twice"),
+        ("values too large", "per-question values too large to add up"),
     ],
 )
 def test_a_baseline_that_cannot_be_computed_is_left_out_with_a_note(tmp_path, damage, said):
     scored_with_questions(tmp_path, {"a": 0.3, "b": 0.5, "c": 0.7})
     (samples,) = tmp_path.glob("m__b/samples_*.jsonl")
-    lines = samples.read_text(encoding="utf-8").splitlines()
-    if damage == "no samples":
-        samples.unlink()
-    elif damage == "a text value":
-        lines[4] = lines[4].replace('"acc": 1', '"acc": "1"').replace('"acc": 0', '"acc": "0"')
-        samples.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    elif damage == "truncated":
-        samples.write_text("\n".join(lines)[:-5], encoding="utf-8")
-    else:
-        samples.write_text("\n".join(lines[:150]) + "\n", encoding="utf-8")
+    rows = [json.loads(line) for line in samples.read_text(encoding="utf-8").splitlines()]
+    lines = [json.dumps(row) for row in rows]
+    if damage == "a text value":
+        rows[4]["acc"] = str(rows[4]["acc"])
+    elif damage == "an integer beyond floats":
+        lines[4] = lines[4].replace(f'"acc": {rows[4]["acc"]}', '"acc": 1' + "0" * 400)
+    elif damage == "no doc_id":
+        del rows[4]["doc_id"]
+    elif damage == "a question twice":
+        rows[4]["doc_id"] = 3
+    elif damage == "values too large":
+        rows[4]["acc"] = rows[5]["acc"] = 1e308
+    if damage in ("a text value", "no doc_id", "a question twice", "values too large"):
+        lines = [json.dumps(row) for row in rows]
+    text = "\n".join(lines) + "\n"
+    if damage == "truncated":
+        text = text[:-6]
+    elif damage == "few questions":
+        text = "\n".join(lines[:150]) + "\n"
+    samples.write_text(text, encoding="utf-8")
     scores = read_benchmark_scores(tmp_path, ["quiz:acc"])
     assert "quiz:acc" not in scores.questions
     assert scores.scores["quiz:acc"]["b"] > 0  # the scores themselves stand
     (note,) = [n for n in scores.notes if "random-questions baseline" in n]
     assert said in note, note
+
+
+def test_a_model_without_per_question_results_is_named_not_a_veto(tmp_path):
+    scored_with_questions(tmp_path, {"a": 0.3, "b": 0.5, "c": 0.7})
+    next(tmp_path.glob("m__b/samples_*.jsonl")).unlink()
+    scores = read_benchmark_scores(tmp_path, ["quiz:acc"])
+    assert scores.questions["quiz:acc"].labels == ("a", "c")
+    assert "quiz:acc: no per-question results (lm_eval --log_samples) for b" in " ".join(
+        scores.notes
+    )
+
+
+def test_results_are_summed_as_the_task_config_says_lm_eval_aggregates_them(tmp_path):
+    """lambada's ``perplexity``: one log-likelihood a question, aggregated as exp(-mean)."""
+    rng = np.random.default_rng(1)
+    for i, name in enumerate(("a", "b", "c")):
+        ll = (-rng.random(300) * (i + 1)).tolist()
+        path = write_benchmark_run(tmp_path, f"/m/{name}", "cloze", "perplexity",
+                                   math.exp(-np.mean(ll)), per_question=ll,
+                                   timestamp=f"2026-02-0{i + 1}T00-00-00.000000")  # fmt: skip
+        data = load(path)
+        data["configs"]["cloze"]["metric_list"] = [
+            {"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False}
+        ]
+        dump(path, data)
+    scores = read_benchmark_scores(tmp_path, ["cloze:perplexity"])
+    q = scores.questions["cloze:perplexity"]
+    whole = q.score(np.arange(3), np.arange(300))
+    assert whole == pytest.approx([scores.scores["cloze:perplexity"][m] for m in q.labels])
+
+
+def test_a_groups_questions_are_read_from_its_subtasks(tmp_path):
+    """A group other than MMLU: lm-eval logs one samples file per subtask, none for the group."""
+    for i, name in enumerate(("a", "b", "c")):
+        stamp = f"2026-02-0{i + 1}T00-00-00.000000"
+        right = {t: [int(v) for v in np.random.default_rng(i).random(150) < 0.5] for t in "xy"}
+        path = write_benchmark_run(tmp_path, f"/m/{name}", "grp", "acc", 0.5, timestamp=stamp)
+        for t, values in right.items():
+            rows = [{"doc_id": d, "filter": "none", "acc": v} for d, v in enumerate(values)]
+            (path.parent / f"samples_grp_{t}_{stamp}.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"
+            )
+        data = load(path)
+        data["group_subtasks"] = {"grp": ["grp_x", "grp_y"]}
+        dump(path, data)
+    scores = read_benchmark_scores(tmp_path, ["grp:acc"])
+    assert scores.questions["grp:acc"].values.shape == (3, 300)

@@ -79,12 +79,13 @@ JSON = st.recursive(
 )
 
 
-def _write(value: object) -> str:
+def _write(value: object, colon: str = ": ") -> str:
     """JSON text of ``value``, where a list of pairs is written as an object (keys may repeat)."""
     if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
-        return "{" + ", ".join(f"{json.dumps(k)}: {_write(v)}" for k, v in value) + "}"
+        members = (f"{json.dumps(k)}{colon}{_write(v, colon)}" for k, v in value)
+        return "{" + ", ".join(members) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(map(_write, value)) + "]"
+        return "[" + ", ".join(_write(v, colon) for v in value) + "]"
     return json.dumps(value)
 
 
@@ -96,10 +97,10 @@ def _repeats(value: object) -> bool:
 
 
 @fuzz(300)
-@given(value=JSON)
-def test_repeated_keys_are_refused_exactly_when_present(tmp_path_factory, value):
+@given(value=JSON, colon=st.sampled_from([":", ": ", " :", "\t:\t"]))
+def test_repeated_keys_are_refused_exactly_when_present(tmp_path_factory, value, colon):
     path = tmp_path_factory.mktemp("json") / "values.jsonl"
-    path.write_text(_write(value) + "\n", encoding="utf-8")
+    path.write_text(_write(value, colon) + "\n", encoding="utf-8")
     for read in (
         lambda: [v for _, v in json_lines(path, "file")],
         lambda: next(json_blocks(path, "file")).strict(),
@@ -108,4 +109,4 @@ def test_repeated_keys_are_refused_exactly_when_present(tmp_path_factory, value)
             with pytest.raises(InputError, match="given twice in one object"):
                 read()
         else:
-            assert read() == [json.loads(_write(value))]
+            assert read() == [json.loads(_write(value, colon))]
