@@ -1,4 +1,4 @@
-"""Symmetric matrices kept as upper triangles, and the compiled loops of gene resampling.
+"""Symmetric matrices kept as upper triangles, and the compiled loop of gene resampling.
 
 Resampled distances: one pass over the gene blocks for several resamples at once.
 
@@ -60,7 +60,13 @@ def pack_band(band: NDArray[np.float64], top: int, out: NDArray[np.float64]) -> 
     >>> pack_band(m[1:, 1:], 1, out); out
     array([0., 0., 0., 4., 5., 8.])
     """
-    _pack_band(np.ascontiguousarray(band, dtype=np.float64), top, out)
+    band = np.asarray(band, dtype=np.float64)
+    n = top + band.shape[1]
+    t = top * n - top * (top - 1) // 2  # packed entries of the rows above ``top``
+    for k in range(band.shape[0]):
+        width = n - top - k
+        out[t : t + width] = band[k, k:]
+        t += width
 
 
 def unpack(packed: NDArray[np.float64], n: int) -> NDArray[np.float64]:
@@ -74,29 +80,21 @@ def unpack(packed: NDArray[np.float64], n: int) -> NDArray[np.float64]:
            [2., 5., 8.]])
     """
     out = np.empty((n, n))
-    _unpack(packed, out)
+    t = 0
+    for i in range(n):  # the upper triangle, row by row
+        out[i, i:] = packed[t : t + n - i]
+        t += n - i
+    for top in range(0, n, _BLOCK):  # then the lower one, a block of rows at a time
+        end = min(top + _BLOCK, n)
+        out[top:end, :top] = out[:top, top:end].T
+        square = out[top:end, top:end]
+        below = np.tril_indices(end - top, -1)
+        square[below] = square.T[below]
     return out
 
 
-@njit(cache=True, nogil=True)
-def _pack_band(band: Any, top: int, out: Any) -> None:
-    n = top + band.shape[1]
-    t = top * n - top * (top - 1) // 2  # packed entries of the rows above ``top``
-    for k in range(band.shape[0]):
-        width = n - top - k
-        out[t : t + width] = band[k, k:]
-        t += width
-
-
-@njit(cache=True, nogil=True)
-def _unpack(packed: Any, out: Any) -> None:
-    n = out.shape[0]
-    t = 0
-    for i in range(n):
-        for j in range(i, n):
-            out[i, j] = packed[t]
-            out[j, i] = packed[t]
-            t += 1
+_BLOCK = 512
+"""Rows mirrored at a time by :func:`unpack` (a transposed block stays in cache)."""
 
 
 def resampled_distances(
@@ -199,13 +197,9 @@ def spread_add(
     ``count`` counts ``packed``. The arithmetic is numpy's elementwise ``delta = x - mean;
     mean += delta / count; m2 += delta * (x - mean)``.
     """
-    _spread_add(packed, mean, m2, float(count))
-
-
-@njit(cache=True, nogil=True)
-def _spread_add(packed: Any, mean: Any, m2: Any, count: float) -> None:
-    for t in range(packed.shape[0]):
-        x = packed[t]
-        delta = x - mean[t]
-        mean[t] += delta / count
-        m2[t] += delta * (x - mean[t])
+    step = 1 << 18  # a stretch at a time: temporaries stay small at any size
+    for start in range(0, len(packed), step):
+        x, mu, sq = (a[start : start + step] for a in (packed, mean, m2))
+        delta = x - mu
+        mu += delta / count
+        sq += delta * (x - mu)
