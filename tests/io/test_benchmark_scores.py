@@ -8,6 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from support.fuzzing import fuzz, mutate_json_line
 from support.lm_eval_runner import run_lm_eval
 from support.paths import TEST_TASKS
 from support.results_layout import write_benchmark_run
@@ -390,3 +393,23 @@ def test_a_groups_questions_are_read_from_its_subtasks(tmp_path):
         dump(path, data)
     scores = read_benchmark_scores(tmp_path, ["grp:acc"])
     assert scores.questions["grp:acc"].values.shape == (3, 300)
+
+
+@fuzz(150)
+@given(data=st.data())
+def test_fuzz_per_question_results(tmp_path_factory, data):
+    """One value of a samples file replaced by a hostile one: scores and a note, or one line."""
+    root = tmp_path_factory.mktemp("questions")
+    scored_with_questions(root, {"a": 0.3, "b": 0.5, "c": 0.7})
+    target = next(root.glob(f"m__{data.draw(st.sampled_from('abc'))}/samples_*.jsonl"))
+    mutate_json_line(target, data)
+    try:
+        scores = read_benchmark_scores(root, ["quiz:acc"])
+    except InputError as error:
+        assert "\n" not in str(error)
+        return
+    questions = scores.questions.get("quiz:acc")
+    if questions is not None:
+        assert np.isfinite(questions.score(np.arange(3), np.arange(200))).all()
+    else:
+        assert any("random-questions baseline" in note for note in scores.notes), scores.notes
