@@ -99,12 +99,7 @@ def _samples(run: Run, task: str) -> list[tuple[str, Any]]:
             "--log_samples"
         )
     samples = list(json_lines(path, "samples file"))
-    expected = run.expected_samples(task)
-    if expected is not None and len(samples) != expected:
-        raise InputError(
-            f"{path}: {len(samples)} sample lines but the results file reports {expected} "
-            "(truncated file?)"
-        )
+    run.check_sample_count(task, len(samples))
     return samples
 
 

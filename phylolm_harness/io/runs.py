@@ -94,13 +94,23 @@ class Run:
         """Path of the samples file of ``task`` written by this run."""
         return self.results_file.parent / f"samples_{task}_{self.timestamp}.jsonl"
 
-    def expected_samples(self, task: str) -> int | None:
-        """Return how many samples of ``task`` the results file says were logged, if it says."""
+    def check_sample_count(self, task: str, count: int) -> None:
+        """Refuse a samples file of ``task`` with other than the lines the results file reports.
+
+        Raises
+        ------
+        InputError
+            Naming the samples file (a truncated file, most likely); nothing when the results
+            file does not say how many samples were logged.
+        """
         table = self.data.get("n-samples")
         n_samples = table.get(task) if isinstance(table, dict) else None
-        if isinstance(n_samples, dict) and isinstance(n_samples.get("effective"), int):
-            return int(n_samples["effective"])
-        return None
+        expected = n_samples.get("effective") if isinstance(n_samples, dict) else None
+        if isinstance(expected, int) and count != expected:
+            raise InputError(
+                f"{self.samples_file(task)}: {count} sample lines but the results file reports "
+                f"{expected} (truncated file?)"
+            )
 
     @property
     def weights(self) -> dict[str, str]:

@@ -204,12 +204,7 @@ def _read_samples(
         obs = _observation(sample, label, exact, where)
         if genomes is None or obs.genome in genomes:
             yield obs
-    expected = run.expected_samples(task)
-    if expected is not None and count != expected:
-        raise InputError(
-            f"{path}: {count} sample lines but the results file reports {expected} "
-            "(truncated file?)"
-        )
+    run.check_sample_count(task, count)
 
 
 def _observation(sample: Any, label: str, exact: bool, where: str) -> GeneObservation:
