@@ -108,7 +108,7 @@ class JsonBlock:
             rows = list(map(orjson.loads, self.lines))
         except orjson.JSONDecodeError:
             return None
-        if _key_ends("".join(self.lines)) != sum(_members(row) for row in rows if _nested(row)):
+        if _key_ends("".join(self.lines)) != sum(map(_members, rows)):
             for number, (line, row) in enumerate(zip(self.lines, rows, strict=True), self.first):
                 _refuse_repeated_keys(line, row, f"{self.path}:{number}")
         return rows
@@ -173,7 +173,7 @@ def _members(value: Any) -> int:
         if type(item) is dict:
             count += len(item)
             stack += [v for v in item.values() if type(v) is dict or type(v) is list]
-        else:  # a list
+        elif type(item) is list:
             stack += [v for v in item if type(v) is dict or type(v) is list]
     return count
 
@@ -185,12 +185,8 @@ def _refuse_repeated_keys(line: str, value: Any, where: str) -> None:
     with as many such ends as the parsed value has members gives no key twice; otherwise (a colon
     inside a string, or a repeated key) the line is read again, keeping every member.
     """
-    if _key_ends(line) != (_members(value) if _nested(value) else 0):
+    if _key_ends(line) != _members(value):
         _loads(line, where)
-
-
-def _nested(value: Any) -> bool:
-    return type(value) is dict or type(value) is list
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
