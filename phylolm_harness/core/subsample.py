@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["AGGREGATES", "QUESTIONS", "QuestionScores", "subset_baseline"]
+__all__ = ["AGGREGATES", "NAME", "QUESTIONS", "QuestionScores", "subset_baseline"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -32,6 +32,9 @@ QUESTIONS = 100
 
 DRAWS = 20
 """Random draws of questions the baseline's error is averaged over."""
+
+NAME = f"{QUESTIONS} random questions + regression"
+"""The baseline's name in an evaluation's baselines and in the report."""
 
 AGGREGATES = ("mean", "bits_per_byte", "perplexity")
 """How per-question results make a score (see the module)."""
@@ -122,4 +125,4 @@ def subset_baseline(
         if len(scores) >= 3 and np.ptp(guess) > 0 and np.ptp(scores) > 0:
             rs.append(float(np.corrcoef(guess, scores)[0, 1]))
     r = float(np.mean(rs)) if rs else math.nan
-    return f"{QUESTIONS} random questions + regression", r, float(np.mean(errors))
+    return NAME, r, float(np.mean(errors))

@@ -164,8 +164,8 @@ def _pair(value: Any) -> tuple[float, float] | None:
     numbers = value if isinstance(value, list) and len(value) == 2 else [value, 1.0]
     if not all(isinstance(v, int | float) for v in numbers):
         return None
-    if isinstance(numbers[1], bool) or (isinstance(value, list) and isinstance(numbers[0], bool)):
-        return None
+    if isinstance(value, list) and any(isinstance(v, bool) for v in numbers):
+        return None  # a flag is no log-likelihood or size
     try:
         low, size = float(numbers[0]), float(numbers[1])
     except OverflowError:  # an integer beyond floats
