@@ -23,7 +23,7 @@ from phylolm_harness.io.mmlu import GROUPS, SUBJECTS, mmlu_group
 from phylolm_harness.io.reading import json_lines
 from phylolm_harness.io.runs import Run
 
-__all__ = ["read_question_scores"]
+__all__ = ["leaf_tasks", "read_question_scores"]
 
 
 def read_question_scores(
@@ -56,7 +56,7 @@ def read_question_scores(
     missing, aggregates = [], set()
     lead = f"{benchmark}: the random-questions baseline is left out:"
     for label, run in sorted(runs.items()):
-        tasks = _tasks(run, task)
+        tasks = leaf_tasks(run, task)
         files = [run.samples_file(t) for t in tasks]
         if not files or not all(path.is_file() for path in files):
             missing.append(label)
@@ -65,11 +65,13 @@ def read_question_scores(
         try:
             for name, path in zip(tasks, files, strict=True):
                 aggregates.add(_aggregation(run, name, metric))
+                count = 0
                 for where, row in json_lines(path, "samples file"):
                     if not isinstance(row, dict):
                         return None, [f"{lead} {where}: not a JSON object"]
                     if row.get("filter", kept) != kept:
                         continue
+                    count += 1
                     doc = row.get("doc_id")
                     pair = _pair(row.get(metric))
                     if not isinstance(doc, int) or isinstance(doc, bool) or pair is None:
@@ -78,6 +80,7 @@ def read_question_scores(
                     if (name, str(doc)) in answers[label]:
                         return None, [f"{lead} {where}: question {doc} of {name} logged twice"]
                     answers[label][(name, str(doc))] = pair
+                run.check_sample_count(name, count)
         except InputError as error:
             return None, [f"{lead} {error}"]
     notes = []
@@ -104,7 +107,7 @@ def read_question_scores(
     return QuestionScores(labels, values, sizes, aggregate), notes
 
 
-def _tasks(run: Run, task: str) -> list[str]:
+def leaf_tasks(run: Run, task: str) -> list[str]:
     """Return the tasks (leaves of ``group_subtasks``) whose samples hold ``task``'s questions."""
     if task == "mmlu":
         group = mmlu_group(run.data)

@@ -26,7 +26,7 @@ from typing import Any
 from phylolm_harness.core.subsample import QUESTIONS as SUBSET
 from phylolm_harness.core.subsample import QuestionScores
 from phylolm_harness.errors import InputError
-from phylolm_harness.io.benchmark_questions import read_question_scores
+from phylolm_harness.io.benchmark_questions import leaf_tasks, read_question_scores
 from phylolm_harness.io.mmlu import AVERAGES, QUESTIONS, mmlu_group, mmlu_score
 from phylolm_harness.io.runs import Results, Run, check_labels, index_runs, newest_runs
 
@@ -147,11 +147,17 @@ def _definition(spec: BenchmarkSpec, mmlu_average: str, runs: Sequence[Run]) -> 
 def _direction(spec: BenchmarkSpec, runs: Sequence[Run]) -> str:
     """Whether higher scores are better, as lm-eval's results files say (``""`` when unsaid)."""
     said = set()
+    metric = spec.key.split(",")[0]
     for run in runs:
         table = run.data.get("higher_is_better")
-        metrics = table.get(spec.task) if isinstance(table, dict) else None
-        value = metrics.get(spec.key.split(",")[0]) if isinstance(metrics, dict) else None
-        said.add(value if isinstance(value, bool) else None)
+        table = table if isinstance(table, dict) else {}
+        task = (mmlu_group(run.data) or spec.task) if spec.task == "mmlu" else spec.task
+        # lm-eval keys a group's entry by the group's own name; older releases list only tasks
+        tasks = [task] if isinstance(table.get(task), dict) else leaf_tasks(run, task)
+        for name in tasks:
+            metrics = table.get(name)
+            value = metrics.get(metric) if isinstance(metrics, dict) else None
+            said.add(value if isinstance(value, bool) else None)
     if said == {True}:
         return " (higher is better)"
     if said == {False}:

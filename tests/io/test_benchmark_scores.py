@@ -103,6 +103,7 @@ def test_offline_mmlu_reads_as_the_paper_and_as_lm_eval_define_it(real_results: 
     expected = sum(sum(v) / len(v) for v in per_subject.values()) / len(SUBJECTS)
     assert paper.scores["mmlu"][label] == pytest.approx(expected, abs=1e-12)
     assert "57 subject" in paper.definitions["mmlu"]
+    assert paper.definitions["mmlu"].endswith("(higher is better)")
     assert any("subset" in n and f"{label} (171)" in n for n in paper.notes)
     weighted = read_benchmark_scores(real_results.parent.parent, ["mmlu"], mmlu_average="questions")
     every = [a for v in per_subject.values() for a in v]
@@ -315,6 +316,7 @@ def test_per_question_results_of_every_scored_model_are_kept(tmp_path: Path):
         ("a question twice", ".jsonl:5: question 3 of quiz logged twice"),
         ("truncated", "samples_quiz_2026-02-02T00-00-00.000000.jsonl:300: malformed JSON"),
         ("few questions", "150 questions answered by every scored model, not more than twice"),
+        ("cut at a line end", ".jsonl: 150 sample lines but the results file reports 300"),
         ("values too large", "per-question values too large to add up"),
     ],
 )
@@ -338,8 +340,13 @@ def test_a_baseline_that_cannot_be_computed_is_left_out_with_a_note(tmp_path, da
     text = "\n".join(lines) + "\n"
     if damage == "truncated":
         text = text[:-6]
-    elif damage == "few questions":
+    elif damage in ("few questions", "cut at a line end"):
         text = "\n".join(lines[:150]) + "\n"
+    if damage == "few questions":  # a run with --limit 150: its results file says so
+        (results,) = tmp_path.glob("m__b/results_*.json")
+        data = json.loads(results.read_text(encoding="utf-8"))
+        data["n-samples"]["quiz"]["effective"] = 150
+        results.write_text(json.dumps(data), encoding="utf-8")
     samples.write_text(text, encoding="utf-8")
     scores = read_benchmark_scores(tmp_path, ["quiz:acc"])
     assert "quiz:acc" not in scores.questions

@@ -85,7 +85,8 @@ def write_benchmark_run(
     folder = root / model_name.strip("/").replace("/", "__")
     folder.mkdir(parents=True, exist_ok=True)
     subtasks = [f"mmlu_{s}" for s in SUBJECTS] if task == "mmlu" else [task]
-    sizes = {f"mmlu_{s}": SIZES[s] for s in SUBJECTS} if task == "mmlu" else {task: 100}
+    size = 100 if per_question is None else len(per_question)
+    sizes = {f"mmlu_{s}": SIZES[s] for s in SUBJECTS} if task == "mmlu" else {task: size}
     results = {
         "results": {
             task: {"alias": task, f"{metric},none": value},
