@@ -42,6 +42,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -148,16 +149,10 @@ def continuations(out: Path) -> dict[GeneKey, list[str]]:
 def collections(raw: Mapping[GeneKey, list[str]], model: str,
                 count: int) -> list[dict[GeneKey, GeneObservation]]:  # fmt: skip
     """Cut every gene's continuations into ``count`` disjoint collections of PROBES."""
-    out: list[dict[GeneKey, GeneObservation]] = [{} for _ in range(count)]
-    for key, texts in raw.items():
-        for i in range(count):
-            group = texts[i * PROBES : (i + 1) * PROBES]
-            alleles: dict[str, float] = {}
-            for text in group:
-                allele = allele_of(text)
-                alleles[allele] = alleles.get(allele, 0) + 1
-            out[i][key] = GeneObservation(model, *key, alleles, PROBES)
-    return out
+    return [
+        _pooled({key: texts[i * PROBES : (i + 1) * PROBES] for key, texts in raw.items()}, model)
+        for i in range(count)
+    ]
 
 
 def first_genes(
@@ -383,14 +378,11 @@ def _relabelled(
 
 
 def _pooled(raw: Mapping[GeneKey, list[str]], model: str) -> dict[GeneKey, GeneObservation]:
-    out = {}
-    for key, texts in raw.items():
-        alleles: dict[str, float] = {}
-        for text in texts:
-            allele = allele_of(text)
-            alleles[allele] = alleles.get(allele, 0) + 1
-        out[key] = GeneObservation(model, *key, alleles, len(texts))
-    return out
+    """Count the alleles of every gene's continuations into one observation."""
+    return {
+        key: GeneObservation(model, *key, dict(Counter(map(allele_of, texts))), len(texts))
+        for key, texts in raw.items()
+    }
 
 
 def exact(work: Path, models: Mapping[str, Path], lines: list[str],
