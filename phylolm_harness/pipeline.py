@@ -34,6 +34,7 @@ from phylolm_harness.io.files import Content, FileStamp
 from phylolm_harness.io.pairs_file import read_known_pairs
 from phylolm_harness.io.passages_file import read_profiles
 from phylolm_harness.io.populations_file import read_populations_file
+from phylolm_harness.io.populations_parquet import is_parquet
 from phylolm_harness.io.runs import Identity, Results, Run, check_renames, folders, index_runs
 from phylolm_harness.io.samples import read_observations
 from phylolm_harness.report.markdown import identities_section
@@ -112,7 +113,8 @@ def read_inputs(
     notes: list[str] = []
     identities: Mapping[str, Identity] = {}
     runs: list[Run] = []
-    whole = _stamp(populations[0]) if len(populations) == 1 else None
+    # one Parquet file given whole is copied into the outputs as it is; others are written
+    whole = _stamp(populations[0]) if len(populations) == 1 and is_parquet(populations[0]) else None
     if results_dir is not None:
         runs = index_runs(results_dir, rename)
         if populations and not any(run.phylolm_tasks for run in runs):

@@ -7,6 +7,7 @@ from support.results_layout import write_benchmark_run, write_run
 
 from phylolm_harness.cli import main
 from phylolm_harness.core.tree import from_newick, robinson_foulds
+from phylolm_harness.io.populations_file import format_populations_file, read_populations_file
 
 GENES = [f"math-{i:03d}" for i in range(6)]
 
@@ -59,33 +60,42 @@ def test_outputs_are_byte_identical_across_runs(tmp_path):
 def test_populations_file_rebuilds_the_same_matrix(tmp_path):
     family_runs(tmp_path / "results")
     main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "one")])
-    pops = tmp_path / "one" / "populations.jsonl"
+    pops = tmp_path / "one" / "populations.parquet"
     assert main(["tree", "--populations", str(pops), "-o", str(tmp_path / "two")]) == 0
     assert (tmp_path / "one" / "distances.csv").read_bytes() == (
         tmp_path / "two" / "distances.csv"
     ).read_bytes()
+    lines = tmp_path / "pops.jsonl"  # the JSON Lines form of the same file: the same matrix
+    lines.write_text(format_populations_file(read_populations_file(pops)), encoding="utf-8")
+    assert main(["tree", "--populations", str(lines), "-o", str(tmp_path / "three")]) == 0
+    assert (tmp_path / "three" / "distances.csv").read_bytes() == (
+        tmp_path / "two" / "distances.csv"
+    ).read_bytes()
 
 
-def test_one_whole_populations_file_is_copied_as_given(tmp_path):
+def test_one_whole_parquet_file_is_copied_as_given_and_others_written(tmp_path):
     family_runs(tmp_path / "results")
     main(["tree", str(tmp_path / "results"), "-o", str(tmp_path / "one"), "--resamples", "0"])
-    written = (tmp_path / "one" / "populations.jsonl").read_text(encoding="utf-8")
-    given = tmp_path / "given.jsonl"  # the same observations, in another order, one blank line
-    given.write_text("\n".join([*reversed(written.splitlines()), "", ""]), encoding="utf-8")
-    assert main(["tree", "--populations", str(given), "-o", str(tmp_path / "two")]) == 0
-    assert (tmp_path / "two" / "populations.jsonl").read_bytes() == given.read_bytes()
-    # a genome selected, or the lines in two files, and the file is written afresh, sorted
+    written = tmp_path / "one" / "populations.parquet"
+    assert main(["tree", "--populations", str(written), "-o", str(tmp_path / "two")]) == 0
+    assert (tmp_path / "two" / "populations.parquet").read_bytes() == written.read_bytes()
+    # the same observations in JSON Lines, in another order with a blank line, or in two files,
+    # or a genome selected: the Parquet file is written afresh, in its own order
+    text = format_populations_file(read_populations_file(written))
+    given = tmp_path / "given.jsonl"
+    given.write_text("\n".join([*reversed(text.splitlines()), "", ""]), encoding="utf-8")
     lines = given.read_text(encoding="utf-8").splitlines(keepends=True)
     halves = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
     halves[0].write_text("".join(lines[:10]), encoding="utf-8")
     halves[1].write_text("".join(lines[10:]), encoding="utf-8")
     for argv in (
-        ["--populations", str(given), "--genome", "math"],
+        ["--populations", str(given)],
+        ["--populations", str(written), "--genome", "math"],
         ["--populations", str(halves[0]), "--populations", str(halves[1])],
     ):
         out = tmp_path / "three"
         assert main(["tree", *argv, "-o", str(out)]) == 0
-        assert (out / "populations.jsonl").read_text(encoding="utf-8") == written
+        assert (out / "populations.parquet").read_bytes() == written.read_bytes()
 
 
 def test_two_models_give_matrices_and_say_why_there_is_no_tree(tmp_path, capsys):
@@ -322,7 +332,7 @@ def test_tree_into_an_old_predict_folder_leaves_no_stale_prediction(tmp_path):
     assert main(["tree", str(tmp_path / "results"), "-o", str(out), "--resamples", "0"]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["similarity.csv", "distances.csv", "distance_errors.csv", "shared_genes.csv",
-         "tree.nwk", "tree.png", "tree.html", "heatmap.png", "report.md", "populations.jsonl",
+         "tree.nwk", "tree.png", "tree.html", "heatmap.png", "report.md", "populations.parquet",
          "pairs.npy", "pairs.json"]
     )  # fmt: skip
     assert out.stat().st_ino != inode  # the whole set was swapped in at once
@@ -404,14 +414,14 @@ def test_predict_from_benchmark_runs_alone_and_a_populations_file(tmp_path, caps
     for name, value in [("a1", 0.61), ("a2", 0.63), ("b1", 0.31)]:
         write_benchmark_run(scores, f"/models/{name}", "arc_challenge", "acc_norm", value)
     expect_error(capsys, ["predict", str(scores)], "no lm-eval results of a PhyloLM task")
-    pops = ["--populations", str(tmp_path / "tree" / "populations.jsonl")]
+    pops = ["--populations", str(tmp_path / "tree" / "populations.parquet")]
     assert main(["predict", str(scores), *pops, "-o", str(tmp_path / "out")]) == 0
     with (tmp_path / "out" / "predictions.csv").open(encoding="utf-8") as handle:
         rows = {row["model"]: row for row in csv.DictReader(handle)}
     assert set(rows) == {"a1", "a2", "b1", "b2"} and rows["b2"]["real"] == ""
     assert rows["b2"]["nearest_scored"] == "b1"  # its relative, found through the file's genes
-    given = (tmp_path / "tree" / "populations.jsonl").read_bytes()
-    assert (tmp_path / "out" / "populations.jsonl").read_bytes() == given  # all of it: copied
+    given = (tmp_path / "tree" / "populations.parquet").read_bytes()
+    assert (tmp_path / "out" / "populations.parquet").read_bytes() == given  # all of it: copied
     assert 0 <= float(rows["b2"]["predicted"]) < 0.62
 
 

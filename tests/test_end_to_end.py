@@ -52,7 +52,7 @@ def test_folders_of_separate_machines_merge(family_results, tmp_path):
     first = tmp_path / "node-0-tree"
     assert main(["tree", str(parent / "node-0"), "-o", str(first), "--resamples", "0"]) == 0
     joined = tmp_path / "joined"
-    both = [str(parent / "node-1"), "--populations", str(first / "populations.jsonl")]
+    both = [str(parent / "node-1"), "--populations", str(first / "populations.parquet")]
     assert main(["tree", *both, "-o", str(joined), "--resamples", "0"]) == 0
     assert (joined / "distances.csv").read_bytes() == (whole / "distances.csv").read_bytes()
     # both machines' folders named on the command line, one of them twice (read once)

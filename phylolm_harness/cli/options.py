@@ -46,7 +46,7 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="a populations file (JSON Lines) to add; repeatable",
+        help="a populations file (JSON Lines, or Parquet as tree writes it) to add; repeatable",
     )
     rename_arg(parser)
     parser.add_argument(

@@ -209,14 +209,35 @@ class ObservationTable(Sequence[GeneObservation]):
         """Return the row of each allele."""
         return np.repeat(np.arange(len(self), dtype=np.int64), self.sizes)
 
+    def allele_positions(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Positions in ``allele`` and ``values`` of the alleles of ``rows``, row after row."""
+        sizes = self.sizes[rows]
+        starts = np.repeat(self.bounds[rows] - np.cumsum(sizes) + sizes, sizes)
+        return starts + np.arange(int(sizes.sum()), dtype=np.int64)
+
+    def in_file_order(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        """Return the order of the populations files: rows by model, genome, gene; alleles by name.
+
+        Returns
+        -------
+        rows : ndarray of int64
+            Row indices in that order.
+        allele, values : ndarray
+            ``allele`` and ``values`` with each row's alleles sorted by name (rows stay where
+            ``bounds`` puts them: read them with :meth:`allele_positions`).
+        """
+        rows = np.lexsort((_ranks(self.genes)[self.gene], _ranks(self.models)[self.model]))
+        key = self.owner * max(len(self.allele_names), 1) + _ranks(self.allele_names)[self.allele]
+        by_name = np.argsort(key)
+        return rows, self.allele[by_name], self.values[by_name]
+
     def select(self, rows: NDArray[np.bool_]) -> ObservationTable:
         """Return the rows where ``rows`` is true."""
         if rows.all():
             return self
         keep = np.flatnonzero(rows)
         sizes = self.sizes[keep]
-        starts = np.repeat(self.bounds[keep] - np.cumsum(sizes) + sizes, sizes)
-        at = starts + np.arange(int(sizes.sum()))
+        at = self.allele_positions(keep)
         objects = None if self.objects is None else [self.objects[i] for i in keep.tolist()]
         return ObservationTable(
             self.models,
@@ -402,3 +423,10 @@ def _number(value: object) -> float:
         except OverflowError:
             return float("nan")
     return float("nan")
+
+
+def _ranks(keys: Sequence[Any]) -> NDArray[np.int64]:
+    """Return the rank of each key in sorted order."""
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[sorted(range(len(keys)), key=keys.__getitem__)] = np.arange(len(keys))
+    return rank

@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,30 +27,26 @@ from phylolm_harness.core.alleles import TailDraws
 from phylolm_harness.core.observations import GeneObservation
 from phylolm_harness.core.table import ObservationTable, RowBlock, TableBuilder, as_whole
 from phylolm_harness.errors import InputError
-from phylolm_harness.io.populations_bytes import scan_populations_file
+from phylolm_harness.io.populations_parquet import is_parquet, read_parquet_populations
 from phylolm_harness.io.reading import json_blocks, text
 
 _KEYS = ("model", "genome", "fingerprint", "gene")
 
 
 def read_populations_file(path: Path) -> ObservationTable:
-    """Read a populations file, validating every line, into a table (one pass, flat arrays).
-
-    A file in the usual form is read by compiled code from its bytes
-    (:func:`~phylolm_harness.io.populations_bytes.scan_populations_file`); any other, and any
-    file with a line at fault, by :func:`read_each_line`, which builds the same table.
+    """Read a populations file, JSON Lines or Parquet (told by its first bytes), into a table.
 
     Raises
     ------
     InputError
-        Naming ``file:line`` for a malformed line, a missing key or a bad value.
+        Naming ``file:line`` (JSON Lines) or ``file: row N`` (Parquet) for a malformed line or
+        row, a missing key or a bad value.
     """
-    scanned = scan_populations_file(path)
-    return scanned if scanned is not None else read_each_line(path)
+    return read_parquet_populations(path) if is_parquet(path) else read_each_line(path)
 
 
 def read_each_line(path: Path) -> ObservationTable:
-    """Read a populations file through Python objects (see :func:`read_populations_file`).
+    """Read a populations file in JSON Lines into a table (one pass, flat arrays).
 
     A block of lines is checked at once where its lines are sound, else line by line, naming the
     first line at fault.
@@ -225,34 +220,31 @@ def populations_chunks(
     model, gene and allele name rather than through a dictionary per line (twice as fast on
     millions of lines). Numbers are held as float64: counts beyond 2**53 are written rounded.
     """
-    view = _SortedView.of(ObservationTable.of(observations))
-    table = view.table
+    table = ObservationTable.of(observations)
+    order, allele, values = table.in_file_order()
     models = [_quoted(model) for model in table.models]
     genes = [
         f'"genome": {_quoted(genome)}, "fingerprint": {_quoted(print_)}, "gene": {_quoted(gene)}'
         for genome, print_, gene in table.genes
     ]
     names = [_quoted(name) for name in table.allele_names]
-    for first in range(0, len(view.rows), rows_per_chunk):
-        rows = view.rows[first : first + rows_per_chunk]
+    for first in range(0, len(order), rows_per_chunk):
+        rows = order[first : first + rows_per_chunk]
         sizes = table.sizes[rows]
-        ends = np.cumsum(sizes)
-        at = np.repeat(table.bounds[rows] - ends + sizes, sizes) + np.arange(
-            ends[-1] if len(ends) else 0
-        )
+        at = table.allele_positions(rows)
         pieces = list(
             map(
                 "{}: {}".format,
-                [names[a] for a in view.alleles[at].tolist()],
-                _numbers_text(view.values[at], np.repeat(table.exact[rows], sizes)),
+                [names[a] for a in allele[at].tolist()],
+                _numbers_text(values[at], np.repeat(table.exact[rows], sizes)),
             )
         )
         lines = []
         start = 0
-        for i, stop in zip(rows.tolist(), ends.tolist(), strict=True):
+        for i, stop in zip(rows.tolist(), np.cumsum(sizes).tolist(), strict=True):
             alleles = ", ".join(pieces[start:stop])
             head = f'{{"model": {models[table.model[i]]}, {genes[table.gene[i]]}, '
-            lines.append(f'{head}{view.mode_text(i)}, "alleles": {{{alleles}}}}}\n')
+            lines.append(f'{head}{_mode_text(table, i)}, "alleles": {{{alleles}}}}}\n')
             start = stop
         yield "".join(lines).encode("utf-8")
 
@@ -273,45 +265,18 @@ def _quoted(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-@dataclass(frozen=True)
-class _SortedView:
-    """Rows in file order (model, genome, gene) and each row's alleles in name order."""
-
-    table: ObservationTable
-    rows: NDArray[np.int64]
-    alleles: NDArray[np.int64]
-    values: NDArray[np.float64]
-
-    @classmethod
-    def of(cls, table: ObservationTable) -> _SortedView:
-        model_rank = _ranks(table.models)[table.model]
-        rows = np.lexsort((_ranks(table.genes)[table.gene], model_rank))
-        key = (
-            table.owner * max(len(table.allele_names), 1) + _ranks(table.allele_names)[table.allele]
-        )
-        by_name = np.argsort(key)
-        return cls(table, rows, table.allele[by_name], table.values[by_name])
-
-    def mode_text(self, i: int) -> str:
-        """Return the mode and its fields of row ``i``, as JSON object members."""
-        table = self.table
-        if not table.exact[i]:
-            return f'"mode": "sampled", "probes": {as_whole(float(table.probes[i]))}'
-        text = f'"mode": "exact", "tail": {float(table.tail[i])!r}'
-        mass, count, weight = table.draws[i].tolist()
-        if mass == mass:
-            draws = TailDraws(mass, int(count), weight).to_dict()
-            text += f', "draws": {json.dumps(draws)}'
-        return text
+def _mode_text(table: ObservationTable, i: int) -> str:
+    """Return the mode and its fields of row ``i``, as JSON object members."""
+    if not table.exact[i]:
+        return f'"mode": "sampled", "probes": {as_whole(float(table.probes[i]))}'
+    text = f'"mode": "exact", "tail": {float(table.tail[i])!r}'
+    mass, count, weight = table.draws[i].tolist()
+    if mass == mass:
+        draws = TailDraws(mass, int(count), weight).to_dict()
+        text += f', "draws": {json.dumps(draws)}'
+    return text
 
 
 def observation_rows(observations: Sequence[GeneObservation]) -> list[dict[str, Any]]:
     """Observations as populations-file rows (the lines of :func:`format_populations_file`)."""
     return [json.loads(line) for line in format_populations_file(observations).splitlines()]
-
-
-def _ranks(keys: Sequence[Any]) -> NDArray[np.int64]:
-    """Return the rank of each key in sorted order."""
-    rank = np.empty(len(keys), dtype=np.int64)
-    rank[sorted(range(len(keys)), key=keys.__getitem__)] = np.arange(len(keys))
-    return rank

@@ -104,8 +104,8 @@ _READING_GUIDE = [
     "or clicked and its nearest relative.",
     "- `pairs.npy` and `pairs.json` keep the models' cross products: a later tree written to this "
     "folder with more models computes only the pairs with the new ones.",
-    "- `populations.jsonl` holds every model's alleles; pass it to `tree --populations` to merge "
-    "collections made on other machines.",
+    "- `populations.parquet` holds every model's alleles (Parquet; `pandas.read_parquet` reads "
+    "it); pass it to `tree --populations` to merge collections made on other machines.",
     "- `heatmap.png` shows the distances in tree order: blocks along the diagonal are families.",
 ]
 

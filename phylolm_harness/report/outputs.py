@@ -18,7 +18,7 @@ from phylolm_harness.core.tree import to_newick
 from phylolm_harness.errors import InputError
 from phylolm_harness.io.files import Chunks, Content
 from phylolm_harness.io.pairs_file import PAIRS_INDEX, PAIRS_MATRIX, pairs_index
-from phylolm_harness.io.populations_file import populations_chunks
+from phylolm_harness.io.populations_parquet import parquet_chunks
 from phylolm_harness.report.markdown import method_name, render_report
 from phylolm_harness.report.plots import draw_heatmap, plot_predictions
 from phylolm_harness.report.tables import (
@@ -49,7 +49,7 @@ TREE_OUTPUTS = (
     "tree.html",
     "heatmap.png",
     "report.md",
-    "populations.jsonl",
+    "populations.parquet",
     "similarity.npy",
     "distance_errors.npy",
     "shared_genes.npy",
@@ -82,13 +82,13 @@ def render_tree_outputs(
 
     The tables and the populations file are :class:`~phylolm_harness.io.files.Chunks`, made
     as they are written: at 10,000 models each table is a gigabyte of text. ``populations``:
-    the populations file when it is given whole (the one file the observations were read
-    from), else it is written from ``observations``.
+    the populations file when it is given whole (the one Parquet file the observations were
+    read from), else it is written from ``observations``.
     """
     labels = list(phylogeny.labels)
     files: dict[str, Content] = {
-        "populations.jsonl": (
-            Chunks(lambda: populations_chunks(observations)) if populations is None else populations
+        "populations.parquet": (
+            Chunks(lambda: parquet_chunks(observations)) if populations is None else populations
         ),
         "distances.csv": Chunks(lambda: matrix_csv_chunks(phylogeny.distances, labels)),
     }

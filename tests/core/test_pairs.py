@@ -100,7 +100,7 @@ def test_damaged_pairs_are_set_aside_with_a_note(grown_and_scratch, damage):
         index.write_text("[" * 100_000, encoding="utf-8")
     args = [
         "--populations",
-        str(grown / "populations.jsonl"),
+        str(grown / "populations.parquet"),
         "-o",
         str(grown),
         "--reuse",
@@ -165,7 +165,7 @@ def _edit_one_pair(prints, cross):
 def test_forged_pairs_with_a_recomputed_checksum_are_not_believed(grown_and_scratch, change):
     _, grown, scratch = grown_and_scratch
     _forge(grown, change)
-    args = ["--populations", str(grown / "populations.jsonl"), "-o", str(grown)]
+    args = ["--populations", str(grown / "populations.parquet"), "-o", str(grown)]
     assert main(["tree", *args, "--reuse", str(grown)]) == 0
     report = (grown / "report.md").read_text()
     assert "the pairs kept there do not belong to these models" in report
@@ -180,7 +180,7 @@ def test_a_fifo_among_the_kept_pairs_is_set_aside_without_waiting(grown_and_scra
     (grown / "pairs.json").unlink()
     os.mkfifo(grown / "pairs.json")
     elsewhere = grown.parent / "elsewhere"  # a FIFO in the output folder is never replaced
-    args = ["--populations", str(grown / "populations.jsonl"), "-o", str(elsewhere)]
+    args = ["--populations", str(grown / "populations.parquet"), "-o", str(elsewhere)]
     assert main(["tree", *args, "--reuse", str(grown)]) == 0
     report = (elsewhere / "report.md").read_text()
     assert "pairs.json is not a regular file" in report

@@ -1,15 +1,16 @@
-"""The populations reader: compiled from bytes, a block of lines at once, or line by line, it
-must read the same table or name the same line."""
+"""The populations readers: JSON Lines a block of lines at once or line by line, and Parquet, must
+read the same table or name the same line (row)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from pathlib import Path
-from threading import Event
 from unittest import mock
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,9 +18,13 @@ from support.fuzzing import fuzz, mutate_json_line
 
 from phylolm_harness.core.table import TableBuilder
 from phylolm_harness.errors import InputError
-from phylolm_harness.io import populations_bytes, populations_file, reading
-from phylolm_harness.io.populations_bytes import scan_populations_file
-from phylolm_harness.io.populations_file import read_each_line, read_populations_file
+from phylolm_harness.io import populations_file, reading
+from phylolm_harness.io.populations_file import (
+    format_populations_file,
+    read_each_line,
+    read_populations_file,
+)
+from phylolm_harness.io.populations_parquet import SCHEMA, parquet_chunks
 
 
 def mixed_rows(path: Path) -> None:
@@ -75,11 +80,10 @@ def test_blocks_and_lines_read_the_same(tmp_path_factory, data):
         mutate_json_line(path, data)
     size = data.draw(st.sampled_from([1, 400, 1 << 20]))  # one line, a few lines, all at once
     with mock.patch.object(reading, "_BLOCK_CHARS", size):
-        scanned = outcome(path)
-        blocks = outcome(path, read_each_line)
+        blocks = outcome(path)
         with mock.patch.object(populations_file, "_checked_block", line_by_line):
             lines = outcome(path, read_each_line)
-    assert scanned == blocks == lines
+    assert blocks == lines
 
 
 def test_sound_lines_are_read_a_block_at_a_time(tmp_path):
@@ -110,9 +114,6 @@ def test_blank_lines_keep_the_numbers_of_the_others(tmp_path):
     path.write_text("".join([lines[0], "\n", "  \n", *lines[1:]]), encoding="utf-8")
     table = read_populations_file(path)
     assert table.line.tolist() == [1, *range(4, 21)]
-
-
-# ----------------------------------------------------------------------------- compiled reader
 
 
 def rewritten(path: Path, line: int, edit) -> None:
@@ -163,91 +164,73 @@ FORMS = ["as written", "crlf, blank lines, spaces", "compact, keys in another or
          "names beyond ASCII", "numbers in every form", "no final line break"]  # fmt: skip
 
 
-@pytest.mark.parametrize("threads", [1, 3])  # the file read whole, or in stretches (joined)
-@pytest.mark.parametrize("block", [17, 1 << 20])  # lines cut across reads, or a file in one
-@pytest.mark.parametrize("form", FORMS)
-def test_usual_files_are_read_compiled_into_the_same_table(tmp_path, form, block, threads):
-    path = tmp_path / "pops.jsonl"
-    usual_forms(path, form)
-    with (
-        mock.patch.object(populations_bytes, "BLOCK", block),
-        mock.patch.object(populations_bytes, "MIN_STRETCH", 1),
-    ):
-        scanned = scan_populations_file(path, threads)
-    assert scanned is not None
-    assert table_fields(scanned) == outcome(path, read_each_line)
-
-
-def test_a_written_populations_file_is_read_compiled(tmp_path):
-    path = tmp_path / "pops.jsonl"
-    mixed_rows(path)
-    table = read_each_line(path)
-    path.write_text(populations_file.format_populations_file(table), encoding="utf-8")
-    scanned = scan_populations_file(path)
-    assert scanned is not None and table_fields(scanned) == outcome(path, read_each_line)
-
-
-LEFT_TO_THE_FULL_READER = {
-    "escape in a name": lambda t: t.replace('"ab"', '"a\\u00e9"', 1),
-    "escaped quote": lambda t: t.replace('"org/', '"or\\"g/', 1),
-    "unknown key": lambda t: t.replace('{"model"', '{"note": 1, "model"', 1),
-    "key given twice": lambda t: t.replace('{"model"', '{"gene": "x", "model"', 1),
-    "allele given twice": lambda t: t.replace('{"ab": ', '{"ab": 1, "ab": ', 1),
-    "no probes": lambda t: t.replace('"probes": 8, ', ""),
-    "tail on a sampled line": lambda t: t.replace('"probes": 8', '"probes": 8, "tail": 0.1'),
-    "probes not an integer": lambda t: t.replace('"probes": 8', '"probes": 8.0'),
-    "integer of 19 digits": lambda t: t.replace('"probes": 8', '"probes": 1234567890123456789'),
-    "NaN": lambda t: t.replace('"ab": 0.5', '"ab": NaN'),
-    "beyond doubles": lambda t: t.replace('"ab": 0.5', '"ab": 1e400'),
-    "exponent of 7 digits": lambda t: t.replace(
-        '"ab": 0.5', '"ab": 0.' + "0" * 99_999 + "1e1000000"
-    ),
-    "empty model": lambda t: t.replace('"model": "org/a"', '"model": ""', 1),
-    "unknown mode": lambda t: t.replace('"exact"', '"approximate"', 1),
-    "trailing comma": lambda t: t.replace("}}", "},}", 1),
-    "a line break inside a line": lambda t: t.replace(", ", ",\r ", 1),
-    "truncated": lambda t: t[:40],
-    "not an object": lambda _: "[1, 2]",
-    "draws out of range": lambda t: t.replace('"count": 2', '"count": -2'),
-    "tab in a name": lambda t: t.replace('"ab"', '"a\tb"', 1),
-}
-
-
-@pytest.mark.parametrize("case", list(LEFT_TO_THE_FULL_READER))
-def test_other_lines_are_left_to_the_full_reader(tmp_path, case):
-    path = tmp_path / "pops.jsonl"
-    mixed_rows(path)
-    text = path.read_text(encoding="utf-8")
-    path.write_text(LEFT_TO_THE_FULL_READER[case](text), encoding="utf-8", newline="")
-    assert path.read_text(encoding="utf-8") != text
-    assert scan_populations_file(path) is None
-    assert outcome(path) == outcome(path, read_each_line)
-
-
-@pytest.mark.parametrize("content", [b"", b"\n\n", b"\xef\xbb\xbf{}", b'{"model": "\xff"}'])
-def test_empty_or_undecodable_files_are_left_to_the_full_reader(tmp_path, content):
-    path = tmp_path / "pops.jsonl"
-    path.write_bytes(content)
-    assert scan_populations_file(path) is None
-    assert outcome(path) == outcome(path, read_each_line)
-
-
 NUMBERS = st.one_of(
     st.integers(-(10**18) + 1, 10**18 - 1),
     st.floats(allow_nan=False, allow_infinity=False, width=64),
 )
 
 
-@fuzz(200)
+# ------------------------------------------------------------------------------------ Parquet
+
+
+def as_parquet(jsonl: Path) -> Path:
+    """Write the Parquet form of a JSON Lines populations file beside it."""
+    path = jsonl.with_suffix(".parquet")
+    path.write_bytes(b"".join(parquet_chunks(read_populations_file(jsonl), rows_per_group=5)))
+    return path
+
+
+def canonical(path: Path) -> str:
+    """The JSON Lines form :func:`format_populations_file` writes of what a file holds."""
+    return format_populations_file(read_populations_file(path))
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_parquet_holds_what_the_json_lines_hold(tmp_path, form):
+    path = tmp_path / "pops.jsonl"
+    usual_forms(path, form)
+    parquet = as_parquet(path)
+    assert parquet.read_bytes()[:4] == b"PAR1"
+    assert canonical(parquet) == canonical(path)
+    again = tmp_path / "again.parquet"
+    again.write_bytes(b"".join(parquet_chunks(read_populations_file(parquet))))
+    assert again.read_bytes() == b"".join(parquet_chunks(read_populations_file(path)))
+
+
+def test_the_format_is_told_by_the_first_bytes_not_the_name(tmp_path):
+    path = tmp_path / "pops.jsonl"
+    mixed_rows(path)
+    parquet = as_parquet(path)
+    swapped = tmp_path / "parquet.jsonl", tmp_path / "lines.parquet"
+    swapped[0].write_bytes(parquet.read_bytes())
+    swapped[1].write_bytes(path.read_bytes())
+    assert canonical(swapped[0]) == canonical(swapped[1]) == canonical(path)
+
+
+def test_pandas_reads_the_parquet_form(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "pops.jsonl"
+    mixed_rows(path)
+    frame = pd.read_parquet(as_parquet(path))
+    assert list(frame.columns) == SCHEMA.names and len(frame) == 18
+    assert sorted(frame["model"].unique()) == ["org/a", "org/b", "other/c"]
+
+
+@fuzz(150)
 @given(data=st.data())
-def test_random_sound_files_read_the_same_compiled(tmp_path_factory, data):
-    path = tmp_path_factory.mktemp("scan") / "pops.jsonl"
+def test_random_sound_files_read_the_same_through_parquet(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("parquet") / "pops.jsonl"
     plain = st.text("abcXYZ019 .,:{}[]é€😀", min_size=1, max_size=6)
-    names = plain | st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6)
+    names = plain | st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"),
+        min_size=1,
+        max_size=6,
+    )
     rows = []
     for line in range(data.draw(st.integers(1, 12))):
         row = {"model": data.draw(names), "genome": "g", "fingerprint": "f", "gene": f"{line}"}
-        alleles = data.draw(st.dictionaries(names, NUMBERS, max_size=5))
+        alleles = data.draw(st.dictionaries(names | st.just(""), NUMBERS, max_size=5))
         if data.draw(st.booleans()):
             row |= {
                 "mode": "exact",
@@ -255,34 +238,141 @@ def test_random_sound_files_read_the_same_compiled(tmp_path_factory, data):
                 "alleles": alleles,
             }
         else:
-            row |= {"probes": data.draw(st.integers(-(10**18) + 1, 10**18 - 1)), "alleles": alleles}
-        rows.append(dict(data.draw(st.permutations(list(row.items())))))
-    separators = data.draw(st.sampled_from([(", ", ": "), (",", ":"), (" ,  ", " :\t")]))
-    write_rows(
-        path,
-        rows,
-        separators=separators,
-        ensure_ascii=data.draw(st.sampled_from([False] * 3 + [True])),
+            row |= {"probes": data.draw(st.integers(-(10**15), 10**15)), "alleles": alleles}
+        rows.append(row)
+    write_rows(path, rows, ensure_ascii=data.draw(st.booleans()))
+    assert canonical(as_parquet(path)) == canonical(path)
+
+
+def parquet_rows(path: Path, edit) -> None:
+    """Write the mixed rows as Parquet after ``edit(columns)`` changes them (a dict of lists)."""
+    jsonl = path.with_suffix(".jsonl")
+    mixed_rows(jsonl)
+    columns = pq.read_table(as_parquet(jsonl)).to_pydict()
+    schema = edit(columns) or SCHEMA
+    pq.write_table(pa.table(columns, schema=schema), path)
+
+
+def set_cell(name, row, value):
+    def edit(columns):
+        columns[name][row] = value
+
+    return edit
+
+
+def fields_as(name, kind):
+    def edit(columns):
+        return pa.schema(
+            [
+                pa.field(n, kind if n == name else t)
+                for n, t in zip(SCHEMA.names, SCHEMA.types, strict=True)
+            ]
+        )
+
+    return edit
+
+
+HOSTILE = {
+    "empty model": (
+        set_cell("model", 3, ""),
+        "row 4: model, genome, fingerprint, gene must be non-empty strings",
+    ),
+    "missing gene": (set_cell("gene", 5, None), "row 6: model, genome, fingerprint, gene must be"),
+    "NUL in a model": (set_cell("model", 2, "a\0b"), "row 3: model holds a NUL character"),
+    "unknown mode": (
+        set_cell("mode", 7, "approximate"),
+        "row 8: mode must be 'sampled' or 'exact'",
+    ),
+    "probes not whole": (set_cell("probes", 0, 8.5), "row 1: probes must be an integer"),
+    "no probes on a sampled row": (set_cell("probes", 0, None), "row 1: probes must be an integer"),
+    "tail not finite": (set_cell("tail", 1, float("inf")), "row 2: tail must be a finite number"),
+    "one draws field": (
+        set_cell("draws_mass", 0, 0.5),
+        "row 1: tail draws must be {mass, count, weight}",
+    ),
+    "draws out of range": (set_cell("draws_count", 2, -2.0), "row 3: tail draws out of range"),
+    "lists of two lengths": (
+        set_cell("values", 4, [1.0]),
+        "row 5: alleles and values differ in length",
+    ),
+    "NaN value": (
+        set_cell("values", 6, [float("nan"), 0.5]),
+        "row 7: alleles must map strings to numbers",
+    ),
+    "no alleles": (set_cell("alleles", 6, None), "row 7: alleles must map strings to numbers"),
+    "a null allele name": (
+        set_cell("alleles", 6, [None, "x"]),
+        "row 7: alleles must map strings to numbers",
+    ),
+    "probes as text": (
+        fields_as("probes", pa.string()),
+        "column 'probes' holds string, expected double",
+    ),
+}
+
+
+def hostile_edit(case):
+    edit, _ = HOSTILE[case]
+    if case == "probes as text":
+
+        def as_text(columns):
+            columns["probes"] = [None if v is None else "eight" for v in columns["probes"]]
+            return edit(columns)
+
+        return as_text
+    return edit
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_parquet_file_at_fault_is_named_with_its_row(tmp_path, case):
+    path = tmp_path / "pops.parquet"
+    parquet_rows(path, hostile_edit(case))
+    with pytest.raises(InputError) as error:
+        read_populations_file(path)
+    assert str(error.value).startswith(f"{path}: ")
+    assert HOSTILE[case][1] in str(error.value)
+
+
+def test_a_parquet_file_without_a_column_is_refused(tmp_path):
+    path = tmp_path / "pops.parquet"
+    pq.write_table(pa.table({"model": ["a"]}), path)
+    with pytest.raises(InputError, match="not a populations file: no column 'genome'"):
+        read_populations_file(path)
+
+
+def test_a_parquet_string_that_is_not_utf8_is_refused(tmp_path):
+    path = tmp_path / "pops.parquet"
+    parquet_rows(path, lambda columns: None)
+    table = pq.read_table(path)
+    bad = pa.Array.from_buffers(
+        pa.string(),
+        1,
+        [None, pa.py_buffer(np.array([0, 2], np.int32).tobytes()), pa.py_buffer(b"\xff\xfe")],
     )
-    expected = outcome(path, read_each_line)
-    with mock.patch.object(populations_bytes, "MIN_STRETCH", 1):
-        scanned = scan_populations_file(path, data.draw(st.integers(1, 4)))
-    if "\\" in path.read_text(encoding="utf-8"):  # an escape: left to the full reader
-        assert scanned is None and outcome(path) == expected
-        return
-    assert scanned is not None, path.read_text(encoding="utf-8")
-    assert table_fields(scanned) == expected
+    models = pa.concat_arrays([bad, table.column("model").combine_chunks().slice(1)])
+    pq.write_table(table.set_column(0, "model", models), path)
+    with pytest.raises(InputError, match="(?i)utf-?8"):
+        read_populations_file(path)
 
 
-def test_a_stretch_that_gives_up_stops_the_others(tmp_path):
-    path = tmp_path / "pops.jsonl"
-    mixed_rows(path)
-    size = path.stat().st_size
-    failed = Event()
-    assert populations_bytes.scan_stretch(path, 0, size, failed) is not None
-    assert not failed.is_set()
-    rewritten(path, 3, lambda line: line.replace('"ab"', '"a\\u00e9"'))  # left to the full reader
-    assert populations_bytes.scan_stretch(path, 0, path.stat().st_size, failed) is None
-    assert failed.is_set()
-    mixed_rows(path)  # sound again: a stretch still stops once another has given up
-    assert populations_bytes.scan_stretch(path, 0, size, failed) is None
+@fuzz(300)
+@given(data=st.data())
+def test_damaged_parquet_files_are_refused_in_one_line(tmp_path_factory, data):
+    jsonl = tmp_path_factory.mktemp("damaged") / "pops.jsonl"
+    mixed_rows(jsonl)
+    content = bytearray(as_parquet(jsonl).read_bytes())
+    how = data.draw(st.sampled_from(["cut", "bytes", "zeros"]))
+    if how == "cut":
+        content = content[: data.draw(st.integers(4, len(content) - 1))]
+    else:
+        for _ in range(data.draw(st.integers(1, 8))):
+            at = data.draw(st.integers(4, len(content) - 1))
+            content[at] = 0 if how == "zeros" else data.draw(st.integers(0, 255))
+    path = jsonl.with_name("damaged.parquet")
+    path.write_bytes(bytes(content))
+    try:
+        table = read_populations_file(path)
+    except InputError as error:
+        assert str(error).startswith(f"{path}") and "\n" not in str(error)
+    else:
+        assert len(table) <= 18  # what was read is a sound table
