@@ -386,6 +386,32 @@ def test_exact_rows_with_draws_in_a_populations_file(tmp_path, capsys):
     expect_exit_2(capsys, ["tree", "--populations", str(pops), *out], "pops.jsonl:4", "add up to 1")
 
 
+def test_a_parquet_populations_file_is_checked_as_json_lines_are(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from phylolm_harness.io.populations_parquet import parquet_chunks
+
+    lines = tmp_path / "pops.jsonl"
+    exact_rows_with_draws(lines)
+    pops = tmp_path / "pops.parquet"
+    pops.write_bytes(b"".join(parquet_chunks(read_populations_file(lines))))
+    out = ["-o", str(tmp_path / "out")]
+    assert main(["tree", "--populations", str(pops), *out]) == 0
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "exact (mean tail 0.000, 0.250 sampled by draws)" in report
+    columns = pq.read_table(pops).to_pydict()
+    columns["draws_count"][3] = 3.0  # the draws no longer add up with the rest
+    pq.write_table(pa.table(columns), pops)
+    expect_exit_2(
+        capsys, ["tree", "--populations", str(pops), *out], "pops.parquet:4", "add up to 1"
+    )
+    pops.write_bytes(pops.read_bytes()[:-40])  # cut short
+    expect_exit_2(
+        capsys, ["tree", "--populations", str(pops), *out], str(pops), "not a readable Parquet file"
+    )
+
+
 @fuzz(150)
 @given(data=st.data())
 def test_fuzz_populations_file_with_draws(tmp_path_factory, data):
