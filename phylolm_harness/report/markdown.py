@@ -75,10 +75,10 @@ def render_report(
     lines += ["", "## How to read this", "", _distances_guide(phylogeny), *_READING_GUIDE]
     if len(phylogeny.labels) > TEXT_TABLES_MAX_MODELS:
         lines.append(
-            f"- Past {TEXT_TABLES_MAX_MODELS} models, `similarity`, `distance_errors` and "
-            "`shared_genes` are NumPy files (`.npy`, read with `numpy.load`) rather than CSV, rows "
-            "and columns in the order of `distances.csv`; `shared_genes.npy` holds integers, and "
-            "`distance_errors.npy` is written only when genes were resampled."
+            f"- Past {TEXT_TABLES_MAX_MODELS} models, `distances`, `similarity`, "
+            "`distance_errors` and `shared_genes` are NumPy files (`.npy`, read with `numpy.load`) "
+            "rather than CSV, rows and columns in the order of `models.csv`; `shared_genes.npy` "
+            "holds integers, and `distance_errors.npy` is written only when genes were resampled."
         )
     return "\n".join(lines) + "\n"
 
@@ -86,8 +86,9 @@ def render_report(
 def _distances_guide(phylogeny: Phylogeny) -> str:
     what = "Nei's distance `D = -ln S`" if phylogeny.distance == "nei" else "`D_A = 1 - S`"
     return (
-        f"- `distances.csv` holds {what} between every pair of models; 0 means the models answer "
-        "the genes with the same allele distributions. `similarity.csv` holds `S`."
+        f"- `distances.csv` (`distances.npy` past {TEXT_TABLES_MAX_MODELS} models) holds {what} "
+        "between every pair of models; 0 means the models answer the genes with the same allele "
+        "distributions. `similarity.csv` holds `S`."
     )
 
 

@@ -24,6 +24,7 @@ from phylolm_harness.report.plots import draw_heatmap, plot_predictions
 from phylolm_harness.report.tables import (
     TEXT_TABLES_MAX_MODELS,
     matrix_csv_chunks,
+    models_csv,
     npy_chunks,
     plan_csv,
     predictions_csv,
@@ -50,6 +51,8 @@ TREE_OUTPUTS = (
     "heatmap.png",
     "report.md",
     "populations.parquet",
+    "distances.npy",
+    "models.csv",
     "similarity.npy",
     "distance_errors.npy",
     "shared_genes.npy",
@@ -90,9 +93,9 @@ def render_tree_outputs(
         "populations.parquet": (
             Chunks(lambda: parquet_chunks(observations)) if populations is None else populations
         ),
-        "distances.csv": Chunks(lambda: matrix_csv_chunks(phylogeny.distances, labels)),
     }
     tables: dict[str, NDArray[np.float64] | NDArray[np.int64]] = {
+        "distances": phylogeny.distances,
         "similarity": phylogeny.similarity,
         "distance_errors": phylogeny.standard_errors,
         "shared_genes": phylogeny.shared_genes,
@@ -102,6 +105,8 @@ def render_tree_outputs(
             files[f"{name}.csv"] = Chunks(partial(matrix_csv_chunks, matrix, labels))
         elif name != "distance_errors" or phylogeny.resampled:  # no file of NaN
             files[f"{name}.npy"] = Chunks(partial(npy_chunks, _smallest(matrix)))
+    if len(labels) > TEXT_TABLES_MAX_MODELS:
+        files["models.csv"] = models_csv(labels)
     order = labels
     if phylogeny.tree is not None:
         files["tree.nwk"] = to_newick(phylogeny.tree, phylogeny.supports).encode()

@@ -95,7 +95,7 @@ def draw_heatmap(
         image = ax.imshow(
             shrunk, cmap="viridis_r", interpolation="nearest", extent=(0.5, n + 0.5, n + 0.5, 0.5)
         )
-        ax.set_xlabel(f"{n} models in tree order (names in distances.csv)")
+        ax.set_xlabel(f"{n} models in tree order (names in tree.nwk)")
         if len(shrunk) < n:
             block = -(-n // len(shrunk))
             ax.set_title(f"{title}\n(each pixel: the mean of {block}x{block} pairs)", fontsize=9)

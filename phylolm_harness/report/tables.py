@@ -13,7 +13,6 @@ from numpy.typing import NDArray
 from phylolm_harness.core.plan import Plan
 from phylolm_harness.core.predict import Predictions
 from phylolm_harness.io.files import Piece
-from phylolm_harness.report.numbers import g8_rows
 
 __all__ = [
     "cell",
@@ -21,6 +20,7 @@ __all__ = [
     "matrix_csv",
     "TEXT_TABLES_MAX_MODELS",
     "matrix_csv_chunks",
+    "models_csv",
     "npy_chunks",
     "number",
     "plan_csv",
@@ -136,8 +136,7 @@ def plan_csv(plan: Plan) -> bytes:
 def matrix_csv(matrix: NDArray[np.float64], labels: list[str]) -> bytes:
     """Write a square matrix as CSV, model labels on both axes (8 significant digits).
 
-    Missing values (NaN) are empty cells. Numbers are Python's ``%.8g``, written by a compiled
-    loop (:func:`~phylolm_harness.report.numbers.g8_rows`) about 3 times faster than Python.
+    Missing values (NaN) are empty cells; numbers are Python's ``%.8g``.
 
     Examples
     --------
@@ -153,36 +152,44 @@ def matrix_csv_chunks(
     matrix: NDArray[np.float64] | NDArray[np.int64], labels: list[str], rows_per_chunk: int = 200
 ) -> Iterator[bytes]:
     """Yield the CSV of :func:`matrix_csv` in pieces of a few rows (bounded memory)."""
-    names = [_csv_field(label).encode() for label in labels]
-    yield b",".join([b"model", *names]) + b"\n"
+    names = [_csv_field(label) for label in labels]
+    yield ",".join(["model", *names]).encode() + b"\n"
     template = ",".join(["%.8g"] * len(labels))
     for start in range(0, len(labels), rows_per_chunk):
         block = np.asarray(matrix[start : start + rows_per_chunk], dtype=np.float64)
-        text, ends, written = g8_rows(block)
-        lines = []
-        for name, row, a, b, done in zip(
-            names[start : start + rows_per_chunk], block, ends[:-1], ends[1:], written, strict=True
-        ):
-            cells = text[a:b].tobytes() if done else _python_row(template, row)
-            lines += [name, b",", cells, b"\n"]
-        yield b"".join(lines)
+        lines = [
+            f"{name},{_row_text(template, row)}\n"
+            for name, row in zip(names[start : start + rows_per_chunk], block, strict=True)
+        ]
+        yield "".join(lines).encode()
 
 
-def _python_row(template: str, row: NDArray[np.float64]) -> bytes:
-    """Format a row the compiled loop leaves to Python (see :mod:`.numbers`)."""
+def _row_text(template: str, row: NDArray[np.float64]) -> str:
+    """Format one row: ``%.8g`` numbers, NaN as an empty cell."""
     text = template % tuple(row.tolist())
     gaps = np.isnan(row)
     if gaps.any():
         text = ",".join(
             "" if gap else cell for cell, gap in zip(text.split(","), gaps, strict=True)
         )
-    return text.encode()
+    return text
+
+
+def models_csv(labels: Sequence[str]) -> bytes:
+    """Write the models in matrix order, one a line under the header ``model`` (for ``.npy``).
+
+    >>> print(models_csv(["a", "b,c"]).decode(), end="")
+    model
+    a
+    "b,c"
+    """
+    return "".join(f"{_csv_field(label)}\n" for label in ["model", *labels]).encode()
 
 
 TEXT_TABLES_MAX_MODELS = 2000
-"""Most models whose similarity, error and shared-gene tables are written as CSV. Past it they
-are NumPy ``.npy`` files in the order of ``distances.csv``: at 10,000 models each table would be a
-gigabyte of text and about 15 s of formatting."""
+"""Most models whose distance, similarity, error and shared-gene tables are written as CSV. Past
+it they are NumPy ``.npy`` files in the order of ``models.csv``: at 10,000 models each table would
+be a gigabyte of text and half a minute of formatting."""
 
 
 def npy_chunks(matrix: NDArray[np.float64] | NDArray[np.int64], rows: int = 500) -> Iterator[Piece]:

@@ -503,11 +503,11 @@
     "Click a node to collapse or expand its clade; click a model to measure distances from it.";
   $("distance-note").textContent = nei
     ? `Distances in the tooltips are ${distanceWord}s between the models (embedded as float32; ` +
-      "distances.csv holds them in full)."
+      "distances.csv, or distances.npy past 2,000 models, holds them in full)."
     : "Distances in the tooltips are tree distances (the sum of branch lengths on the path " +
       "between two models), not Nei distances: " + (T > data.nei_max
         ? `past ${data.nei_max} models the Nei distance matrix is not embedded in this page ` +
-          "(distances.csv holds it)."
+          "(distances.csv, or distances.npy past 2,000 models, holds it)."
         : "this page was made without the Nei distance matrix.");
 
   // ---- start ----

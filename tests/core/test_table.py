@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 
@@ -23,7 +24,6 @@ from phylolm_harness.io.populations_file import (
 )
 from phylolm_harness.report.outputs import render_tree_outputs
 from phylolm_harness.report.plots import block_means
-from phylolm_harness.report.tables import matrix_csv
 
 
 def synthetic_observations(n_models: int) -> list[GeneObservation]:
@@ -137,11 +137,14 @@ def test_large_tables_are_written_as_numpy_files(monkeypatch):
     monkeypatch.setattr("phylolm_harness.report.outputs.TEXT_TABLES_MAX_MODELS", 10)
     monkeypatch.setattr("phylolm_harness.report.markdown.TEXT_TABLES_MAX_MODELS", 10)
     large = render_tree_outputs(phylogeny, observations)
-    assert not {"similarity.csv", "shared_genes.csv", "distance_errors.csv"} & set(large)
+    assert not {"distances.csv", "similarity.csv", "shared_genes.csv", "distance_errors.csv"} & set(
+        large
+    )
     assert "distance_errors.npy" not in large  # no resamples: no file of NaN
     resampled = infer_phylogeny(pops, "nj", resamples=30)
     large.update(render_tree_outputs(resampled, observations))
     for name, matrix in [
+        ("distances", resampled.distances),
         ("similarity", resampled.similarity),
         ("shared_genes", resampled.shared_genes),
         ("distance_errors", resampled.standard_errors),
@@ -150,7 +153,9 @@ def test_large_tables_are_written_as_numpy_files(monkeypatch):
         np.testing.assert_array_equal(loaded, matrix)
         assert loaded.dtype == (np.uint8 if name == "shared_genes" else np.float64)
     assert np.isfinite(resampled.standard_errors).sum() > 100
-    assert bytes(large["distances.csv"]) == matrix_csv(resampled.distances, list(pops.models))
+    with io.StringIO(bytes(large["models.csv"]).decode()) as handle:
+        assert [row[0] for row in csv.reader(handle)] == ["model", *pops.models]
+    assert "models.csv" not in small
     assert "`.npy`" in bytes(large["report.md"]).decode()
 
 
