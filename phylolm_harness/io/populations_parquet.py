@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -131,6 +130,9 @@ class _Sink(io.RawIOBase):
 def read_parquet_populations(path: Path) -> ObservationTable:
     """Read a Parquet populations file into a table, checking it as the JSON Lines reader does.
 
+    Names are read as Parquet stores them, dictionary-encoded, so each distinct name is decoded
+    (and its UTF-8 checked) once.
+
     Raises
     ------
     InputError
@@ -142,113 +144,159 @@ def read_parquet_populations(path: Path) -> ObservationTable:
     """
     where = str(path)
     try:
-        found = pq.read_table(path)
+        schema = pq.read_schema(path)
+        missing = [name for name in SCHEMA.names if name not in schema.names]
+        if missing:
+            raise InputError(f"{where}: not a populations file: no column {missing[0]!r}")
+        found = pq.read_table(
+            path, columns=SCHEMA.names, read_dictionary=[*_NAMES, "mode", _ALLELE_PATH]
+        )
     except (pa.ArrowException, OSError, ValueError) as error:
         raise InputError(f"{where}: not a readable Parquet file ({error})") from None
-    columns = {}
-    for field in SCHEMA:
-        if field.name not in found.column_names:
-            raise InputError(f"{where}: not a populations file: no column {field.name!r}")
-        column = found.column(field.name)
-        if column.type != field.type:
+    return _Rows(found, where).table()
+
+
+_ALLELE_PATH = "alleles.list.element"
+"""The alleles' strings inside their list column, as Parquet names it."""
+
+
+class _Rows:
+    """The columns of one file, checked and turned into a table."""
+
+    def __init__(self, found: pa.Table, where: str) -> None:
+        self.found, self.where, self.n = found, where, found.num_rows
+
+    def fail(self, rows: NDArray[np.bool_], what: str) -> None:
+        if rows.any():
+            raise InputError(f"{self.where}: row {int(np.argmax(rows)) + 1}: {what}")
+
+    def column(self, name: str) -> pa.Array:
+        """One column as one array, cast to its type in :data:`SCHEMA` where it differs."""
+        column = self.found.column(name)
+        expected = SCHEMA.field(name).type
+        if name == "alleles" and pa.types.is_list(column.type):
+            pass  # its strings, dictionary-encoded or not, are read by :meth:`names`
+        elif column.type != expected and name not in (*_NAMES, "mode"):
             try:
-                column = column.cast(field.type)
+                column = column.cast(expected)
             except (pa.ArrowException, ValueError):
                 raise InputError(
-                    f"{where}: column {field.name!r} holds {column.type}, expected {field.type}"
+                    f"{self.where}: column {name!r} holds {column.type}, expected {expected}"
                 ) from None
-        columns[field.name] = column.combine_chunks()
-    try:
-        for column in columns.values():
-            column.validate(full=True)  # UTF-8 of every string
-    except pa.ArrowException as error:
-        raise InputError(f"{where}: {error}") from None
-    return _table(columns, where)
+        if pa.types.is_dictionary(column.type):
+            column = column.unify_dictionaries()
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+
+    def names(self, array: pa.Array, what: str) -> tuple[NDArray[np.int64], list[str]]:
+        """Codes in order of first use and the distinct strings of a (dictionary) string array."""
+        if not pa.types.is_dictionary(array.type):
+            try:
+                array = pc.dictionary_encode(array.cast(pa.string()))
+            except (pa.ArrowException, ValueError):
+                raise InputError(
+                    f"{self.where}: {what} must be strings, not {array.type}"
+                ) from None
+        dictionary = array.dictionary
+        if dictionary.type != pa.string():
+            try:
+                dictionary = dictionary.cast(pa.string())
+            except (pa.ArrowException, ValueError):
+                raise InputError(f"{self.where}: {what} must be strings") from None
+        try:
+            dictionary.validate(full=True)  # UTF-8 of every distinct string
+        except pa.ArrowException as error:
+            raise InputError(f"{self.where}: {what}: {error}") from None
+        indices = array.indices
+        recoded = pc.dictionary_encode(indices)  # numbered in order of first use
+        codes = recoded.indices.to_numpy(zero_copy_only=False)
+        return (
+            np.where(np.isnan(codes), -1, codes).astype(np.int64)
+            if indices.null_count
+            else codes.astype(np.int64),
+            dictionary.take(recoded.dictionary.fill_null(0)).to_pylist(),
+        )
+
+    def table(self) -> ObservationTable:
+        n = self.n
+        codes, names = {}, {}
+        for name in _NAMES:
+            codes[name], names[name] = self.names(self.column(name), name)
+            empty = np.array([not text for text in names[name]] + [True])  # -1: null
+            self.fail(empty[codes[name]], f"{', '.join(_NAMES)} must be non-empty strings")
+            nul = np.array(["\0" in text for text in names[name]] + [False])
+            self.fail(nul[codes[name]], f"{name} holds a NUL character, which C-based readers of "
+                      "the outputs (CSV, Newick) cut names at: rename it")  # fmt: skip
+        mode_codes, modes = self.names(self.column("mode"), "mode")
+        known = np.array([m in ("sampled", "exact") for m in modes] + [False])
+        self.fail(~known[mode_codes], "mode must be 'sampled' or 'exact'")
+        exact = np.array([m == "exact" for m in modes] + [False])[mode_codes]
+        probes, tail = _floats(self.column("probes")), _floats(self.column("tail"))
+        self.fail(~exact & ~(np.isfinite(probes) & (probes == np.floor(probes))),
+                  "probes must be an integer")  # fmt: skip
+        self.fail(exact & ~((tail > -1e300) & (tail < 1e300)), "tail must be a finite number")
+        draws = np.stack([_floats(self.column(f"draws_{k}")) for k in _DRAWS], axis=1)
+        given = ~np.isnan(draws)
+        every = np.asarray(given.all(axis=1), dtype=bool)
+        self.fail(np.asarray(given.any(axis=1), dtype=bool) & ~every,
+                  "tail draws must be {mass, count, weight}")  # fmt: skip
+        mass, count, weight = draws.T
+        in_range = ((count >= 0) & (count == np.floor(count)) & (mass >= 0) & (mass <= 1 + 1e-6)
+                    & (weight > 0) & (weight <= 1))  # fmt: skip
+        self.fail(every & ~in_range, "tail draws out of range")
+        alleles, values = self.column("alleles"), self.column("values")
+        self.fail(_nulls(alleles) | _nulls(values), "alleles must map strings to numbers")
+        bounds = _offsets(alleles)
+        self.fail(
+            np.diff(bounds) != np.diff(_offsets(values)), "alleles and values differ in length"
+        )
+        allele, allele_names = self.names(pc.list_flatten(alleles), "alleles")
+        flat = _floats(pc.list_flatten(values))
+        faults = np.flatnonzero((allele < 0) | ~np.isfinite(flat))
+        if len(faults):
+            row = np.searchsorted(bounds, faults[0], side="right") - 1
+            self.fail(np.arange(n) == row, "alleles must map strings to numbers")
+        keys = np.stack([codes[k] for k in ("genome", "fingerprint", "gene")], axis=1)
+        gene, first = _first_use(keys)
+        genes = tuple(
+            (names["genome"][g], names["fingerprint"][f], names["gene"][i])
+            for g, f, i in keys[first].tolist()
+        )
+        return ObservationTable(
+            models=tuple(names["model"]),
+            model=codes["model"],
+            genes=genes,
+            gene=gene,
+            exact=exact,
+            probes=np.where(exact, np.nan, probes),
+            tail=np.where(exact, tail, 0.0),
+            draws=np.where(every[:, None], draws, np.nan),
+            bounds=bounds,
+            allele=allele,
+            allele_names=tuple(allele_names),
+            values=flat,
+            sources=(self.where,),
+            source=np.zeros(n, dtype=np.int64),
+            line=np.arange(1, n + 1, dtype=np.int64),
+        )
 
 
-def _table(columns: dict[str, pa.Array], where: str) -> ObservationTable:
-    n = len(columns["model"])
-
-    def fail(rows: NDArray[np.bool_], what: str) -> None:
-        if rows.any():
-            raise InputError(f"{where}: row {int(np.argmax(rows)) + 1}: {what}")
-
-    codes, names = {}, {}
-    for name in _NAMES:
-        column = columns[name]
-        fail(_bool(pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_length(column), 0))),
-             f"{', '.join(_NAMES)} must be non-empty strings")  # fmt: skip
-        fail(_bool(pc.match_substring(column, "\0")),
-             f"{name} holds a NUL character, which C-based readers of the outputs (CSV, Newick) "
-             "cut names at: rename it")  # fmt: skip
-        codes[name], names[name] = _encode(column)
-    mode = columns["mode"]
-    exact = _bool(pc.equal(mode, "exact"))
-    fail(~exact & ~_bool(pc.equal(mode, "sampled")), "mode must be 'sampled' or 'exact'")
-    probes = _floats(columns["probes"])
-    fail(~exact & ~(np.isfinite(probes) & (probes == np.floor(probes))),
-         "probes must be an integer")  # fmt: skip
-    tail = _floats(columns["tail"])
-    fail(exact & ~((tail > -1e300) & (tail < 1e300)), "tail must be a finite number")
-    draws = np.stack([_floats(columns[f"draws_{k}"]) for k in ("mass", "count", "weight")], 1)
-    given = ~np.isnan(draws)
-    some = np.asarray(given.any(axis=1), dtype=bool)
-    every = np.asarray(given.all(axis=1), dtype=bool)
-    fail(some & ~every, "tail draws must be {mass, count, weight}")
-    mass, count, weight = draws[every].T
-    bad = ~((count >= 0) & (count == np.floor(count)) & (mass >= 0) & (mass <= 1 + 1e-6)
-            & (weight > 0) & (weight <= 1))  # fmt: skip
-    fail(np.isin(np.arange(n), np.flatnonzero(every)[bad]), "tail draws out of range")
-    alleles, values = columns["alleles"], columns["values"]
-    fail(_bool(pc.or_kleene(pc.is_null(alleles), pc.is_null(values))),
-         "alleles must map strings to numbers")  # fmt: skip
-    sizes = pc.list_value_length(alleles).to_numpy(zero_copy_only=False).astype(np.int64)
-    other = pc.list_value_length(values).to_numpy(zero_copy_only=False).astype(np.int64)
-    fail(sizes != other, "alleles and values differ in length")
-    flat_names = pc.list_flatten(alleles)
-    flat_values = _floats(pc.list_flatten(values))
-    owner = np.repeat(np.arange(n), sizes)
-    fail(np.isin(np.arange(n), owner[~np.isfinite(flat_values) | _bool(pc.is_null(flat_names))]),
-         "alleles must map strings to numbers")  # fmt: skip
-    allele, allele_names = _encode(flat_names)
-    gene_key = np.stack([codes[k] for k in ("genome", "fingerprint", "gene")], axis=1)
-    gene, first = _first_use(gene_key)
-    genes = tuple(
-        (names["genome"][g], names["fingerprint"][f], names["gene"][i])
-        for g, f, i in gene_key[first].tolist()
-    )
-    return ObservationTable(
-        models=tuple(names["model"]),
-        model=codes["model"],
-        genes=genes,
-        gene=gene,
-        exact=exact,
-        probes=np.where(exact, np.nan, probes),
-        tail=np.where(exact, tail, 0.0),
-        draws=np.where(every[:, None], draws, np.nan),
-        bounds=offsets(sizes),
-        allele=allele,
-        allele_names=tuple(allele_names),
-        values=flat_values,
-        sources=(where,),
-        source=np.zeros(n, dtype=np.int64),
-        line=np.arange(1, n + 1, dtype=np.int64),
-    )
-
-
-def _bool(array: pa.Array) -> NDArray[np.bool_]:
-    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
+_DRAWS = ("mass", "count", "weight")
 
 
 def _floats(array: pa.Array) -> NDArray[np.float64]:
-    return np.asarray(pc.fill_null(array, np.nan).to_numpy(zero_copy_only=False), np.float64)
+    """Numbers as float64, NaN where null."""
+    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _encode(column: pa.Array) -> tuple[NDArray[np.int64], list[Any]]:
-    """Codes numbered in order of first appearance, and the distinct values."""
-    encoded = pc.dictionary_encode(column)
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes, encoded.dictionary.to_pylist()
+def _nulls(array: pa.Array) -> NDArray[np.bool_]:
+    return np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _offsets(lists: pa.Array) -> NDArray[np.int64]:
+    """Where each row's elements start in the flattened list, and where the last ends."""
+    offsets = np.asarray(lists.offsets.to_numpy(), dtype=np.int64)
+    rebased: NDArray[np.int64] = offsets - offsets[0]
+    return rebased
 
 
 def _first_use(keys: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -259,5 +307,6 @@ def _first_use(keys: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.i
     """
     codes = keys[:, 0] if keys.shape[1] else np.zeros(len(keys), np.int64)
     for column in keys.T[1:]:
-        codes, _ = _encode(pa.array(codes * (int(column.max(initial=0)) + 1) + column))
+        pairs = pc.dictionary_encode(pa.array(codes * (int(column.max(initial=0)) + 1) + column))
+        codes = pairs.indices.to_numpy().astype(np.int64)
     return codes, np.unique(codes, return_index=True)[1].astype(np.int64)
