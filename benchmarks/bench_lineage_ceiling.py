@@ -17,22 +17,18 @@ Scores are kept beside the populations files (``LINEAGE.ceiling.npz``) and reuse
 
 from __future__ import annotations
 
-import argparse
 import copy
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from lineage_zoo import held_out, lineages
+from lineage_zoo import command_line, emit, scored_lineages
 
 from phylolm_harness.core.tree import build_tree, from_newick, robinson_foulds, splits
 from phylolm_harness.demo.corpus import synthetic_corpus
 from phylolm_harness.demo.lineages import Lineage, grow_lineage, score_passages
-from phylolm_harness.demo.registry import SMOLLM2, ensure_model
-from phylolm_harness.demo.relatives import load_model_folder
 
 KINDS = ("code", "math", "prose")
 DOCS = 12
@@ -137,26 +133,7 @@ def analyse(path: Path, truth_newick: str) -> tuple[list[str], dict[str, float],
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, help="lineage_zoo.py's folder (scores go there)")
-    parser.add_argument("--held-out", action="store_true", help="the held-out lineages")
-    parser.add_argument("--only", action="append", default=[], help="lineage name; repeatable")
-    parser.add_argument("-o", "--out", type=Path, help="markdown report (default: stdout)")
-    args = parser.parse_args()
-    args.folder.mkdir(parents=True, exist_ok=True)
-    chosen = [lin for lin, _ in (held_out() if args.held_out else lineages())]
-    chosen = [lin for lin in chosen if not args.only or lin.name in args.only]
-    model = tokenizer = None
-    collect_s = 0.0
-    for lineage in chosen:
-        path = args.folder / f"{lineage.name}.ceiling.npz"
-        if not path.is_file():
-            if model is None:
-                model, tokenizer = load_model_folder(ensure_model(SMOLLM2, progress=print))
-            start = time.perf_counter()
-            collect(lineage, model, tokenizer, path)
-            collect_s += time.perf_counter() - start
-            print(f"{lineage.name}: {len(lineage.leaves)} models, {collect_s:.0f} s", flush=True)
+    args, chosen, collect_s = scored_lineages(__doc__.splitlines()[0], ".ceiling.npz", collect)
     rows: list[str] = []
     trees: list[str] = []
     clades: list[str] = []
@@ -168,9 +145,8 @@ def main() -> int:
     lines = [
         "# What the lineages' models carry of their history",
         "",
-        f"`python benchmarks/bench_lineage_ceiling.py {args.folder}"
-        f"{' --held-out' if args.held_out else ''}{''.join(f' --only {o}' for o in args.only)}` "
-        f"(machine: {platform.machine()}, Python {platform.python_version()}"
+        f"`{command_line(args, 'bench_lineage_ceiling.py')}` (machine: {platform.machine()}, "
+        f"Python {platform.python_version()}"
         + (f"; growing and scoring {collect_s:.0f} s" if collect_s else "")
         + f"). Every leaf scores {DOCS} held-out documents of every fine-tune's own corpus "
         f"(its kind and vocabulary, lines it was not tuned on) and {DOCS} generic documents of "
@@ -198,11 +174,7 @@ def main() -> int:
         "|---|---:|---:|---:|",
         *clades,
     ]
-    text = "\n".join(lines) + "\n"
-    if args.out is not None:
-        args.out.write_text(text, encoding="utf-8")
-    else:
-        print(text)
+    emit("\n".join(lines) + "\n", args.out)
     return 0
 
 

@@ -20,7 +20,6 @@ A lineage whose ``.likelihood.npz`` is present is not grown again.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import platform
 import sys
@@ -30,13 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_lineages import Scored, calibration_section, score, score_tree
-from lineage_zoo import LR, held_out, lineages
+from lineage_zoo import LR, command_line, emit, scored_lineages
 
 from phylolm_harness import pipeline
 from phylolm_harness.core.likelihood import Profiles, infer_likelihood_tree
 from phylolm_harness.demo.lineages import Lineage, grow_lineage, score_passages, write_passages
-from phylolm_harness.demo.registry import SMOLLM2, ensure_model
-from phylolm_harness.demo.relatives import load_model_folder
 
 METHODS = ("nj", "bme", "upgma")
 
@@ -68,27 +65,7 @@ def profiles_of(path: Path) -> Profiles:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, help="lineage_zoo.py's folder (scores go there)")
-    parser.add_argument("--held-out", action="store_true", help="the held-out lineages")
-    parser.add_argument("--only", action="append", default=[], help="lineage name; repeatable")
-    parser.add_argument("-o", "--out", type=Path, help="markdown report (default: stdout)")
-    parser.add_argument("--resamples", type=int, default=100)
-    args = parser.parse_args()
-    args.folder.mkdir(parents=True, exist_ok=True)
-    chosen = [lin for lin, _ in (held_out() if args.held_out else lineages())]
-    chosen = [lin for lin in chosen if not args.only or lin.name in args.only]
-    model = tokenizer = None
-    collect_s = 0.0
-    for lineage in chosen:
-        path = args.folder / f"{lineage.name}.likelihood.npz"
-        if not path.is_file():
-            if model is None:
-                model, tokenizer = load_model_folder(ensure_model(SMOLLM2, progress=print))
-            start = time.perf_counter()
-            collect(lineage, model, tokenizer, path)
-            collect_s += time.perf_counter() - start
-            print(f"{lineage.name}: {len(lineage.leaves)} models, {collect_s:.0f} s", flush=True)
+    args, chosen, collect_s = scored_lineages(__doc__.splitlines()[0], ".likelihood.npz", collect)
     results: dict[tuple[str, str], Scored] = {}
     start = time.perf_counter()
     for lineage in chosen:
@@ -110,9 +87,8 @@ def main() -> int:
     lines = [
         "# Lineage recovery from likelihood profiles",
         "",
-        f"`python benchmarks/bench_lineage_likelihood.py {args.folder}"
-        f"{' --held-out' if args.held_out else ''}{''.join(f' --only {o}' for o in args.only)}` "
-        f"({len(chosen)} lineage(s); trees and "
+        f"`{command_line(args, 'bench_lineage_likelihood.py')}` ({len(chosen)} lineage(s); "
+        "trees and "
         f"{args.resamples} passage resamples each {elapsed:.0f} s"
         + (f", growing and scoring {collect_s:.0f} s" if collect_s else "")
         + f"; machine: {platform.machine()}, Python {platform.python_version()}). "
@@ -150,11 +126,7 @@ def main() -> int:
     lines += calibration_section(
         {h: [s for (_, k), s in results.items() if k == h] for h in sorted({h for _, h in results})}
     )
-    text = "\n".join(lines) + "\n"
-    if args.out is not None:
-        args.out.write_text(text, encoding="utf-8")
-    else:
-        print(text)
+    emit("\n".join(lines) + "\n", args.out)
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -92,6 +93,56 @@ def held_out() -> list[tuple[Lineage, tuple[str, ...]]]:
 
 LR = 3e-4
 """Learning rate of every fine-tune: leaves of one lineage end 0.1 to 0.3 apart (Nei)."""
+
+
+def scored_lineages(
+    description: str, suffix: str, collect: Callable[[Lineage, torch.nn.Module, object, Path], None]
+) -> tuple[argparse.Namespace, list[Lineage], float]:
+    """The command line of a benchmark that has every leaf of the lineages score texts.
+
+    Reads ``FOLDER [--held-out] [--only NAME]... [-o OUT]``; for every chosen lineage without
+    ``FOLDER/NAME{suffix}``, grows it and has ``collect(lineage, root, tokenizer, path)`` write
+    the scores there. Returns the arguments, the chosen lineages and the seconds collecting took.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("folder", type=Path, help="lineage_zoo.py's folder (scores go there)")
+    parser.add_argument("--held-out", action="store_true", help="the held-out lineages")
+    parser.add_argument("--only", action="append", default=[], help="lineage name; repeatable")
+    parser.add_argument("-o", "--out", type=Path, help="markdown report (default: stdout)")
+    parser.add_argument("--resamples", type=int, default=100)
+    args = parser.parse_args()
+    args.folder.mkdir(parents=True, exist_ok=True)
+    chosen = [lin for lin, _ in (held_out() if args.held_out else lineages())]
+    chosen = [lin for lin in chosen if not args.only or lin.name in args.only]
+    root = tokenizer = None
+    took = 0.0
+    for lineage in chosen:
+        path = args.folder / f"{lineage.name}{suffix}"
+        if path.is_file():
+            continue
+        if root is None:
+            root, tokenizer = load_model_folder(ensure_model(SMOLLM2, progress=print))
+        start = time.perf_counter()
+        collect(lineage, root, tokenizer, path)
+        took += time.perf_counter() - start
+        print(f"{lineage.name}: {len(lineage.leaves)} models, {took:.0f} s", flush=True)
+    return args, chosen, took
+
+
+def command_line(args: argparse.Namespace, script: str) -> str:
+    """The command that wrote a report, as a user would type it."""
+    return (
+        f"python benchmarks/{script} {args.folder}{' --held-out' if args.held_out else ''}"
+        + "".join(f" --only {o}" for o in args.only)
+    )
+
+
+def emit(text: str, out: Path | None) -> None:
+    """Write a report to ``out``, or print it."""
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    else:
+        print(text)
 
 
 def collect_lineage(
