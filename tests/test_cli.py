@@ -88,6 +88,8 @@ def test_one_whole_parquet_file_is_copied_as_given_and_others_written(tmp_path):
     halves = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
     halves[0].write_text("".join(lines[:10]), encoding="utf-8")
     halves[1].write_text("".join(lines[10:]), encoding="utf-8")
+    (tmp_path / "three").mkdir()
+    (tmp_path / "three" / "populations.jsonl").write_text(text, encoding="utf-8")  # older output
     for argv in (
         ["--populations", str(given)],
         ["--populations", str(written), "--genome", "math"],
@@ -96,6 +98,7 @@ def test_one_whole_parquet_file_is_copied_as_given_and_others_written(tmp_path):
         out = tmp_path / "three"
         assert main(["tree", *argv, "-o", str(out)]) == 0
         assert (out / "populations.parquet").read_bytes() == written.read_bytes()
+        assert not (out / "populations.jsonl").exists()
 
 
 def test_two_models_give_matrices_and_say_why_there_is_no_tree(tmp_path, capsys):

@@ -13,7 +13,7 @@ DuckDB or Polars read it too.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +152,9 @@ def read_parquet_populations(path: Path) -> ObservationTable:
             path, columns=SCHEMA.names, read_dictionary=[*_NAMES, "mode", _ALLELE_PATH]
         )
     except (pa.ArrowException, OSError, ValueError) as error:
-        raise InputError(f"{where}: not a readable Parquet file ({error})") from None
+        text = " ".join(str(error).split())
+        cut = text if len(text) <= 200 else text[:200] + "..."
+        raise InputError(f"{where}: not a readable Parquet file ({cut})") from None
     return _Rows(found, where).table()
 
 
@@ -160,48 +162,81 @@ _ALLELE_PATH = "alleles.list.element"
 """The alleles' strings inside their list column, as Parquet names it."""
 
 
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_null(kind)  # no value at all: each row is then refused
+    )
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_null(kind)  # no value at all (probes of exact rows, absent draws)
+    )
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(kind)
+        or pa.types.is_large_list(kind)
+        or pa.types.is_list_view(kind)
+        or pa.types.is_large_list_view(kind)
+        or pa.types.is_fixed_size_list(kind)
+    )
+
+
 class _Rows:
-    """The columns of one file, checked and turned into a table."""
+    """The columns of one file, checked and turned into a table.
+
+    Every check marks the rows it refuses; the first row refused by any of them is named (as
+    the JSON Lines reader names the first line at fault).
+    """
 
     def __init__(self, found: pa.Table, where: str) -> None:
         self.found, self.where, self.n = found, where, found.num_rows
+        self.faults: list[tuple[int, str]] = []
 
-    def fail(self, rows: NDArray[np.bool_], what: str) -> None:
+    def mark(self, rows: NDArray[np.bool_], what: str) -> None:
+        """Remember the first of ``rows`` as at fault for ``what``."""
         if rows.any():
-            raise InputError(f"{self.where}: row {int(np.argmax(rows)) + 1}: {what}")
+            self.faults.append((int(np.argmax(rows)), what))
 
-    def column(self, name: str) -> pa.Array:
-        """One column as one array, cast to its type in :data:`SCHEMA` where it differs."""
+    def refuse(self) -> None:
+        """Raise for the first row at fault, if any."""
+        if self.faults:
+            row, what = min(self.faults, key=lambda fault: fault[0])
+            raise InputError(f"{self.where}: row {row + 1}: {what}")
+
+    def column(self, name: str, check: Callable[[pa.DataType], bool], what: str) -> pa.Array:
+        """One column as one array, refused unless ``check`` accepts its type."""
         column = self.found.column(name)
-        expected = SCHEMA.field(name).type
-        if name == "alleles" and pa.types.is_list(column.type):
-            pass  # its strings, dictionary-encoded or not, are read by :meth:`names`
-        elif column.type != expected and name not in (*_NAMES, "mode"):
-            try:
-                column = column.cast(expected)
-            except (pa.ArrowException, ValueError):
-                raise InputError(
-                    f"{self.where}: column {name!r} holds {column.type}, expected {expected}"
-                ) from None
+        if not check(column.type):
+            raise InputError(f"{self.where}: column {name!r} holds {column.type}, expected {what}")
         if pa.types.is_dictionary(column.type):
             column = column.unify_dictionaries()
         return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
 
+    def numbers(self, name: str) -> NDArray[np.float64]:
+        """Return a column of numbers as float64, NaN where null (integers past 2**53 rounded)."""
+        array = self.column(name, _is_number, "numbers")
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
+        return _floats(array.cast(pa.float64(), safe=False))
+
     def names(self, array: pa.Array, what: str) -> tuple[NDArray[np.int64], list[str]]:
-        """Codes in order of first use and the distinct strings of a (dictionary) string array."""
+        """Codes in order of first use (-1: null) and the distinct strings of a string array."""
         if not pa.types.is_dictionary(array.type):
-            try:
-                array = pc.dictionary_encode(array.cast(pa.string()))
-            except (pa.ArrowException, ValueError):
-                raise InputError(
-                    f"{self.where}: {what} must be strings, not {array.type}"
-                ) from None
-        dictionary = array.dictionary
-        if dictionary.type != pa.string():
-            try:
-                dictionary = dictionary.cast(pa.string())
-            except (pa.ArrowException, ValueError):
-                raise InputError(f"{self.where}: {what} must be strings") from None
+            array = pc.dictionary_encode(array)
+        dictionary = array.dictionary.cast(pa.string())
         try:
             dictionary.validate(full=True)  # UTF-8 of every distinct string
         except pa.ArrowException as error:
@@ -213,48 +248,57 @@ class _Rows:
             np.where(np.isnan(codes), -1, codes).astype(np.int64)
             if indices.null_count
             else codes.astype(np.int64),
-            dictionary.take(recoded.dictionary.fill_null(0)).to_pylist(),
+            dictionary.take(recoded.dictionary).to_pylist(),
         )
 
     def table(self) -> ObservationTable:
         n = self.n
         codes, names = {}, {}
         for name in _NAMES:
-            codes[name], names[name] = self.names(self.column(name), name)
+            codes[name], names[name] = self.names(self.column(name, _is_text, "strings"), name)
             empty = np.array([not text for text in names[name]] + [True])  # -1: null
-            self.fail(empty[codes[name]], f"{', '.join(_NAMES)} must be non-empty strings")
+            self.mark(empty[codes[name]], f"{', '.join(_NAMES)} must be non-empty strings")
             nul = np.array(["\0" in text for text in names[name]] + [False])
-            self.fail(nul[codes[name]], f"{name} holds a NUL character, which C-based readers of "
+            self.mark(nul[codes[name]], f"{name} holds a NUL character, which C-based readers of "
                       "the outputs (CSV, Newick) cut names at: rename it")  # fmt: skip
-        mode_codes, modes = self.names(self.column("mode"), "mode")
+        mode_codes, modes = self.names(self.column("mode", _is_text, "strings"), "mode")
         known = np.array([m in ("sampled", "exact") for m in modes] + [False])
-        self.fail(~known[mode_codes], "mode must be 'sampled' or 'exact'")
+        self.mark(~known[mode_codes], "mode must be 'sampled' or 'exact'")
         exact = np.array([m == "exact" for m in modes] + [False])[mode_codes]
-        probes, tail = _floats(self.column("probes")), _floats(self.column("tail"))
-        self.fail(~exact & ~(np.isfinite(probes) & (probes == np.floor(probes))),
+        probes, tail = self.numbers("probes"), self.numbers("tail")
+        self.mark(~exact & ~(np.isfinite(probes) & (probes == np.floor(probes))),
                   "probes must be an integer")  # fmt: skip
-        self.fail(exact & ~((tail > -1e300) & (tail < 1e300)), "tail must be a finite number")
-        draws = np.stack([_floats(self.column(f"draws_{k}")) for k in _DRAWS], axis=1)
+        self.mark(exact & ~((tail > -1e300) & (tail < 1e300)), "tail must be a finite number")
+        draws = np.stack([self.numbers(f"draws_{k}") for k in _DRAWS], axis=1)
         given = ~np.isnan(draws)
-        every = np.asarray(given.all(axis=1), dtype=bool)
-        self.fail(np.asarray(given.any(axis=1), dtype=bool) & ~every,
-                  "tail draws must be {mass, count, weight}")  # fmt: skip
+        every = np.asarray(given.all(axis=1), dtype=bool) & exact  # sampled rows: not read
+        some = np.asarray(given.any(axis=1), dtype=bool) & exact
+        self.mark(some & ~every, "tail draws must be {mass, count, weight}")
         mass, count, weight = draws.T
-        in_range = ((count >= 0) & (count == np.floor(count)) & (mass >= 0) & (mass <= 1 + 1e-6)
-                    & (weight > 0) & (weight <= 1))  # fmt: skip
-        self.fail(every & ~in_range, "tail draws out of range")
-        alleles, values = self.column("alleles"), self.column("values")
-        self.fail(_nulls(alleles) | _nulls(values), "alleles must map strings to numbers")
+        in_range = (np.isfinite(count) & (count >= 0) & (count == np.floor(count)) & (mass >= 0)
+                    & (mass <= 1 + 1e-6) & (weight > 0) & (weight <= 1))  # fmt: skip
+        self.mark(every & ~in_range, "tail draws out of range")
+        alleles = self.column("alleles", lambda t: _is_list(t) and _is_text(t.value_type),
+                              "lists of strings")  # fmt: skip
+        values = self.column("values", lambda t: _is_list(t) and _is_number(t.value_type),
+                             "lists of numbers")  # fmt: skip
+        if not pa.types.is_list(alleles.type):
+            alleles = alleles.cast(pa.list_(alleles.type.value_type))
+        values = values.cast(pa.list_(pa.float64()), safe=False)
+        self.mark(_nulls(alleles) | _nulls(values), "alleles must map strings to numbers")
         bounds = _offsets(alleles)
-        self.fail(
+        self.mark(
             np.diff(bounds) != np.diff(_offsets(values)), "alleles and values differ in length"
         )
+        self.refuse()
         allele, allele_names = self.names(pc.list_flatten(alleles), "alleles")
         flat = _floats(pc.list_flatten(values))
         faults = np.flatnonzero((allele < 0) | ~np.isfinite(flat))
         if len(faults):
             row = np.searchsorted(bounds, faults[0], side="right") - 1
-            self.fail(np.arange(n) == row, "alleles must map strings to numbers")
+            self.mark(np.arange(n) == row, "alleles must map strings to numbers")
+        self.mark(_repeated(allele, allele_names, bounds), "an allele given twice in one row")
+        self.refuse()
         keys = np.stack([codes[k] for k in ("genome", "fingerprint", "gene")], axis=1)
         gene, first = _first_use(keys)
         genes = tuple(
@@ -278,6 +322,36 @@ class _Rows:
             source=np.zeros(n, dtype=np.int64),
             line=np.arange(1, n + 1, dtype=np.int64),
         )
+
+
+def _repeated(
+    allele: NDArray[np.int64], names: Sequence[str], bounds: NDArray[np.int64]
+) -> NDArray[np.bool_]:
+    """Rows holding one allele twice.
+
+    Rows whose alleles are in name order (as this package writes them) hold no repeat when the
+    names strictly increase along each row: one pass. Other rows are sorted to be sure.
+    """
+    n = len(bounds) - 1
+    rows = np.zeros(n, dtype=bool)
+    if len(allele) < 2:
+        return rows
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    ranked = rank[allele]
+    starts = np.zeros(len(allele), dtype=bool)
+    starts[bounds[:-1][bounds[:-1] < len(allele)]] = True
+    unsorted = np.flatnonzero((np.diff(ranked) <= 0) & ~starts[1:]) + 1
+    if not len(unsorted):
+        return rows
+    owner = np.repeat(np.arange(n), np.diff(bounds))
+    suspect = np.isin(owner, owner[unsorted])
+    kept, holder = allele[suspect], owner[suspect]
+    order = np.lexsort((kept, holder))
+    kept, holder = kept[order], holder[order]
+    twice = (holder[1:] == holder[:-1]) & (kept[1:] == kept[:-1])
+    rows[holder[1:][twice]] = True
+    return rows
 
 
 _DRAWS = ("mass", "count", "weight")

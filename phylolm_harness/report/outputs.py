@@ -64,6 +64,7 @@ TREE_OUTPUTS = (
 
 OUTPUT_PATTERNS = (
     *TREE_OUTPUTS,
+    "populations.jsonl",  # what earlier versions wrote in place of populations.parquet
     "predictions.csv",
     "predictions_*.png",
     "plan.csv",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from unittest import mock
 
@@ -287,8 +288,8 @@ HOSTILE = {
     "no probes on a sampled row": (set_cell("probes", 0, None), "row 1: probes must be an integer"),
     "tail not finite": (set_cell("tail", 1, float("inf")), "row 2: tail must be a finite number"),
     "one draws field": (
-        set_cell("draws_mass", 0, 0.5),
-        "row 1: tail draws must be {mass, count, weight}",
+        set_cell("draws_mass", 1, 0.5),
+        "row 2: tail draws must be {mass, count, weight}",
     ),
     "draws out of range": (set_cell("draws_count", 2, -2.0), "row 3: tail draws out of range"),
     "lists of two lengths": (
@@ -306,7 +307,12 @@ HOSTILE = {
     ),
     "probes as text": (
         fields_as("probes", pa.string()),
-        "column 'probes' holds string, expected double",
+        "column 'probes' holds string, expected numbers",
+    ),
+    "an allele twice": (set_cell("alleles", 6, ["ab", "ab"]), "row 7: an allele given twice"),
+    "draws count not finite": (
+        set_cell("draws_count", 2, float("inf")),
+        "row 3: tail draws out of range",
     ),
 }
 
@@ -376,3 +382,66 @@ def test_damaged_parquet_files_are_refused_in_one_line(tmp_path_factory, data):
         assert str(error).startswith(f"{path}") and "\n" not in str(error)
     else:
         assert len(table) <= 18  # what was read is a sound table
+
+
+def test_draws_on_a_sampled_row_are_not_read_as_json_lines_leave_them(tmp_path):
+    path = tmp_path / "pops.parquet"
+
+    def edit(columns):  # row 1 is sampled
+        for key, value in (("mass", 0.1), ("count", -2.0), ("weight", 0.05)):
+            columns[f"draws_{key}"][0] = value
+
+    parquet_rows(path, edit)
+    table = read_populations_file(path)
+    assert not table.exact[0] and table[0].draws is None
+    assert canonical(path) == canonical(tmp_path / "pops.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("column", "kind", "value", "said"),
+    [
+        ("model", pa.int64(), 1, "column 'model' holds int64, expected strings"),
+        ("probes", pa.bool_(), True, "column 'probes' holds bool, expected numbers"),
+        (
+            "values",
+            pa.list_(pa.string()),
+            ["3", "1"],
+            "column 'values' holds list<element: string>, expected lists of numbers",
+        ),
+    ],
+)
+def test_a_column_of_another_kind_is_refused(tmp_path, column, kind, value, said):
+    path = tmp_path / "pops.parquet"
+
+    def edit(columns):
+        columns[column] = [value] * len(columns[column])
+        return fields_as(column, kind)(columns)
+
+    parquet_rows(path, edit)
+    with pytest.raises(InputError, match=re.escape(said)):
+        read_populations_file(path)
+
+
+def test_the_first_row_at_fault_is_named_whatever_is_wrong_with_it(tmp_path):
+    path = tmp_path / "pops.parquet"
+
+    def edit(columns):
+        columns["mode"][3] = "approximate"
+        columns["tail"][1] = float("inf")
+
+    parquet_rows(path, edit)
+    with pytest.raises(InputError, match="row 2: tail must be a finite number"):
+        read_populations_file(path)
+
+
+def test_counts_beyond_doubles_are_read_rounded_as_json_lines_are(tmp_path):
+    path = tmp_path / "pops.parquet"
+    big = 2**53 + 1
+
+    def edit(columns):
+        columns["probes"] = [None if p is None else int(p) for p in columns["probes"]]
+        columns["probes"][0] = big
+        return fields_as("probes", pa.int64())(columns)
+
+    parquet_rows(path, edit)
+    assert read_populations_file(path).probes[0] == float(big)
