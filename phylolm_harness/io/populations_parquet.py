@@ -336,12 +336,14 @@ def _repeated(
     rows = np.zeros(n, dtype=bool)
     if len(allele) < 2:
         return rows
-    rank = np.empty(len(names), dtype=np.int64)
+    rank = np.empty(len(names), dtype=np.int32)
     rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
     ranked = rank[allele]
-    starts = np.zeros(len(allele), dtype=bool)
-    starts[bounds[:-1][bounds[:-1] < len(allele)]] = True
-    unsorted = np.flatnonzero((np.diff(ranked) <= 0) & ~starts[1:]) + 1
+    out_of_order = ranked[1:] <= ranked[:-1]
+    del ranked
+    starts = bounds[1:-1]
+    out_of_order[starts[(starts > 0) & (starts < len(allele))] - 1] = False  # a new row begins
+    unsorted = np.flatnonzero(out_of_order) + 1
     if not len(unsorted):
         return rows
     owner = np.repeat(np.arange(n), np.diff(bounds))

@@ -445,3 +445,20 @@ def test_counts_beyond_doubles_are_read_rounded_as_json_lines_are(tmp_path):
 
     parquet_rows(path, edit)
     assert read_populations_file(path).probes[0] == float(big)
+
+
+@pytest.mark.parametrize(
+    ("alleles", "refused"), [(["gh", "ab", "cd"], False), (["gh", "ab", "gh"], True)]
+)
+def test_alleles_in_any_order_are_read_and_a_repeat_among_them_refused(tmp_path, alleles, refused):
+    path = tmp_path / "pops.parquet"
+
+    def edit(columns):
+        columns["alleles"][6], columns["values"][6] = alleles, [0.25, 0.25, 0.25]
+
+    parquet_rows(path, edit)
+    if refused:
+        with pytest.raises(InputError, match="row 7: an allele given twice in one row"):
+            read_populations_file(path)
+    else:
+        assert read_populations_file(path)[6].alleles == dict.fromkeys(alleles, 0.25)
