@@ -151,11 +151,11 @@ def read_parquet_populations(path: Path) -> ObservationTable:
         found = pq.read_table(
             path, columns=SCHEMA.names, read_dictionary=[*_NAMES, "mode", _ALLELE_PATH]
         )
-    except (pa.ArrowException, OSError, ValueError) as error:
+        return _Rows(found, where).table()
+    except (pa.ArrowException, OSError, ValueError) as error:  # a damaged file
         text = " ".join(str(error).split())
         cut = text if len(text) <= 200 else text[:200] + "..."
         raise InputError(f"{where}: not a readable Parquet file ({cut})") from None
-    return _Rows(found, where).table()
 
 
 _ALLELE_PATH = "alleles.list.element"
