@@ -37,6 +37,7 @@ __all__ = [
     "as_whole",
     "offsets",
     "positions",
+    "ranks",
 ]
 
 GeneKey = tuple[str, str, str]
@@ -226,8 +227,8 @@ class ObservationTable(Sequence[GeneObservation]):
             ``allele`` and ``values`` with each row's alleles sorted by name (rows stay where
             ``bounds`` puts them: read them with :meth:`allele_positions`).
         """
-        rows = np.lexsort((_ranks(self.genes)[self.gene], _ranks(self.models)[self.model]))
-        key = self.owner * max(len(self.allele_names), 1) + _ranks(self.allele_names)[self.allele]
+        rows = np.lexsort((ranks(self.genes)[self.gene], ranks(self.models)[self.model]))
+        key = self.owner * max(len(self.allele_names), 1) + ranks(self.allele_names)[self.allele]
         by_name = np.argsort(key)
         return rows, self.allele[by_name], self.values[by_name]
 
@@ -425,7 +426,7 @@ def _number(value: object) -> float:
     return float("nan")
 
 
-def _ranks(keys: Sequence[Any]) -> NDArray[np.int64]:
+def ranks(keys: Sequence[Any]) -> NDArray[np.int64]:
     """Return the rank of each key in sorted order."""
     rank = np.empty(len(keys), dtype=np.int64)
     rank[sorted(range(len(keys)), key=keys.__getitem__)] = np.arange(len(keys))

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from phylolm_harness.core.observations import GeneObservation
-from phylolm_harness.core.table import ObservationTable, offsets
+from phylolm_harness.core.table import ObservationTable, offsets, ranks
 from phylolm_harness.errors import InputError
 
 __all__ = ["SCHEMA", "is_parquet", "parquet_chunks", "read_parquet_populations"]
@@ -162,36 +162,31 @@ _ALLELE_PATH = "alleles.list.element"
 """The alleles' strings inside their list column, as Parquet names it."""
 
 
-def _is_text(kind: pa.DataType) -> bool:
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    return bool(
-        pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_string_view(kind)
-        or pa.types.is_null(kind)  # no value at all: each row is then refused
-    )
+def _one_of(*tests: Callable[[pa.DataType], bool]) -> Callable[[pa.DataType], bool]:
+    """Return a check of a column's type: one of ``tests`` holds for it (or its dictionary's)."""
+
+    def check(kind: pa.DataType) -> bool:
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        return any(test(kind) for test in tests)
+
+    return check
 
 
-def _is_number(kind: pa.DataType) -> bool:
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    return bool(
-        pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_decimal(kind)
-        or pa.types.is_null(kind)  # no value at all (probes of exact rows, absent draws)
-    )
-
-
-def _is_list(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_list(kind)
-        or pa.types.is_large_list(kind)
-        or pa.types.is_list_view(kind)
-        or pa.types.is_large_list_view(kind)
-        or pa.types.is_fixed_size_list(kind)
-    )
+# A column of nulls only (pa.null()) is taken: its rows are refused, or read as absent values.
+_is_text = _one_of(
+    pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view, pa.types.is_null
+)
+_is_number = _one_of(
+    pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, pa.types.is_null
+)
+_is_list = _one_of(
+    pa.types.is_list,
+    pa.types.is_large_list,
+    pa.types.is_list_view,
+    pa.types.is_large_list_view,
+    pa.types.is_fixed_size_list,
+)
 
 
 class _Rows:
@@ -336,9 +331,7 @@ def _repeated(
     rows = np.zeros(n, dtype=bool)
     if len(allele) < 2:
         return rows
-    rank = np.empty(len(names), dtype=np.int32)
-    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
-    ranked = rank[allele]
+    ranked = ranks(names).astype(np.int32)[allele]
     out_of_order = ranked[1:] <= ranked[:-1]
     del ranked
     starts = bounds[1:-1]
